@@ -1,0 +1,62 @@
+# wsgate — build, run, test. `make run` and `make test` work on a fresh Debian
+# box as root: they install what they need (Go modules, Debian packages, npm).
+
+GO          ?= go
+BIN         := bin
+NPM_DIRS    := gateway/testdata
+APT_PKGS    := chromium
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build run test test-deps lint fmt-check vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/wsgate ./cmd/wsgate
+	$(GO) build -o $(BIN)/wsgate-bench ./bench/cmd/wsgate-bench
+
+# The gateway with its embedded default: chat page at http://localhost:8080/,
+# broadcast topic at ws://localhost:8080/ws, admin on 127.0.0.1:9090.
+run: build
+	./$(BIN)/wsgate $(ARGS)
+
+# Debian packages and Node peers the end-to-end tests drive (installed once).
+test-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@for d in $(NPM_DIRS); do \
+		if [ ! -f $$d/node_modules/.npm-ci-stamp ] || [ $$d/package-lock.json -nt $$d/node_modules/.npm-ci-stamp ]; then \
+			echo "npm ci in $$d"; (cd $$d && npm ci --no-audit --no-fund --loglevel=error) && touch $$d/node_modules/.npm-ci-stamp || exit 1; \
+		fi; \
+	done
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint: fmt-check vet
+	@test -x $(GOBIN_DIR)/staticcheck || $(GO) install $(STATICCHECK)
+	$(GOBIN_DIR)/staticcheck ./...
+
+test: test-deps lint
+	$(GO) test -count=1 -timeout 15m ./...
+
+# Benchmarks: not in CI (shared, noisy machines); figures go to bench/README.md.
+bench: build
+	bash bench/run.sh
+
+# Fuzz the codec's parsers (the committed corpus also runs in `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run=NONE -fuzz=FuzzParseRequestHead -fuzztime=$(FUZZTIME) ./codec/
+	$(GO) test -run=NONE -fuzz=FuzzParserNext -fuzztime=$(FUZZTIME) ./codec/
+
+clean:
+	rm -rf $(BIN)

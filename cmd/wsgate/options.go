@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/router"
+)
+
+// envPrefix: every flag can also be set as WSGATE_<NAME> (upper case, '-' → '_').
+// A flag given on the command line wins over the environment.
+const envPrefix = "WSGATE_"
+
+// defaultRoute applies when no -route is given: the built-in chat topic.
+const defaultRoute = "/ws=topic:chat"
+
+// options are the parsed flags: one place declares them all, with help text.
+type options struct {
+	cfg      gateway.Config
+	routes   listFlag
+	origins  string
+	subprots string
+	logLevel string
+	check    bool
+}
+
+// listFlag is a repeatable flag. From the environment its values are separated by spaces.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("wsgate", flag.ContinueOnError)
+	c := &o.cfg
+	fs.StringVar(&c.Listen, "listen", ":8080", "client listener `address` (WebSocket and HTTP)")
+	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "admin listener `address` for /healthz, /metrics, /debug/pprof/ (\"\" disables)")
+	fs.Var(&o.routes, "route", "route `[HOST]PATH_PREFIX=topic:NAME`, repeatable; topic:* takes the topic from the rest of the path (default "+defaultRoute+")")
+	fs.StringVar(&c.DemoPath, "demo-path", "/", "`path` of the built-in chat page (\"\" disables)")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed to send a complete request head (408 after it)")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 30*time.Second, "ping a WebSocket peer that has been silent this long")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 60*time.Second, "close (1001) a WebSocket peer silent this long, pongs included")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 16384, "largest request head in `bytes` (431 above)")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 4<<20, "largest WebSocket message in `bytes`, after reassembly and inflation (close 1009 above)")
+	fs.IntVar(&c.MaxOutbound, "max-outbound", 16<<20, "unsent `bytes` a subscriber may have queued before it is closed as a slow consumer (1008)")
+	fs.StringVar(&o.origins, "origins", "", "comma-separated allowed Origin values; empty allows any (a request without Origin is allowed)")
+	fs.StringVar(&o.subprots, "subprotocols", "", "comma-separated WebSocket subprotocols to accept, first one the client offers wins")
+	fs.BoolVar(&c.Compression, "compression", false, "negotiate permessage-deflate (no context takeover: no compressor state per connection)")
+	fs.IntVar(&c.EventLoops, "event-loops", 0, "number of event loops (0: one per CPU)")
+	fs.BoolVar(&c.ReusePort, "reuseport", false, "listen with SO_REUSEPORT so several wsgate processes share one port")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.BoolVar(&o.check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
+	return fs
+}
+
+// parseOptions reads flags, then fills what was not given from the environment.
+func parseOptions(args []string, env func(string) (string, bool)) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		v, ok := env(envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
+		if !ok {
+			return
+		}
+		if _, isList := f.Value.(*listFlag); isList {
+			for _, item := range strings.Fields(v) {
+				_ = f.Value.Set(item)
+			}
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("-%s (from %s%s): %w", f.Name, envPrefix, strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")), err))
+		}
+	})
+	return o, errors.Join(errs...)
+}
+
+// config turns the options into a gateway.Config, reporting every problem.
+func (o *options) config() (gateway.Config, error) {
+	var errs []error
+	specs := o.routes
+	if len(specs) == 0 {
+		specs = listFlag{defaultRoute}
+	}
+	for _, s := range specs {
+		r, err := router.ParseRoute(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-route: %w", err))
+			continue
+		}
+		o.cfg.Routes = append(o.cfg.Routes, r)
+	}
+	o.cfg.Origins = splitList(o.origins)
+	o.cfg.Subprotocols = splitList(o.subprots)
+	if _, err := o.level(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := o.cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return o.cfg, errors.Join(errs...)
+}
+
+func (o *options) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return 0, fmt.Errorf("-log-level: %q: want debug, info, warn or error", o.logLevel)
+	}
+	return l, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func envLookup(name string) (string, bool) { return os.LookupEnv(name) }

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wsgate/wsgate/router"
+)
+
+// Config is everything the gateway needs; cmd/wsgate fills it from flags.
+type Config struct {
+	Listen      string // client listener, host:port
+	AdminListen string // admin listener (healthz, metrics, pprof); "" disables
+	Routes      []router.Route
+	DemoPath    string // path of the built-in chat page; "" disables
+
+	HandshakeTimeout time.Duration
+	PingInterval     time.Duration
+	IdleTimeout      time.Duration
+
+	MaxHeaderBytes  int
+	MaxMessageBytes int
+	MaxOutbound     int
+
+	Origins      []string
+	Subprotocols []string
+	Compression  bool
+
+	EventLoops int // 0: one per CPU
+	ReusePort  bool
+}
+
+// tick is the timing wheel's granularity: timeouts fire up to one tick late.
+const tick = 100 * time.Millisecond
+
+// lingerTicks is how long a connection we are closing may take to read our
+// last bytes and close its side before we drop it.
+const lingerTicks = 20
+
+// Validate returns every problem in c, one per line in the joined error.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("-listen: must not be empty"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-handshake-timeout", c.HandshakeTimeout}, {"-ping-interval", c.PingInterval}, {"-idle-timeout", c.IdleTimeout}} {
+		if d.v < tick {
+			errs = append(errs, fmt.Errorf("%s: %v is below the timer granularity %v", d.name, d.v, tick))
+		}
+	}
+	if c.PingInterval >= c.IdleTimeout {
+		errs = append(errs, fmt.Errorf("-ping-interval: %v must be shorter than -idle-timeout %v, or idle peers are closed before they are pinged", c.PingInterval, c.IdleTimeout))
+	}
+	if c.MaxHeaderBytes < 512 {
+		errs = append(errs, fmt.Errorf("-max-header-bytes: %d is too small (minimum 512)", c.MaxHeaderBytes))
+	}
+	if c.MaxMessageBytes < 125 {
+		errs = append(errs, fmt.Errorf("-max-message-bytes: %d is too small (minimum 125)", c.MaxMessageBytes))
+	}
+	if c.MaxOutbound < c.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("-max-outbound: %d must be at least -max-message-bytes %d, or one message closes every subscriber", c.MaxOutbound, c.MaxMessageBytes))
+	}
+	if c.EventLoops < 0 {
+		errs = append(errs, fmt.Errorf("-event-loops: %d must be >= 0", c.EventLoops))
+	}
+	if _, err := router.NewTable(c.Routes); err != nil {
+		errs = append(errs, fmt.Errorf("-route: %w", err))
+	}
+	for _, r := range c.Routes {
+		if r.Kind == router.TargetBackend {
+			errs = append(errs, fmt.Errorf("-route %q: backend pools are not supported yet", r.Spec))
+		}
+	}
+	return errors.Join(errs...)
+}

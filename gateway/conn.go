@@ -1,0 +1,270 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/bus"
+)
+
+type connState uint8
+
+const (
+	stateHandshake connState = iota // reading an HTTP request head
+	stateOpen                       // WebSocket frames
+	stateClosing                    // our last bytes are out; waiting for the peer to close
+	stateClosed
+)
+
+// conn is the per-connection state, set as the gnet context. It holds no
+// buffer: unread bytes stay in gnet's lazily allocated inbound buffer, and a
+// fragmented message in progress is the only thing that takes a pooled one.
+type conn struct {
+	c        gnet.Conn
+	loop     *loop
+	group    *topicGroup // nil unless subscribed
+	timer    timerLink
+	dec      codec.Decoder
+	lastSeen uint32 // wheel tick of the last bytes from the peer
+	lingerTo uint32 // stateClosing: tick at which we stop waiting
+	groupIdx int32
+	state    connState
+	pinged   bool // a ping is out since lastSeen
+	deflate  bool // permessage-deflate negotiated
+	shutWr   bool // stateClosing: FIN sent
+}
+
+// GroupIndex lets the topic table remove a subscriber in O(1).
+func (cs *conn) GroupIndex() *int32 { return &cs.groupIdx }
+
+func (l *loop) traffic(cs *conn) {
+	switch cs.state {
+	case stateHandshake:
+		l.handshake(cs)
+	case stateOpen:
+		l.frames(cs)
+	default:
+		// Closing: the peer may still send (it has not read our close yet);
+		// what it sends now has no one to go to.
+		_, _ = cs.c.Discard(-1)
+	}
+}
+
+// handshake reads request heads: the demo page (keep-alive), or an upgrade to a route.
+func (l *loop) handshake(cs *conn) {
+	g := l.g
+	for cs.state == stateHandshake {
+		buf, _ := cs.c.Peek(-1)
+		if len(buf) == 0 {
+			return
+		}
+		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
+		if err != nil {
+			l.refuse(cs, httpStatus(err), err.Error())
+			return
+		}
+		if n == 0 {
+			return // incomplete head: gnet keeps the bytes for the next read
+		}
+		cs.lastSeen = l.wheel.now
+		if !req.IsUpgrade() && g.cfg.DemoPath != "" && req.Path == g.cfg.DemoPath {
+			if req.Method != http.MethodGet {
+				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
+				return
+			}
+			_, _ = cs.c.Write(g.page)
+			g.metrics.httpResponse(http.StatusOK)
+			_, _ = cs.c.Discard(n)
+			if req.ProtoMinor == 0 || headerHasToken(req.Header("Connection"), "close") {
+				l.linger(cs)
+			}
+			continue
+		}
+		route, topicName, ok := g.routes.Match(req.Host, req.Path)
+		if !ok {
+			l.refuse(cs, http.StatusNotFound, "no route for "+req.Path)
+			return
+		}
+		if !req.IsUpgrade() {
+			l.refuse(cs, http.StatusUpgradeRequired, "this route only speaks WebSocket")
+			return
+		}
+		resp, hs, err := codec.Accept(l.scratch[:0], buf[:n], &g.upgrade)
+		l.scratch = resp
+		if err != nil {
+			_, _ = cs.c.Write(resp)
+			g.metrics.httpResponse(httpStatus(err))
+			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
+			l.linger(cs)
+			return
+		}
+		_, _ = cs.c.Write(resp)
+		_, _ = cs.c.Discard(n)
+		g.metrics.upgrades.Inc()
+		cs.state = stateOpen
+		cs.deflate = hs.Deflate
+		cs.dec.SetDeflate(hs.Deflate)
+		if route.Kind == router.TargetTopic {
+			l.join(cs, topicName)
+		}
+		l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
+	}
+	if cs.state == stateOpen {
+		l.frames(cs)
+	}
+}
+
+// frames handles every complete frame that has arrived.
+func (l *loop) frames(cs *conn) {
+	g := l.g
+	for cs.state == stateOpen {
+		buf, _ := cs.c.Peek(-1)
+		if len(buf) == 0 {
+			return
+		}
+		n, ev, err := l.parser.Next(&cs.dec, buf)
+		if err != nil {
+			code, reason := ws.StatusProtocolError, err.Error()
+			var ce *codec.CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Reason
+			}
+			g.log.Debug("protocol error", "remote", cs.c.RemoteAddr().String(), "code", int(code), "err", err)
+			l.closeWith(cs, code, reason)
+			return
+		}
+		if n == 0 {
+			return // incomplete frame
+		}
+		cs.lastSeen, cs.pinged = l.wheel.now, false
+		switch ev.Kind {
+		case codec.KindMessage:
+			g.metrics.msgsIn.Inc()
+			g.metrics.bytesIn.Add(float64(len(ev.Payload)))
+			if cs.group != nil {
+				if err := g.bus.Publish(cs.group.Name(), bus.OpCode(ev.OpCode), ev.Payload); err != nil {
+					g.metrics.publishErrors.Inc()
+					g.log.Warn("publish failed", "topic", cs.group.Name(), "err", err)
+				}
+			}
+			l.parser.Release(&cs.dec)
+		case codec.KindPing:
+			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, ev.Payload)
+			_, _ = cs.c.Write(l.scratch)
+		case codec.KindClose:
+			// Echo the peer's code (an empty close is echoed empty), then close.
+			l.closeWith(cs, ev.Code, "")
+		}
+		_, _ = cs.c.Discard(n)
+	}
+}
+
+// refuse answers an HTTP request with an error status and closes.
+func (l *loop) refuse(cs *conn, status int, reason string) {
+	l.scratch = codec.AppendError(l.scratch[:0], status, reason)
+	_, _ = cs.c.Write(l.scratch)
+	l.g.metrics.httpResponse(status)
+	l.g.log.Debug("request refused", "remote", cs.c.RemoteAddr().String(), "status", status, "reason", reason)
+	l.linger(cs)
+}
+
+// closeWith sends a close frame (code 0: empty body) and closes.
+func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string) {
+	if cs.state >= stateClosing {
+		return
+	}
+	l.scratch = codec.AppendCloseFrame(l.scratch[:0], code, reason)
+	_, _ = cs.c.Write(l.scratch)
+	l.g.metrics.closeSent(int(code))
+	l.linger(cs)
+}
+
+// linger stops reading and sends FIN once our last bytes are out, then waits
+// for the peer to close (or lingerTicks). Closing at once with unread input
+// would make the kernel send RST, which can destroy the answer we just wrote
+// before the peer reads it.
+func (l *loop) linger(cs *conn) {
+	if cs.state >= stateClosing {
+		return
+	}
+	cs.state = stateClosing
+	l.leave(cs)
+	l.parser.Release(&cs.dec)
+	_, _ = cs.c.Discard(-1)
+	cs.lingerTo = l.wheel.now + lingerTicks
+	l.shutdownWrite(cs)
+	l.wheel.schedule(cs, l.wheel.now+1)
+}
+
+func (l *loop) shutdownWrite(cs *conn) {
+	if !cs.shutWr && cs.c.OutboundBuffered() == 0 {
+		_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
+		cs.shutWr = true
+	}
+}
+
+// fire runs when a connection's timer comes due.
+func (l *loop) fire(cs *conn) {
+	g, now := l.g, l.wheel.now
+	switch cs.state {
+	case stateHandshake:
+		if now-cs.lastSeen < g.handshakeTicks {
+			l.wheel.schedule(cs, cs.lastSeen+g.handshakeTicks)
+			return
+		}
+		g.metrics.timeouts.WithLabelValues("handshake").Inc()
+		if cs.c.InboundBuffered() > 0 {
+			l.refuse(cs, http.StatusRequestTimeout, "request head not received in time")
+			return
+		}
+		_ = l.el.Close(cs.c) // nothing was asked: nothing to answer
+	case stateOpen:
+		silent := now - cs.lastSeen
+		switch {
+		case silent >= g.idleTicks:
+			g.metrics.timeouts.WithLabelValues("idle").Inc()
+			l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
+		case silent >= g.pingTicks && !cs.pinged:
+			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPing, nil)
+			_, _ = cs.c.Write(l.scratch)
+			cs.pinged = true
+			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
+		case cs.pinged:
+			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
+		default:
+			l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
+		}
+	case stateClosing:
+		l.shutdownWrite(cs)
+		if int32(now-cs.lingerTo) >= 0 {
+			_ = l.el.Close(cs.c)
+			return
+		}
+		l.wheel.schedule(cs, now+1)
+	}
+}
+
+func httpStatus(err error) int {
+	var he *codec.HTTPError
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return http.StatusBadRequest
+}
+
+// headerHasToken reports whether a comma-separated header value contains token.
+func headerHasToken(v, token string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), token) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/pool"
+	"github.com/wsgate/wsgate/router/bus"
+)
+
+// message is one broadcast, encoded once and shared by every event loop.
+// A server frame is unmasked, so the same bytes go to every subscriber.
+type message struct {
+	topic  string
+	op     ws.OpCode
+	frame  *pool.Buffer // header + payload
+	hdrLen int
+	refs   atomic.Int32 // loops that have not delivered it yet
+
+	deflateOnce sync.Once
+	deflated    *pool.Buffer // permessage-deflate frame, made by the first loop that needs it
+	pool        *pool.Pool
+}
+
+func (m *message) payload() []byte { return m.frame.B[m.hdrLen:] }
+
+// deflatedFrame compresses the message once for all loops.
+func (m *message) deflatedFrame() []byte {
+	m.deflateOnce.Do(func() {
+		b := m.pool.Get()
+		var err error
+		if b.B, err = codec.AppendCompressedFrame(b.B, m.op, m.payload()); err != nil {
+			// Cannot happen with an in-memory writer; fall back to the plain frame.
+			m.pool.Put(b)
+			return
+		}
+		m.deflated = b
+	})
+	if m.deflated == nil {
+		return m.frame.B
+	}
+	return m.deflated.B
+}
+
+func (m *message) release() {
+	if m.refs.Add(-1) == 0 {
+		m.pool.Put(m.frame)
+		m.pool.Put(m.deflated)
+	}
+}
+
+// deliver is the bus handler: it is called once per message in bus order, and
+// hands the message to every event loop's inbox (one task per loop, not one per
+// connection). Inboxes are FIFO, so every loop delivers in bus order.
+func (g *Gateway) deliver(bm bus.Message) {
+	loops := *g.loops.Load()
+	if len(loops) == 0 {
+		return
+	}
+	m := &message{topic: bm.Topic, op: ws.OpCode(bm.OpCode), pool: &g.frames}
+	m.frame = g.frames.Get()
+	m.frame.B = codec.AppendFrame(m.frame.B, m.op, bm.Payload)
+	m.hdrLen = len(m.frame.B) - len(bm.Payload)
+	m.refs.Store(int32(len(loops)))
+	for _, l := range loops {
+		l.enqueue(m)
+	}
+}
+
+func (l *loop) enqueue(m *message) {
+	l.inbox.Lock()
+	l.inbox.msgs = append(l.inbox.msgs, m)
+	wake := !l.inbox.scheduled
+	l.inbox.scheduled = true
+	l.inbox.Unlock()
+	if wake {
+		if err := l.el.Execute(context.Background(), l.drainTask); err != nil {
+			// The engine is shutting down: nobody is left to deliver to.
+			l.inbox.Lock()
+			l.inbox.scheduled = false
+			l.inbox.Unlock()
+		}
+	}
+}
+
+// drain delivers everything in the inbox. Messages that piled up since the
+// last drain go to each subscriber in one writev, so a busy topic costs one
+// syscall per subscriber per drain, not per message.
+func (l *loop) drain() {
+	l.inbox.Lock()
+	batch := l.inbox.msgs
+	l.inbox.msgs = l.spare
+	l.inbox.scheduled = false
+	l.inbox.Unlock()
+
+	// Group by topic; the stable sort keeps each topic's order.
+	if len(batch) > 1 && batch[0].topic != batch[len(batch)-1].topic {
+		slices.SortStableFunc(batch, func(a, b *message) int { return cmp.Compare(a.topic, b.topic) })
+	}
+	for i := 0; i < len(batch); {
+		j := i + 1
+		for j < len(batch) && batch[j].topic == batch[i].topic {
+			j++
+		}
+		if grp := l.topics.Lookup(batch[i].topic); grp != nil {
+			l.deliverRun(grp, batch[i:j])
+		}
+		i = j
+	}
+	for i, m := range batch {
+		m.release()
+		batch[i] = nil
+	}
+	l.spare = batch[:0]
+	l.closeSlow()
+}
+
+// deliverRun writes msgs (all of one topic, in order) to every local subscriber.
+func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
+	// Writing is capped at the kernel's IOV_MAX per call.
+	const iovMax = 1024
+	for len(msgs) > iovMax {
+		l.deliverRun(grp, msgs[:iovMax])
+		msgs = msgs[iovMax:]
+	}
+	l.iov = l.iov[:0]
+	l.iovDefl = l.iovDefl[:0]
+	size := 0
+	for _, m := range msgs {
+		l.iov = append(l.iov, m.frame.B)
+		size += len(m.frame.B)
+	}
+	maxOut := l.g.cfg.MaxOutbound
+	var delivered, bytes, writes int
+	// Walk backwards: a subscriber whose write fails is closed (and removed by
+	// swapping the last member into its slot) inside Writev, and the last
+	// member has already been visited.
+	for i := grp.Len() - 1; i >= 0; i-- {
+		if i >= grp.Len() {
+			continue
+		}
+		cs := grp.Members()[i]
+		if cs.state != stateOpen {
+			continue
+		}
+		if cs.c.OutboundBuffered() > maxOut {
+			l.slow = append(l.slow, cs)
+			continue
+		}
+		iov, n := l.iov, size
+		if cs.deflate {
+			if len(l.iovDefl) == 0 {
+				for _, m := range msgs {
+					l.iovDefl = append(l.iovDefl, m.deflatedFrame())
+				}
+			}
+			iov, n = l.iovDefl, 0
+			for _, f := range iov {
+				n += len(f)
+			}
+		}
+		if len(iov) == 1 {
+			_, _ = cs.c.Write(iov[0])
+		} else {
+			l.wv = append(l.wv[:0], iov...)
+			_, _ = cs.c.Writev(l.wv)
+		}
+		writes++
+		delivered += len(iov)
+		bytes += n
+	}
+	m := l.g.metrics
+	m.msgsOut.Add(float64(delivered))
+	m.bytesOut.Add(float64(bytes))
+	m.writes.Add(float64(writes))
+}
+
+// closeSlow closes the subscribers that stopped reading. It runs after
+// delivery so that no group changes while it is being walked.
+func (l *loop) closeSlow() {
+	for i, cs := range l.slow {
+		if cs.state == stateOpen {
+			l.g.metrics.slowConsumers.Inc()
+			l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", cs.c.OutboundBuffered())
+			l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full")
+		}
+		l.slow[i] = nil
+	}
+	l.slow = l.slow[:0]
+}

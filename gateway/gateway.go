@@ -1,0 +1,232 @@
+// Package gateway owns the sockets: a gnet reactor whose event loops run every
+// connection's state machine (handshake → websocket → closing), the timing
+// wheels, broadcast delivery and the admin listener. Bytes are parsed by codec
+// and routing is decided by router; this package only moves them.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/pool"
+	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/bus"
+)
+
+// Gateway is one wsgate node's client side.
+type Gateway struct {
+	gnet.BuiltinEventEngine
+
+	cfg      Config
+	log      *slog.Logger
+	routes   *router.Table
+	bus      bus.Bus
+	metrics  *metrics
+	gatherer prometheus.Gatherer
+	upgrade  codec.UpgradeOptions
+	page     []byte // the complete 200 response of the demo page
+	frames   pool.Pool
+
+	loopsMu sync.Mutex
+	loops   atomic.Pointer[[]*loop]
+	subs    atomic.Int64 // topic subscriptions, for metrics
+
+	start  time.Time
+	booted chan struct{}
+	engine gnet.Engine
+
+	handshakeTicks, pingTicks, idleTicks uint32
+}
+
+// NewBus builds the bus with the gateway's delivery function as its handler.
+type NewBus func(bus.Handler) (bus.Bus, error)
+
+// New builds a gateway. reg receives its metrics and serves /metrics.
+func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	routes, err := router.NewTable(cfg.Routes)
+	if err != nil {
+		return nil, fmt.Errorf("route table: %w", err)
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		log:      log,
+		routes:   routes,
+		gatherer: reg,
+		upgrade: codec.UpgradeOptions{
+			Subprotocols: cfg.Subprotocols,
+			Compression:  cfg.Compression,
+			Origins:      cfg.Origins,
+		},
+		start:          time.Now(),
+		booted:         make(chan struct{}),
+		handshakeTicks: ticks(cfg.HandshakeTimeout),
+		pingTicks:      ticks(cfg.PingInterval),
+		idleTicks:      ticks(cfg.IdleTimeout),
+	}
+	g.loops.Store(&[]*loop{})
+	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
+	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
+		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
+		{Name: "Cache-Control", Value: "no-cache"},
+	}, demoPage)
+	if g.bus, err = newBus(g.deliver); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	return g, nil
+}
+
+func ticks(d time.Duration) uint32 { return uint32((d + tick - 1) / tick) }
+
+// now is the current tick of the timing wheels.
+func (g *Gateway) now() uint32 { return uint32(time.Since(g.start) / tick) }
+
+// Run serves until ctx is cancelled or the engine fails.
+func (g *Gateway) Run(ctx context.Context) error {
+	var admin *http.Server
+	if g.cfg.AdminListen != "" {
+		ln, err := net.Listen("tcp", g.cfg.AdminListen)
+		if err != nil {
+			return fmt.Errorf("admin listener %s: %w", g.cfg.AdminListen, err)
+		}
+		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("admin listener failed", "err", err)
+			}
+		}()
+		defer admin.Close()
+		g.log.Info("admin listener", "addr", ln.Addr().String())
+	}
+
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
+		select {
+		case <-g.booted:
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := g.engine.Stop(sctx); err != nil {
+				g.log.Warn("engine stop", "err", err)
+			}
+		case <-stopped:
+		}
+	}()
+
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithTicker(true),
+		gnet.WithReusePort(g.cfg.ReusePort),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{g.log}),
+	}
+	if g.cfg.EventLoops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(g.cfg.EventLoops))
+	}
+	err := gnet.Run(g, "tcp://"+g.cfg.Listen, opts...)
+	_ = g.bus.Close()
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", g.cfg.Listen, err)
+	}
+	return nil
+}
+
+// OnBoot records the engine so Run can stop it.
+func (g *Gateway) OnBoot(eng gnet.Engine) gnet.Action {
+	g.engine = eng
+	close(g.booted)
+	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.routes.Routes()))
+	return gnet.None
+}
+
+// OnOpen sets up a connection's state. It costs one small struct and no buffer.
+func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	l := g.loopOf(c.EventLoop())
+	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
+	c.SetContext(cs)
+	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
+	g.metrics.connsOpen.Inc()
+	g.metrics.connsTotal.Inc()
+	return nil, gnet.None
+}
+
+// OnClose forgets a connection.
+func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
+	cs, ok := c.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	l := cs.loop
+	l.wheel.remove(cs)
+	l.leave(cs)
+	l.parser.Release(&cs.dec)
+	cs.state = stateClosed
+	g.metrics.connsOpen.Dec()
+	return gnet.None
+}
+
+// OnTraffic runs the connection's state machine over what has arrived.
+func (g *Gateway) OnTraffic(c gnet.Conn) gnet.Action {
+	cs := c.Context().(*conn)
+	cs.loop.traffic(cs)
+	return gnet.None
+}
+
+// OnTick advances every loop's timing wheel on the loop itself.
+func (g *Gateway) OnTick() (time.Duration, gnet.Action) {
+	for _, l := range *g.loops.Load() {
+		if err := l.el.Execute(context.Background(), l.tickTask); err != nil {
+			return tick, gnet.None // engine shutting down
+		}
+	}
+	return tick, gnet.None
+}
+
+// loopOf returns the state of event loop el, creating it on first use.
+func (g *Gateway) loopOf(el gnet.EventLoop) *loop {
+	for _, l := range *g.loops.Load() {
+		if l.el == el {
+			return l
+		}
+	}
+	g.loopsMu.Lock()
+	defer g.loopsMu.Unlock()
+	old := *g.loops.Load()
+	for _, l := range old {
+		if l.el == el {
+			return l
+		}
+	}
+	l := newLoop(g, el)
+	next := append(append(make([]*loop, 0, len(old)+1), old...), l)
+	g.loops.Store(&next)
+	return l
+}
+
+// gnetLogger sends gnet's own log lines to slog.
+type gnetLogger struct{ log *slog.Logger }
+
+func (l gnetLogger) Debugf(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
+func (l gnetLogger) Infof(f string, a ...any)  { l.log.Info(fmt.Sprintf(f, a...), "src", "gnet") }
+func (l gnetLogger) Warnf(f string, a ...any)  { l.log.Warn(fmt.Sprintf(f, a...), "src", "gnet") }
+func (l gnetLogger) Errorf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...), "src", "gnet") }
+func (l gnetLogger) Fatalf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...), "src", "gnet") }

@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/router/topic"
+)
+
+// wheelSlots × tick is one turn of the wheel (≈100 s); longer timeouts simply
+// wait for more turns.
+const wheelSlots = 1024
+
+// loop is the state one gnet event loop owns. Everything but the inbox is only
+// touched from the loop's own goroutine, so it needs no locks.
+type loop struct {
+	g      *Gateway
+	el     gnet.EventLoop
+	wheel  *wheel
+	parser codec.Parser
+	topics *topic.Table[*conn]
+
+	scratch []byte   // responses and control frames, written before the next use
+	iov     [][]byte // broadcast frames for the current topic run
+	iovDefl [][]byte
+	wv      [][]byte // per-subscriber copy of iov: gnet's Writev trims it in place
+	slow    []*conn
+
+	inbox struct {
+		sync.Mutex
+		msgs      []*message
+		scheduled bool
+	}
+	spare []*message
+
+	tickTask, drainTask gnet.Runnable
+}
+
+func newLoop(g *Gateway, el gnet.EventLoop) *loop {
+	l := &loop{
+		g:      g,
+		el:     el,
+		wheel:  newWheel(wheelSlots),
+		topics: topic.NewTable[*conn](),
+		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes},
+	}
+	l.wheel.now = g.now()
+	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
+		l.wheel.advance(l.g.now(), l.fire)
+		return nil
+	})
+	l.drainTask = gnet.RunnableFunc(func(context.Context) error {
+		l.drain()
+		return nil
+	})
+	return l
+}
+
+func (l *loop) join(cs *conn, name string) {
+	cs.group = l.topics.Join(name, cs)
+	l.g.subs.Add(1)
+}
+
+func (l *loop) leave(cs *conn) {
+	if cs.group == nil {
+		return
+	}
+	l.topics.Leave(cs.group, cs)
+	cs.group = nil
+	l.g.subs.Add(-1)
+}
+
+type topicGroup = topic.Group[*conn]

@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the gateway's Prometheus figures. Hot-path counters are plain
+// counters (one atomic add); label lookups only happen on errors and closes.
+type metrics struct {
+	connsOpen     prometheus.Gauge
+	connsTotal    prometheus.Counter
+	upgrades      prometheus.Counter
+	httpResponses *prometheus.CounterVec
+	msgsIn        prometheus.Counter
+	bytesIn       prometheus.Counter
+	msgsOut       prometheus.Counter
+	bytesOut      prometheus.Counter
+	writes        prometheus.Counter
+	closes        *prometheus.CounterVec
+	slowConsumers prometheus.Counter
+	timeouts      *prometheus.CounterVec
+	publishErrors prometheus.Counter
+	subscribers   prometheus.GaugeFunc
+}
+
+func newMetrics(reg prometheus.Registerer, subscribers func() float64) *metrics {
+	m := &metrics{
+		connsOpen:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "wsgate_connections_open", Help: "Client connections open now."}),
+		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_connections_total", Help: "Client TCP connections accepted."}),
+		upgrades:   prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_upgrades_total", Help: "Successful WebSocket upgrades."}),
+		httpResponses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_http_responses_total",
+			Help: "HTTP responses the gateway itself sent on the client listener, by status code."}, []string{"code"}),
+		msgsIn:   prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_messages_in_total", Help: "WebSocket messages received from clients."}),
+		bytesIn:  prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_bytes_in_total", Help: "Payload bytes of messages received from clients."}),
+		msgsOut:  prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_messages_out_total", Help: "Broadcast messages delivered to clients."}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_bytes_out_total", Help: "Frame bytes of broadcast messages delivered to clients."}),
+		writes: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_broadcast_writes_total",
+			Help: "write/writev calls made for broadcast delivery; messages_out / writes is frames per write."}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_closes_total",
+			Help: "Close frames sent by the gateway, by close code."}, []string{"code"}),
+		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_slow_consumer_closes_total",
+			Help: "Subscribers closed because their unsent outbound bytes exceeded -max-outbound."}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_timeouts_total",
+			Help: "Connections closed by a timeout, by kind (handshake, idle)."}, []string{"kind"}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_publish_errors_total",
+			Help: "Client messages the bus refused (counted, not delivered)."}),
+		subscribers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_topic_subscribers",
+			Help: "Topic subscriptions on this node."}, subscribers),
+	}
+	reg.MustRegister(m.connsOpen, m.connsTotal, m.upgrades, m.httpResponses, m.msgsIn, m.bytesIn, m.msgsOut,
+		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.subscribers,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) httpResponse(status int) { m.httpResponses.WithLabelValues(strconv.Itoa(status)).Inc() }
+
+func (m *metrics) closeSent(code int) { m.closes.WithLabelValues(strconv.Itoa(code)).Inc() }

@@ -1,0 +1,31 @@
+// Package bus carries broadcast messages between gateway nodes. Every node
+// delivers what it receives from the bus, its own publishes included, so all
+// nodes deliver one topic's messages in the same order.
+package bus
+
+import "errors"
+
+// OpCode is the WebSocket opcode of a message (1 text, 2 binary).
+type OpCode byte
+
+// Message is one broadcast. Payload is only valid during the Handler call.
+type Message struct {
+	Topic   string
+	OpCode  OpCode
+	Payload []byte
+}
+
+// Handler receives every message of the bus in bus order. It must not block:
+// it hands the message to the event loops and returns.
+type Handler func(Message)
+
+// Bus publishes messages to every node's Handler.
+type Bus interface {
+	// Publish sends a message. It copies what it keeps of the payload.
+	Publish(topic string, op OpCode, payload []byte) error
+	// Close stops delivery.
+	Close() error
+}
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("bus closed")
