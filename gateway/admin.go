@@ -5,6 +5,8 @@ import (
 	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wsgate/wsgate/router/bus"
 )
 
 // adminHandler serves the admin listener: health, metrics and profiles. It is
@@ -13,8 +15,16 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// A degraded bus still serves local clients: report it, stay 200.
+		if s, ok := g.bus.(bus.Statuser); ok {
+			if healthy, detail := s.Status(); !healthy {
+				_, _ = w.Write([]byte("ok\nbus: degraded: " + detail + "\n"))
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.Handle("/v1/publish/{topic...}", g.publishHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(g.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

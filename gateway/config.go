@@ -27,6 +27,8 @@ type Config struct {
 	Subprotocols []string
 	Compression  bool
 
+	PublishToken string // bearer token for POST /v1/publish/{topic}; "" leaves it open
+
 	EventLoops int // 0: one per CPU
 	ReusePort  bool
 }

@@ -52,6 +52,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.origins, "origins", "", "comma-separated allowed Origin values; empty allows any (a request without Origin is allowed)")
 	fs.StringVar(&o.subprots, "subprotocols", "", "comma-separated WebSocket subprotocols to accept, first one the client offers wins")
 	fs.BoolVar(&c.Compression, "compression", false, "negotiate permessage-deflate (no context takeover: no compressor state per connection)")
+	fs.StringVar(&c.PublishToken, "publish-token", "", "bearer `token` required by POST /v1/publish/{topic} on the admin listener (empty: open, loopback only by default)")
 	fs.IntVar(&c.EventLoops, "event-loops", 0, "number of event loops (0: one per CPU)")
 	fs.BoolVar(&c.ReusePort, "reuseport", false, "listen with SO_REUSEPORT so several wsgate processes share one port")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")

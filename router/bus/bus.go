@@ -8,6 +8,12 @@ import "errors"
 // OpCode is the WebSocket opcode of a message (1 text, 2 binary).
 type OpCode byte
 
+// The opcodes a message can carry.
+const (
+	OpText   OpCode = 1
+	OpBinary OpCode = 2
+)
+
 // Message is one broadcast. Payload is only valid during the Handler call.
 type Message struct {
 	Topic   string
@@ -29,3 +35,9 @@ type Bus interface {
 
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("bus closed")
+
+// Statuser is implemented by buses that can be degraded (e.g. Kafka
+// unreachable); /healthz reports it.
+type Statuser interface {
+	Status() (healthy bool, detail string)
+}
