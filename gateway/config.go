@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/backend"
 )
 
 // Config is everything the gateway needs; cmd/wsgate fills it from flags.
@@ -13,9 +14,12 @@ type Config struct {
 	Listen      string // client listener, host:port
 	AdminListen string // admin listener (healthz, metrics, pprof); "" disables
 	Routes      []router.Route
-	DemoPath    string // path of the built-in chat page; "" disables
+	Backends    []*backend.Pool // parsed -backend flags
+	Drain       []string        // POOL/SERVER put in drain at start
+	DemoPath    string          // path of the built-in chat page; "" disables
 
 	HandshakeTimeout time.Duration
+	ClientTimeout    time.Duration // a request body stalled this long gets 408
 	PingInterval     time.Duration
 	IdleTimeout      time.Duration
 
@@ -72,10 +76,23 @@ func (c *Config) Validate() error {
 	if _, err := router.NewTable(c.Routes); err != nil {
 		errs = append(errs, fmt.Errorf("-route: %w", err))
 	}
-	for _, r := range c.Routes {
-		if r.Kind == router.TargetBackend {
-			errs = append(errs, fmt.Errorf("-route %q: backend pools are not supported yet", r.Spec))
+	pools, err := backend.NewRegistry(c.Backends)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-backend: %w", err))
+	} else {
+		for _, r := range c.Routes {
+			if r.Kind == router.TargetBackend && pools.Pool(r.Name) == nil {
+				errs = append(errs, fmt.Errorf("-route %q: no -backend named %q", r.Spec, r.Name))
+			}
 		}
+		for _, ref := range c.Drain {
+			if _, err := pools.Lookup(ref); err != nil {
+				errs = append(errs, fmt.Errorf("-drain: %w", err))
+			}
+		}
+	}
+	if c.ClientTimeout < tick {
+		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, tick))
 	}
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ type connState uint8
 const (
 	stateHandshake connState = iota // reading an HTTP request head
 	stateOpen                       // WebSocket frames
+	stateProxy                      // in a session with a backend server (HTTP or tunnel)
 	stateClosing                    // our last bytes are out; waiting for the peer to close
 	stateClosed
 )
@@ -30,6 +31,7 @@ type conn struct {
 	c        gnet.Conn
 	loop     *loop
 	group    *topicGroup // nil unless subscribed
+	sess     *session    // nil unless proxied
 	timer    timerLink
 	dec      codec.Decoder
 	lastSeen uint32 // wheel tick of the last bytes from the peer
@@ -39,6 +41,8 @@ type conn struct {
 	pinged   bool // a ping is out since lastSeen
 	deflate  bool // permessage-deflate negotiated
 	shutWr   bool // stateClosing: FIN sent
+	upstream bool // the server side of a session
+	paused   bool // reading stopped for backpressure
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -50,6 +54,12 @@ func (l *loop) traffic(cs *conn) {
 		l.handshake(cs)
 	case stateOpen:
 		l.frames(cs)
+	case stateProxy:
+		if cs.upstream {
+			l.serverTraffic(cs)
+		} else {
+			l.clientTraffic(cs)
+		}
 	default:
 		// Closing: the peer may still send (it has not read our close yet);
 		// what it sends now has no one to go to.
@@ -91,6 +101,10 @@ func (l *loop) handshake(cs *conn) {
 		if !ok {
 			l.refuse(cs, http.StatusNotFound, "no route for "+req.Path)
 			return
+		}
+		if route.Kind == router.TargetBackend {
+			l.proxy(cs, req, n, route)
+			continue
 		}
 		if !req.IsUpgrade() {
 			l.refuse(cs, http.StatusUpgradeRequired, "this route only speaks WebSocket")
@@ -196,6 +210,8 @@ func (l *loop) linger(cs *conn) {
 	}
 	cs.state = stateClosing
 	l.leave(cs)
+	l.endSession(cs)
+	l.setReading(cs, true)
 	l.parser.Release(&cs.dec)
 	_, _ = cs.c.Discard(-1)
 	cs.lingerTo = l.wheel.now + lingerTicks
@@ -241,6 +257,9 @@ func (l *loop) fire(cs *conn) {
 		default:
 			l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
 		}
+	case stateProxy:
+		l.resume(cs)
+		l.proxyTimer(cs)
 	case stateClosing:
 		l.shutdownWrite(cs)
 		if int32(now-cs.lingerTo) >= 0 {

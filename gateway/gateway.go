@@ -21,7 +21,9 @@ import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/backend"
 	"github.com/wsgate/wsgate/router/bus"
+	"github.com/wsgate/wsgate/router/health"
 )
 
 // Gateway is one wsgate node's client side.
@@ -31,6 +33,8 @@ type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
 	routes   *router.Table
+	pools    *backend.Registry
+	checker  *health.Checker
 	bus      bus.Bus
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -77,6 +81,18 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		pingTicks:      ticks(cfg.PingInterval),
 		idleTicks:      ticks(cfg.IdleTimeout),
 	}
+	if g.pools, err = backend.NewRegistry(cfg.Backends); err != nil {
+		return nil, fmt.Errorf("backends: %w", err)
+	}
+	for _, ref := range cfg.Drain {
+		s, err := g.pools.Lookup(ref)
+		if err != nil {
+			return nil, fmt.Errorf("-drain: %w", err)
+		}
+		s.SetDrain(true)
+	}
+	g.checker = health.New(g.pools.Pools())
+	g.checker.Logger = log
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
@@ -114,6 +130,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	stopped := make(chan struct{})
 	defer close(stopped)
+	checkCtx, stopChecks := context.WithCancel(ctx)
+	defer stopChecks()
+	go func() {
+		if err := g.checker.Run(checkCtx); err != nil {
+			g.log.Error("health checks", "err", err)
+		}
+	}()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -160,6 +183,10 @@ func (g *Gateway) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen sets up a connection's state. It costs one small struct and no buffer.
 func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if up, ok := c.Context().(*conn); ok && up.upstream {
+		up.c = c
+		return nil, up.loop.upstreamOpen(up)
+	}
 	l := g.loopOf(c.EventLoop())
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	c.SetContext(cs)
@@ -176,8 +203,14 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	l := cs.loop
+	if cs.upstream {
+		cs.state = stateClosed
+		l.serverClosed(cs)
+		return gnet.None
+	}
 	l.wheel.remove(cs)
 	l.leave(cs)
+	l.endSession(cs)
 	l.parser.Release(&cs.dec)
 	cs.state = stateClosed
 	g.metrics.connsOpen.Dec()

@@ -28,6 +28,7 @@ type loop struct {
 	iovDefl [][]byte
 	wv      [][]byte // per-subscriber copy of iov: gnet's Writev trims it in place
 	slow    []*conn
+	epfd    int // gnet's epoll instance for this loop, found on first pause; -1 unknown
 
 	inbox struct {
 		sync.Mutex
@@ -46,6 +47,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		wheel:  newWheel(wheelSlots),
 		topics: topic.NewTable[*conn](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes},
+		epfd:   -1,
 	}
 	l.wheel.now = g.now()
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {

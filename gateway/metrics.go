@@ -23,6 +23,8 @@ type metrics struct {
 	slowConsumers prometheus.Counter
 	timeouts      *prometheus.CounterVec
 	publishErrors prometheus.Counter
+	tunnels       prometheus.Counter
+	tunnelBytes   prometheus.Counter
 	subscribers   prometheus.GaugeFunc
 }
 
@@ -47,15 +49,21 @@ func newMetrics(reg prometheus.Registerer, subscribers func() float64) *metrics 
 			Help: "Connections closed by a timeout, by kind (handshake, idle)."}, []string{"kind"}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_publish_errors_total",
 			Help: "Client messages the bus refused (counted, not delivered)."}),
+		tunnels: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_tunnels_total",
+			Help: "WebSocket sessions tunneled to a backend server (101 relayed)."}),
+		tunnelBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_tunnel_bytes_total",
+			Help: "Bytes relayed through tunnels, both directions."}),
 		subscribers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_topic_subscribers",
 			Help: "Topic subscriptions on this node."}, subscribers),
 	}
 	reg.MustRegister(m.connsOpen, m.connsTotal, m.upgrades, m.httpResponses, m.msgsIn, m.bytesIn, m.msgsOut,
-		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.subscribers,
+		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.tunnels, m.tunnelBytes, m.subscribers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-func (m *metrics) httpResponse(status int) { m.httpResponses.WithLabelValues(strconv.Itoa(status)).Inc() }
+func (m *metrics) httpResponse(status int) {
+	m.httpResponses.WithLabelValues(strconv.Itoa(status)).Inc()
+}
 
 func (m *metrics) closeSent(code int) { m.closes.WithLabelValues(strconv.Itoa(code)).Inc() }

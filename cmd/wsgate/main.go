@@ -66,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func printPlan(w io.Writer, cfg gateway.Config) {
 	fmt.Fprintf(w, "listen %s, admin %q, demo page %q\n", cfg.Listen, cfg.AdminListen, cfg.DemoPath)
+	for _, p := range cfg.Backends {
+		fmt.Fprintf(w, "backend %s\n", p)
+	}
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(w, "route %s\n", r.Spec)
 	}

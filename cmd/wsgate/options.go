@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsgate/wsgate/gateway"
 	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/backend"
 )
 
 // envPrefix: every flag can also be set as WSGATE_<NAME> (upper case, '-' → '_').
@@ -24,6 +25,9 @@ const defaultRoute = "/ws=topic:chat"
 type options struct {
 	cfg      gateway.Config
 	routes   listFlag
+	backends listFlag
+	drain    listFlag
+	poolDef  backend.Options
 	origins  string
 	subprots string
 	logLevel string
@@ -42,6 +46,17 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&c.Listen, "listen", ":8080", "client listener `address` (WebSocket and HTTP)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "admin listener `address` for /healthz, /metrics, /debug/pprof/ (\"\" disables)")
 	fs.Var(&o.routes, "route", "route `[HOST]PATH_PREFIX=topic:NAME`, repeatable; topic:* takes the topic from the rest of the path (default "+defaultRoute+")")
+	fs.Var(&o.backends, "backend", "backend pool `POOL=[NAME@]HOST:PORT[*WEIGHT],...[;opt=val...]`, repeatable; options: balance=roundrobin|leastconn|source|uri|hdr:NAME|query:NAME, cookie=NAME, check=tcp|http:PATH, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout, tunnel-timeout")
+	fs.Var(&o.drain, "drain", "put server `POOL/SERVER` in drain at start (no new sessions, existing kept), repeatable")
+	def := backend.DefaultOptions()
+	fs.StringVar(&o.poolDef.Balance, "balance", def.Balance, "default balance `method` of pools")
+	fs.DurationVar(&o.poolDef.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "default time to connect to a server (then redispatch once, then 503)")
+	fs.DurationVar(&o.poolDef.ServerTimeout, "server-timeout", def.ServerTimeout, "default time a server may take to answer an HTTP request or upgrade (504 after it)")
+	fs.DurationVar(&o.poolDef.TunnelTimeout, "tunnel-timeout", def.TunnelTimeout, "default idle time of a WebSocket tunnel to a server, both directions silent")
+	fs.DurationVar(&o.poolDef.Inter, "check-inter", def.Inter, "default interval of health checks")
+	fs.IntVar(&o.poolDef.Rise, "check-rise", def.Rise, "default consecutive successful checks to mark a server up")
+	fs.IntVar(&o.poolDef.Fall, "check-fall", def.Fall, "default consecutive failed checks (or connects) to mark a server down")
+	fs.DurationVar(&c.ClientTimeout, "client-timeout", 30*time.Second, "time a client may stall while sending a proxied request body (408 after it)")
 	fs.StringVar(&c.DemoPath, "demo-path", "/", "`path` of the built-in chat page (\"\" disables)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed to send a complete request head (408 after it)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 30*time.Second, "ping a WebSocket peer that has been silent this long")
@@ -109,6 +124,15 @@ func (o *options) config() (gateway.Config, error) {
 		}
 		o.cfg.Routes = append(o.cfg.Routes, r)
 	}
+	for _, s := range o.backends {
+		p, err := backend.Parse(s, o.poolDef)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-backend: %w", err))
+			continue
+		}
+		o.cfg.Backends = append(o.cfg.Backends, p)
+	}
+	o.cfg.Drain = o.drain
 	o.cfg.Origins = splitList(o.origins)
 	o.cfg.Subprotocols = splitList(o.subprots)
 	if _, err := o.level(); err != nil {

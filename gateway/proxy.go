@@ -1,0 +1,680 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/pool"
+	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/backend"
+)
+
+// phase is where a proxied exchange stands.
+type phase uint8
+
+const (
+	phaseConnecting    phase = iota // dialing the server; the request waits in our buffers
+	phaseRequestBody                // head sent; forwarding the request body
+	phaseAwaitResponse              // request sent; waiting for the response head
+	phaseResponseBody               // relaying the response body
+	phaseIdle                       // exchange done; the server connection is kept for the next request
+	phaseTunnel                     // after 101: bytes both ways until one side closes
+)
+
+// session joins a client connection to one server connection. Both sides run
+// on the same event loop (the server conn is enrolled on the client's loop), so
+// a session never crosses threads.
+type session struct {
+	client, server *conn // server is nil while connecting
+	pool           *backend.Pool
+	target         *backend.Server
+	phase          phase
+	since          uint32       // tick the current phase started or last moved
+	head           *pool.Buffer // rewritten request head, held until connected
+	reqBody        bodyState
+	respBody       bodyState
+	upgrade        bool // a WebSocket upgrade request
+	headReq        bool // HEAD: the response has no body
+	setCookie      bool
+	closeAfter     bool // the client said Connection: close (or HTTP/1.0)
+	released       bool // target.Release done
+	retried        bool // one redispatch after a failed connect
+	relayed        bool // some response bytes reached the client
+	serverKeep     bool // the server keeps its connection open after this response
+}
+
+type bodyState struct {
+	kind      codec.BodyKind
+	remaining int64
+	chunked   codec.ChunkedScanner
+}
+
+// sendCap is the outbound backlog over which the other side of a session stops being read.
+const sendCap = 256 << 10
+
+// proxy starts one request of a client connection on a backend route. The
+// complete request head is buf[:n].
+func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route) {
+	g := l.g
+	p := g.pools.Pool(route.Name)
+	if p == nil {
+		l.refuse(cs, http.StatusServiceUnavailable, "no backend pool "+route.Name)
+		return
+	}
+	body, length, err := codec.RequestBodyOf(req)
+	if err != nil {
+		l.refuse(cs, httpStatus(err), err.Error())
+		return
+	}
+	ip := remoteIP(cs.c)
+	var cookie string
+	if p.Opts.Cookie != "" {
+		cookie = codec.CookieValue(req, p.Opts.Cookie)
+	}
+	target, setCookie, err := p.Pick(&backend.Request{
+		SourceIP: ip, URI: req.Target, Path: req.Path, Cookie: cookie,
+		Header: req.Header, Query: queryLookup(req.RawQuery),
+	})
+	if err != nil {
+		l.refuse(cs, http.StatusServiceUnavailable, "no server available in pool "+p.Name)
+		return
+	}
+	s := cs.sess
+	reuse := s != nil && s.phase == phaseIdle && s.server != nil && s.target == target
+	if !reuse {
+		l.endSession(cs)
+		if !target.Acquire() {
+			l.refuse(cs, http.StatusServiceUnavailable, "server "+p.Name+"/"+target.Name+" is full (maxconn)")
+			return
+		}
+		s = &session{client: cs, pool: p, target: target}
+		cs.sess = s
+	}
+	s.upgrade = req.IsUpgrade()
+	s.headReq = req.Method == http.MethodHead
+	s.setCookie = setCookie
+	s.closeAfter = req.ProtoMinor == 0 || headerHasToken(req.Header("Connection"), "close")
+	s.reqBody = bodyState{kind: body, remaining: length}
+	s.respBody = bodyState{}
+	s.relayed = false
+	s.head = g.frames.Get()
+	s.head.B = appendForwardedHead(s.head.B, req, p.Opts.Cookie, ip)
+	_, _ = cs.c.Discard(n)
+	cs.state = stateProxy
+	if reuse {
+		l.sendHead(s)
+		return
+	}
+	s.phase, s.since = phaseConnecting, l.wheel.now
+	l.wheel.schedule(cs, s.since+ticks(p.Opts.ConnectTimeout)+1)
+	l.dial(s)
+}
+
+// dial connects to the session's server off the loop (a connect can block)
+// and enrolls the socket on this loop, where OnOpen picks it up.
+func (l *loop) dial(s *session) {
+	addr, timeout, el := s.target.Addr, s.pool.Opts.ConnectTimeout, l.el
+	up := &conn{loop: l, sess: s, upstream: true, groupIdx: -1}
+	go func() {
+		nc, err := net.DialTimeout("tcp", addr, timeout)
+		if err == nil {
+			if _, err = el.Enroll(gnet.NewContext(context.Background(), up), nc); err == nil {
+				return
+			}
+			_ = nc.Close()
+		}
+		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			l.connectFailed(s, err)
+			return nil
+		}))
+	}()
+}
+
+// upstreamOpen runs when the server connection is on the loop.
+func (l *loop) upstreamOpen(up *conn) gnet.Action {
+	s := up.sess
+	if s.client.sess != s || s.phase != phaseConnecting {
+		return gnet.Close // the client left or timed out meanwhile
+	}
+	s.server = up
+	up.state = stateProxy
+	s.target.ConnectOK()
+	l.sendHead(s)
+	return gnet.None
+}
+
+func (l *loop) connectFailed(s *session, err error) {
+	if s.client.sess != s || s.phase != phaseConnecting {
+		return
+	}
+	g := l.g
+	s.target.ConnectFailed(err)
+	g.log.Warn("connect to server failed", "pool", s.pool.Name, "server", s.target.Name, "addr", s.target.Addr, "err", err)
+	l.releaseTarget(s)
+	// Redispatch once, like HAProxy's "option redispatch" with one retry.
+	if !s.retried {
+		if t, _, perr := s.pool.Pick(&backend.Request{SourceIP: remoteIP(s.client.c)}); perr == nil && t != s.target && t.Acquire() {
+			s.target, s.retried, s.released, s.setCookie = t, true, false, s.pool.Opts.Cookie != ""
+			l.dial(s)
+			return
+		}
+	}
+	l.failSession(s, http.StatusServiceUnavailable, "could not connect to a server of pool "+s.pool.Name)
+}
+
+// sendHead writes the held request head and starts the body.
+func (l *loop) sendHead(s *session) {
+	_, _ = s.server.c.Write(s.head.B)
+	l.g.frames.Put(s.head)
+	s.head = nil
+	s.phase, s.since = phaseRequestBody, l.wheel.now
+	l.pumpRequest(s)
+}
+
+// pumpRequest forwards what has arrived of the request body.
+func (l *loop) pumpRequest(s *session) {
+	cs := s.client
+	for s.phase == phaseRequestBody && s.reqBody.kind != codec.BodyNone {
+		buf, _ := cs.c.Peek(-1)
+		if len(buf) == 0 {
+			break
+		}
+		n, done, err := s.reqBody.take(buf)
+		if err != nil {
+			l.failSession(s, http.StatusBadRequest, "bad request body: "+err.Error())
+			return
+		}
+		_, _ = s.server.c.Write(buf[:n])
+		if cs.sess != s || s.server == nil {
+			return // the write failed and ended the session
+		}
+		_, _ = cs.c.Discard(n)
+		s.since = l.wheel.now
+		if done {
+			s.reqBody.kind = codec.BodyNone
+		}
+		if s.server.c.OutboundBuffered() > sendCap {
+			l.setReading(cs, false)
+			return
+		}
+	}
+	if s.phase == phaseRequestBody && s.reqBody.kind == codec.BodyNone {
+		s.phase, s.since = phaseAwaitResponse, l.wheel.now
+		l.wheel.schedule(cs, s.since+ticks(s.pool.Opts.ServerTimeout)+1)
+	}
+}
+
+// take reports how many bytes of buf belong to the body and whether it ends there.
+func (b *bodyState) take(buf []byte) (n int, done bool, err error) {
+	switch b.kind {
+	case codec.BodyLength:
+		n = len(buf)
+		if int64(n) > b.remaining {
+			n = int(b.remaining)
+		}
+		b.remaining -= int64(n)
+		return n, b.remaining == 0, nil
+	case codec.BodyChunked:
+		return b.chunked.Scan(buf)
+	case codec.BodyUntilClose:
+		return len(buf), false, nil
+	}
+	return 0, true, nil
+}
+
+// clientTraffic handles bytes from a client whose connection is in a session.
+func (l *loop) clientTraffic(cs *conn) {
+	s := cs.sess
+	switch s.phase {
+	case phaseRequestBody:
+		l.pumpRequest(s)
+	case phaseTunnel:
+		l.relay(cs, s.server)
+	default:
+		// The next request (pipelined) or early bytes wait in gnet's buffer
+		// until this exchange is done; stop reading if they pile up.
+		if cs.c.InboundBuffered() > sendCap {
+			l.setReading(cs, false)
+		}
+	}
+}
+
+// serverTraffic handles bytes from a server connection.
+func (l *loop) serverTraffic(up *conn) {
+	s := up.sess
+	if s == nil || s.server != up {
+		_, _ = up.c.Discard(-1)
+		return
+	}
+	for {
+		switch s.phase {
+		case phaseRequestBody, phaseAwaitResponse:
+			if !l.responseHead(s) {
+				return
+			}
+		case phaseResponseBody:
+			l.pumpResponse(s)
+			return
+		case phaseTunnel:
+			l.relay(up, s.client)
+			return
+		default:
+			// A server speaking out of turn on an idle keep-alive connection.
+			_, _ = up.c.Discard(-1)
+			l.dropServer(s)
+			return
+		}
+	}
+}
+
+// responseHead parses and relays the response head; false when it needs more bytes or failed.
+func (l *loop) responseHead(s *session) bool {
+	g, up, cs := l.g, s.server, s.client
+	buf, _ := up.c.Peek(-1)
+	if len(buf) == 0 {
+		return false
+	}
+	resp, n, err := codec.ParseResponseHead(buf, g.cfg.MaxHeaderBytes)
+	if err != nil {
+		g.log.Warn("bad response from server", "pool", s.pool.Name, "server", s.target.Name, "err", err)
+		l.failSession(s, http.StatusBadGateway, "invalid response from server")
+		return false
+	}
+	if n == 0 {
+		return false
+	}
+	s.since = l.wheel.now
+	if resp.Status >= 100 && resp.Status < 200 && resp.Status != http.StatusSwitchingProtocols {
+		_, _ = cs.c.Write(buf[:n]) // 100 Continue and friends pass through
+		_, _ = up.c.Discard(n)
+		return true
+	}
+	tunnel := s.upgrade && resp.Status == http.StatusSwitchingProtocols
+	kind, length := codec.ResponseBodyOf(s.headReq, resp)
+	if tunnel {
+		kind = codec.BodyNone
+	}
+	closeClient := s.closeAfter || kind == codec.BodyUntilClose
+	l.scratch = appendClientResponseHead(l.scratch[:0], resp, tunnel, closeClient, s)
+	_, _ = cs.c.Write(l.scratch)
+	_, _ = up.c.Discard(n)
+	s.relayed = true
+	s.closeAfter = closeClient
+	s.reqBody.kind = codec.BodyNone // a response ends what is left of the request, as HAProxy does
+	if tunnel {
+		s.phase = phaseTunnel
+		cs.lastSeen = l.wheel.now
+		l.wheel.schedule(cs, l.wheel.now+ticks(s.pool.Opts.TunnelTimeout)+1)
+		g.metrics.tunnels.Inc()
+		l.relay(up, cs)
+		l.relay(cs, up)
+		return false
+	}
+	s.respBody = bodyState{kind: kind, remaining: length}
+	s.phase = phaseResponseBody
+	s.serverKeep = resp.ProtoMinor > 0 && !headerHasToken(resp.Header("Connection"), "close")
+	return true
+}
+
+// pumpResponse relays what has arrived of the response body.
+func (l *loop) pumpResponse(s *session) {
+	up, cs := s.server, s.client
+	for s.respBody.kind != codec.BodyNone {
+		buf, _ := up.c.Peek(-1)
+		if len(buf) == 0 {
+			break
+		}
+		n, done, err := s.respBody.take(buf)
+		if err != nil {
+			l.g.log.Warn("bad response body from server", "pool", s.pool.Name, "server", s.target.Name, "err", err)
+			l.dropServer(s)
+			return
+		}
+		_, _ = cs.c.Write(buf[:n])
+		if cs.sess != s || s.server != up {
+			return // the write failed and ended the session
+		}
+		_, _ = up.c.Discard(n)
+		s.since = l.wheel.now
+		if done {
+			s.respBody.kind = codec.BodyNone
+		}
+		if cs.c.OutboundBuffered() > sendCap {
+			l.setReading(up, false)
+			return
+		}
+	}
+	if s.respBody.kind == codec.BodyNone {
+		l.exchangeDone(s)
+	}
+}
+
+// exchangeDone ends one request/response: keep both connections for the next
+// request, or close.
+func (l *loop) exchangeDone(s *session) {
+	cs := s.client
+	if !s.serverKeep {
+		l.dropServer(s)
+		if cs.state != stateProxy {
+			return
+		}
+	}
+	if s.closeAfter {
+		l.endSession(cs)
+		l.linger(cs)
+		return
+	}
+	if s.server != nil {
+		s.phase = phaseIdle
+	}
+	cs.state = stateHandshake
+	cs.lastSeen = l.wheel.now
+	l.setReading(cs, true)
+	l.wheel.schedule(cs, cs.lastSeen+l.g.handshakeTicks)
+	l.handshake(cs) // a pipelined request may be waiting
+}
+
+// relay moves bytes from one side of a tunnel to the other.
+func (l *loop) relay(from, to *conn) {
+	buf, _ := from.c.Peek(-1)
+	if len(buf) == 0 {
+		return
+	}
+	n := len(buf)
+	_, _ = to.c.Write(buf)
+	if from.state == stateClosed || from.sess == nil {
+		return // the write failed and closing one side ended the session
+	}
+	_, _ = from.c.Discard(n)
+	from.sess.client.lastSeen = l.wheel.now
+	l.g.metrics.tunnelBytes.Add(float64(n))
+	if to.c.OutboundBuffered() > sendCap {
+		l.setReading(from, false)
+	}
+}
+
+// resume is called from the connection's timer: a side paused because its
+// peer was backlogged reads again once the peer's outbound drained below half.
+func (l *loop) resume(cs *conn) {
+	s := cs.sess
+	if !cs.paused || s == nil {
+		return
+	}
+	other := s.server
+	if cs == s.server {
+		other = s.client
+	}
+	if other == nil || other.c.OutboundBuffered() < sendCap/2 {
+		l.setReading(cs, true)
+	}
+}
+
+// failSession answers the client with an error status if nothing was relayed
+// yet, and ends the session.
+func (l *loop) failSession(s *session, status int, reason string) {
+	cs := s.client
+	relayed := s.relayed
+	l.endSession(cs)
+	if cs.state >= stateClosing {
+		return
+	}
+	if relayed {
+		l.linger(cs)
+		return
+	}
+	l.refuse(cs, status, reason)
+}
+
+// endSession detaches the client from its session and closes the server side.
+func (l *loop) endSession(cs *conn) {
+	s := cs.sess
+	if s == nil {
+		return
+	}
+	cs.sess = nil
+	if s.head != nil {
+		l.g.frames.Put(s.head)
+		s.head = nil
+	}
+	if s.server != nil {
+		up := s.server
+		s.server = nil
+		up.sess = nil
+		_ = l.el.Close(up.c)
+	}
+	l.releaseTarget(s)
+}
+
+// dropServer closes the server side only (keep-alive ended by the server).
+func (l *loop) dropServer(s *session) {
+	if s.server != nil {
+		up := s.server
+		s.server = nil
+		up.sess = nil
+		_ = l.el.Close(up.c)
+	}
+	l.releaseTarget(s)
+	if s.client.sess == s && s.phase == phaseIdle {
+		s.client.sess = nil
+	}
+}
+
+func (l *loop) releaseTarget(s *session) {
+	if !s.released {
+		s.released = true
+		s.target.Release()
+	}
+}
+
+// serverClosed runs when the server side of a session closes.
+func (l *loop) serverClosed(up *conn) {
+	s := up.sess
+	if s == nil || s.server != up {
+		return
+	}
+	s.server = nil
+	up.sess = nil
+	l.releaseTarget(s)
+	cs := s.client
+	switch s.phase {
+	case phaseRequestBody, phaseAwaitResponse:
+		l.g.log.Warn("server closed before responding", "pool", s.pool.Name, "server", s.target.Name)
+		l.failSession(s, http.StatusBadGateway, "server closed the connection without a response")
+	case phaseResponseBody:
+		if s.respBody.kind == codec.BodyUntilClose {
+			s.respBody.kind = codec.BodyNone
+		}
+		l.endSession(cs)
+		l.linger(cs) // the response is complete (until-close) or truncated: the client must see the end
+	case phaseTunnel:
+		l.endSession(cs)
+		l.linger(cs)
+	case phaseIdle:
+		cs.sess = nil
+	}
+}
+
+// proxyTimer runs when a proxied connection's timer fires.
+func (l *loop) proxyTimer(cs *conn) {
+	s, now := cs.sess, l.wheel.now
+	if s == nil {
+		return
+	}
+	o := s.pool.Opts
+	var limit time.Duration
+	switch s.phase {
+	case phaseConnecting:
+		limit = o.ConnectTimeout
+	case phaseRequestBody:
+		limit = l.g.cfg.ClientTimeout
+	case phaseAwaitResponse, phaseResponseBody:
+		limit = o.ServerTimeout
+	case phaseTunnel:
+		limit = o.TunnelTimeout
+		if due := cs.lastSeen + ticks(limit); int32(now-due) < 0 {
+			l.wheel.schedule(cs, due)
+			return
+		}
+		l.g.metrics.timeouts.WithLabelValues("tunnel").Inc()
+		l.endSession(cs)
+		l.linger(cs)
+		return
+	default:
+		return
+	}
+	if due := s.since + ticks(limit); int32(now-due) < 0 {
+		l.wheel.schedule(cs, due)
+		return
+	}
+	switch s.phase {
+	case phaseConnecting:
+		l.connectFailed(s, errors.New("connect timeout"))
+	case phaseRequestBody:
+		l.g.metrics.timeouts.WithLabelValues("client").Inc()
+		l.failSession(s, http.StatusRequestTimeout, "request body not received in time")
+	default:
+		l.g.metrics.timeouts.WithLabelValues("server").Inc()
+		l.failSession(s, http.StatusGatewayTimeout, "server did not answer in time")
+	}
+}
+
+// appendForwardedHead writes the request head the server gets: the client's,
+// with X-Forwarded-* added, our stickiness cookie removed ("indirect"), and,
+// for plain HTTP, hop-by-hop headers replaced by a keep-alive to the server.
+func appendForwardedHead(dst []byte, req *codec.Request, cookieName, ip string) []byte {
+	upgrade := req.IsUpgrade()
+	dst = append(dst, req.Method...)
+	dst = append(dst, ' ')
+	dst = append(dst, req.Target...)
+	dst = append(dst, " HTTP/1.1\r\n"...)
+	hop := hopByHop(req.Header("Connection"))
+	xff := ""
+	for _, h := range req.Headers {
+		switch {
+		case strings.EqualFold(h.Name, "X-Forwarded-For"):
+			xff = joinList(xff, h.Value)
+			continue
+		case strings.EqualFold(h.Name, "X-Forwarded-Proto"), strings.EqualFold(h.Name, "X-Forwarded-Host"):
+			continue
+		case cookieName != "" && strings.EqualFold(h.Name, "Cookie"):
+			v := codec.RemoveCookie(h.Value, cookieName)
+			if v == "" {
+				continue
+			}
+			h.Value = v
+		case upgrade && (strings.EqualFold(h.Name, "Connection") || strings.EqualFold(h.Name, "Upgrade")):
+			// kept: the server must see the upgrade
+		case isHopByHop(h.Name, hop):
+			continue
+		}
+		dst = codec.AppendHeader(dst, h.Name, h.Value)
+	}
+	dst = codec.AppendHeader(dst, "X-Forwarded-For", joinList(xff, ip))
+	dst = codec.AppendHeader(dst, "X-Forwarded-Proto", "http")
+	if req.Host != "" {
+		dst = codec.AppendHeader(dst, "X-Forwarded-Host", req.Host)
+	}
+	if !upgrade {
+		dst = codec.AppendHeader(dst, "Connection", "keep-alive")
+	}
+	return append(dst, "\r\n"...)
+}
+
+// appendClientResponseHead writes the response head the client gets.
+func appendClientResponseHead(dst []byte, resp *codec.Response, tunnel, closeClient bool, s *session) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(resp.Status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, resp.Reason...)
+	dst = append(dst, "\r\n"...)
+	hop := hopByHop(resp.Header("Connection"))
+	for _, h := range resp.Headers {
+		if tunnel && (strings.EqualFold(h.Name, "Connection") || strings.EqualFold(h.Name, "Upgrade")) {
+			dst = codec.AppendHeader(dst, h.Name, h.Value)
+			continue
+		}
+		if isHopByHop(h.Name, hop) {
+			continue
+		}
+		dst = codec.AppendHeader(dst, h.Name, h.Value)
+	}
+	if s.setCookie {
+		dst = codec.AppendHeader(dst, "Set-Cookie", s.pool.Opts.Cookie+"="+s.target.Name+"; Path=/")
+		dst = codec.AppendHeader(dst, "Cache-Control", `no-cache="set-cookie"`)
+	}
+	if !tunnel {
+		if closeClient {
+			dst = codec.AppendHeader(dst, "Connection", "close")
+		} else {
+			dst = codec.AppendHeader(dst, "Connection", "keep-alive")
+		}
+	}
+	return append(dst, "\r\n"...)
+}
+
+// hopByHop lists the headers a Connection header names (RFC 7230 6.1).
+func hopByHop(connection string) []string {
+	if connection == "" {
+		return nil
+	}
+	var out []string
+	for part := range strings.SplitSeq(connection, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// isHopByHop: the RFC 7230 hop-by-hop headers plus those named in Connection.
+// Transfer-Encoding is kept: bodies are relayed as they came.
+func isHopByHop(name string, listed []string) bool {
+	switch strings.ToLower(name) {
+	case "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate":
+		return true
+	}
+	for _, l := range listed {
+		if strings.EqualFold(l, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func joinList(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + ", " + b
+}
+
+func remoteIP(c gnet.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
+
+// queryLookup returns a lookup of one query parameter, parsed only if asked.
+func queryLookup(raw string) func(string) string {
+	return func(name string) string {
+		for part := range strings.SplitSeq(raw, "&") {
+			k, v, _ := strings.Cut(part, "=")
+			if k == name {
+				return v
+			}
+		}
+		return ""
+	}
+}
