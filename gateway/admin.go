@@ -25,6 +25,8 @@ func (g *Gateway) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/v1/publish/{topic...}", g.publishHandler())
+	mux.Handle("/v1/servers", g.serversHandler())
+	mux.Handle("/v1/servers/", g.serversHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(g.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

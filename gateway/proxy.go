@@ -21,7 +21,8 @@ import (
 type phase uint8
 
 const (
-	phaseConnecting    phase = iota // dialing the server; the request waits in our buffers
+	phaseQueued        phase = iota // every server at maxconn: waiting in the pool's queue
+	phaseConnecting                 // dialing the server; the request waits in our buffers
 	phaseRequestBody                // head sent; forwarding the request body
 	phaseAwaitResponse              // request sent; waiting for the response head
 	phaseResponseBody               // relaying the response body
@@ -39,6 +40,7 @@ type session struct {
 	phase          phase
 	since          uint32       // tick the current phase started or last moved
 	head           *pool.Buffer // rewritten request head, held until connected
+	waiter         *backend.Waiter
 	reqBody        bodyState
 	respBody       bodyState
 	upgrade        bool // a WebSocket upgrade request
@@ -79,23 +81,28 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route) {
 	if p.Opts.Cookie != "" {
 		cookie = codec.CookieValue(req, p.Opts.Cookie)
 	}
-	target, setCookie, err := p.Pick(&backend.Request{
+	breq := &backend.Request{
 		SourceIP: ip, URI: req.Target, Path: req.Path, Cookie: cookie,
 		Header: req.Header, Query: queryLookup(req.RawQuery),
-	})
-	if err != nil {
-		l.refuse(cs, http.StatusServiceUnavailable, "no server available in pool "+p.Name)
+	}
+	target, setCookie, err := p.Pick(breq)
+	queue := errors.Is(err, backend.ErrFull) && p.Opts.Queue > 0
+	if err != nil && !queue {
+		l.refuse(cs, http.StatusServiceUnavailable, "no server available in pool "+p.Name+": "+err.Error())
 		return
 	}
 	s := cs.sess
-	reuse := s != nil && s.phase == phaseIdle && s.server != nil && s.target == target
+	reuse := err == nil && s != nil && s.phase == phaseIdle && s.server != nil && s.target == target
 	if !reuse {
 		l.endSession(cs)
-		if !target.Acquire() {
-			l.refuse(cs, http.StatusServiceUnavailable, "server "+p.Name+"/"+target.Name+" is full (maxconn)")
-			return
+		if err == nil && !target.Acquire() {
+			if p.Opts.Queue == 0 {
+				l.refuse(cs, http.StatusServiceUnavailable, "server "+p.Name+"/"+target.Name+" is full (maxconn)")
+				return
+			}
+			queue = true
 		}
-		s = &session{client: cs, pool: p, target: target}
+		s = &session{client: cs, pool: p, target: target, released: queue}
 		cs.sess = s
 	}
 	s.upgrade = req.IsUpgrade()
@@ -113,8 +120,48 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route) {
 		l.sendHead(s)
 		return
 	}
-	s.phase, s.since = phaseConnecting, l.wheel.now
+	s.since = l.wheel.now
 	l.wheel.schedule(cs, s.since+ticks(p.Opts.ConnectTimeout)+1)
+	if queue {
+		l.enqueueSession(s, breq)
+		return
+	}
+	s.phase = phaseConnecting
+	l.dial(s)
+}
+
+// enqueueSession waits for a free server slot (maxconn) in the pool's
+// bounded queue, for at most connect-timeout.
+func (l *loop) enqueueSession(s *session, r *backend.Request) {
+	s.phase = phaseQueued
+	w, ok := s.pool.Enqueue(r, func(srv *backend.Server) {
+		// Runs wherever the slot was freed: hand over to this session's loop.
+		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			l.granted(s, srv)
+			return nil
+		}))
+		if err != nil {
+			srv.Release()
+		}
+	})
+	if !ok {
+		l.failSession(s, http.StatusServiceUnavailable, "every server of pool "+s.pool.Name+" is full and the queue too")
+		return
+	}
+	s.waiter = w
+}
+
+// granted starts a queued session on the server the pool acquired for it.
+func (l *loop) granted(s *session, srv *backend.Server) {
+	if s.client.sess != s || s.phase != phaseQueued {
+		srv.Release() // the client left or timed out meanwhile
+		return
+	}
+	s.waiter = nil
+	s.target, s.released = srv, false
+	s.setCookie = s.pool.Opts.Cookie != ""
+	s.phase, s.since = phaseConnecting, l.wheel.now
+	l.wheel.schedule(s.client, s.since+ticks(s.pool.Opts.ConnectTimeout)+1)
 	l.dial(s)
 }
 
@@ -197,6 +244,7 @@ func (l *loop) pumpRequest(s *session) {
 			return // the write failed and ended the session
 		}
 		_, _ = cs.c.Discard(n)
+		s.target.AddBytesIn(n)
 		s.since = l.wheel.now
 		if done {
 			s.reqBody.kind = codec.BodyNone
@@ -343,6 +391,7 @@ func (l *loop) pumpResponse(s *session) {
 			return // the write failed and ended the session
 		}
 		_, _ = up.c.Discard(n)
+		s.target.AddBytesOut(n)
 		s.since = l.wheel.now
 		if done {
 			s.respBody.kind = codec.BodyNone
@@ -396,6 +445,11 @@ func (l *loop) relay(from, to *conn) {
 	_, _ = from.c.Discard(n)
 	from.sess.client.lastSeen = l.wheel.now
 	l.g.metrics.tunnelBytes.Add(float64(n))
+	if s := from.sess; from.upstream {
+		s.target.AddBytesOut(n)
+	} else {
+		s.target.AddBytesIn(n)
+	}
 	if to.c.OutboundBuffered() > sendCap {
 		l.setReading(from, false)
 	}
@@ -440,6 +494,10 @@ func (l *loop) endSession(cs *conn) {
 		return
 	}
 	cs.sess = nil
+	if s.waiter != nil {
+		s.pool.Cancel(s.waiter) // if already granted, granted() releases the slot
+		s.waiter = nil
+	}
 	if s.head != nil {
 		l.g.frames.Put(s.head)
 		s.head = nil
@@ -511,7 +569,7 @@ func (l *loop) proxyTimer(cs *conn) {
 	o := s.pool.Opts
 	var limit time.Duration
 	switch s.phase {
-	case phaseConnecting:
+	case phaseQueued, phaseConnecting:
 		limit = o.ConnectTimeout
 	case phaseRequestBody:
 		limit = l.g.cfg.ClientTimeout
@@ -535,6 +593,9 @@ func (l *loop) proxyTimer(cs *conn) {
 		return
 	}
 	switch s.phase {
+	case phaseQueued:
+		l.g.metrics.timeouts.WithLabelValues("queue").Inc()
+		l.failSession(s, http.StatusServiceUnavailable, "no server slot freed up in time (maxconn)")
 	case phaseConnecting:
 		l.connectFailed(s, errors.New("connect timeout"))
 	case phaseRequestBody:
