@@ -5,7 +5,7 @@ GO          ?= go
 BIN         := bin
 NPM_DIRS    := gateway/testdata
 APT_PKGS    := chromium
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: all build run test test-deps lint fmt-check vet bench fuzz clean

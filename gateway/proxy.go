@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
@@ -41,6 +42,7 @@ type session struct {
 	since          uint32       // tick the current phase started or last moved
 	head           *pool.Buffer // rewritten request head, held until connected
 	waiter         *backend.Waiter
+	down           codec.FrameTracker // frame boundaries of server→client tunnel bytes
 	reqBody        bodyState
 	respBody       bodyState
 	upgrade        bool // a WebSocket upgrade request
@@ -438,6 +440,9 @@ func (l *loop) relay(from, to *conn) {
 		return
 	}
 	n := len(buf)
+	if from.upstream {
+		from.sess.down.Track(buf)
+	}
 	_, _ = to.c.Write(buf)
 	if from.state == stateClosed || from.sess == nil {
 		return // the write failed and closing one side ended the session
@@ -553,8 +558,13 @@ func (l *loop) serverClosed(up *conn) {
 		l.endSession(cs)
 		l.linger(cs) // the response is complete (until-close) or truncated: the client must see the end
 	case phaseTunnel:
+		// Tell the client why, if that does not cut a frame of the server's in half.
 		l.endSession(cs)
-		l.linger(cs)
+		if s.down.AtBoundary() {
+			l.closeWith(cs, ws.StatusGoingAway, "backend server went away")
+		} else {
+			l.linger(cs)
+		}
 	case phaseIdle:
 		cs.sess = nil
 	}
