@@ -15,6 +15,11 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if g.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("draining\n"))
+			return
+		}
 		// A degraded bus still serves local clients: report it, stay 200.
 		if s, ok := g.bus.(bus.Statuser); ok {
 			if healthy, detail := s.Status(); !healthy {

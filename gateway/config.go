@@ -20,6 +20,7 @@ type Config struct {
 
 	HandshakeTimeout time.Duration
 	ClientTimeout    time.Duration // a request body stalled this long gets 408
+	DrainTime        time.Duration // SIGTERM: closes are spread over this long
 	PingInterval     time.Duration
 	IdleTimeout      time.Duration
 

@@ -42,9 +42,11 @@ type Gateway struct {
 	page     []byte // the complete 200 response of the demo page
 	frames   pool.Pool
 
-	loopsMu sync.Mutex
-	loops   atomic.Pointer[[]*loop]
-	subs    atomic.Int64 // topic subscriptions, for metrics
+	loopsMu  sync.Mutex
+	loops    atomic.Pointer[[]*loop]
+	subs     atomic.Int64 // topic subscriptions, for metrics
+	open     atomic.Int64 // client connections
+	draining atomic.Bool
 
 	start  time.Time
 	booted chan struct{}
@@ -145,6 +147,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		select {
 		case <-g.booted:
+			dctx, cancelDrain := context.WithTimeout(context.Background(), g.cfg.DrainTime+2*time.Second)
+			g.Drain(dctx, g.cfg.DrainTime)
+			cancelDrain()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := g.engine.Stop(sctx); err != nil {
@@ -187,6 +192,10 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		up.c = c
 		return nil, up.loop.upstreamOpen(up)
 	}
+	if g.draining.Load() {
+		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
+	}
+	g.open.Add(1)
 	l := g.loopOf(c.EventLoop())
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	c.SetContext(cs)
@@ -213,6 +222,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
 	cs.state = stateClosed
+	g.open.Add(-1)
 	g.metrics.connsOpen.Dec()
 	return gnet.None
 }

@@ -37,6 +37,9 @@ type loop struct {
 	}
 	spare []*message
 
+	draining     []*conn // Drain: connections still to close, a share per tick
+	drainPerTick int
+
 	tickTask, drainTask gnet.Runnable
 }
 
@@ -51,6 +54,9 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 	}
 	l.wheel.now = g.now()
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
+		if len(l.draining) > 0 {
+			l.drainStep()
+		}
 		l.wheel.advance(l.g.now(), l.fire)
 		return nil
 	})

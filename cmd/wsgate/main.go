@@ -56,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal gets Go's default: exit at once
+	}()
 	if err := gw.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return 1

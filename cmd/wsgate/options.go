@@ -57,6 +57,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.poolDef.Rise, "check-rise", def.Rise, "default consecutive successful checks to mark a server up")
 	fs.IntVar(&o.poolDef.Fall, "check-fall", def.Fall, "default consecutive failed checks (or connects) to mark a server down")
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", 30*time.Second, "time a client may stall while sending a proxied request body (408 after it)")
+	fs.DurationVar(&c.DrainTime, "drain-time", 10*time.Second, "on SIGTERM/SIGINT, spread close 1001 to every client over this long, then exit (a second signal exits at once)")
 	fs.StringVar(&c.DemoPath, "demo-path", "/", "`path` of the built-in chat page (\"\" disables)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed to send a complete request head (408 after it)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 30*time.Second, "ping a WebSocket peer that has been silent this long")

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/router/bus"
+)
+
+// kafkaOptions are the flags of the Kafka bus. With no -kafka-brokers the
+// gateway runs the in-process bus (one node).
+type kafkaOptions struct {
+	brokers      string
+	topic        string
+	nodeID       string
+	buffer       int
+	batchTimeout time.Duration
+	acks         string
+}
+
+// kafkaFlags declares the Kafka bus flags on fs (called from newFlagSet).
+func kafkaFlags(fs *flag.FlagSet, k *kafkaOptions) {
+	fs.StringVar(&k.brokers, "kafka-brokers", "", "comma-separated Kafka bootstrap `host:port` list; set it on every node to broadcast across nodes (empty: in-process bus, single node)")
+	fs.StringVar(&k.topic, "kafka-topic", bus.DefaultKafkaTopic, "Kafka `topic` all nodes share; record key = wsgate topic, value = payload, so any producer reaches clients")
+	fs.StringVar(&k.nodeID, "node-id", "", "this node's `name` in the records it publishes (default: host name)")
+	fs.IntVar(&k.buffer, "kafka-buffer", 64<<20, "`bytes` of publishes kept while Kafka is unreachable or slow (delivered locally at once, sent when it is back); beyond it publishes are dropped (API: 503)")
+	fs.DurationVar(&k.batchTimeout, "kafka-batch-timeout", 2*time.Millisecond, "longest wait to fill a Kafka produce batch (kafka-go's default of 1s would delay every message)")
+	fs.StringVar(&k.acks, "kafka-acks", "one", "produce acknowledgements: one (leader, lower latency) or all (in-sync replicas)")
+}
+
+func (k *kafkaOptions) brokerList() []string { return splitList(k.brokers) }
+
+// validate reports every problem of the Kafka flags (for -check).
+func (k *kafkaOptions) validate() error {
+	var errs []error
+	for _, b := range k.brokerList() {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("-kafka-brokers: %q is not host:port", b))
+		}
+	}
+	if strings.TrimSpace(k.topic) == "" {
+		errs = append(errs, errors.New("-kafka-topic: empty"))
+	}
+	if k.buffer < 0 {
+		errs = append(errs, fmt.Errorf("-kafka-buffer: %d is negative", k.buffer))
+	}
+	if k.batchTimeout <= 0 || k.batchTimeout > time.Second {
+		errs = append(errs, fmt.Errorf("-kafka-batch-timeout: %v: want between 1ns and 1s", k.batchTimeout))
+	}
+	if _, err := k.requiredAcks(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (k *kafkaOptions) requiredAcks() (kafka.RequiredAcks, error) {
+	switch k.acks {
+	case "one", "1":
+		return kafka.RequireOne, nil
+	case "all", "-1":
+		return kafka.RequireAll, nil
+	}
+	return 0, fmt.Errorf("-kafka-acks: %q: want one or all", k.acks)
+}
+
+// describe is the bus line of -check's plan.
+func (k *kafkaOptions) describe() string {
+	if len(k.brokerList()) == 0 {
+		return "bus: in-process (single node)"
+	}
+	return fmt.Sprintf("bus: kafka %s topic %s, node %q, buffer %d bytes, batch timeout %v, acks %s",
+		strings.Join(k.brokerList(), ","), k.topic, k.nodeID, k.buffer, k.batchTimeout, k.acks)
+}
+
+// newBus returns the gateway's bus constructor: the Kafka bus when brokers
+// are set, else the in-process bus.
+func (k *kafkaOptions) newBus(log *slog.Logger, reg prometheus.Registerer) gateway.NewBus {
+	brokers := k.brokerList()
+	if len(brokers) == 0 {
+		return func(h bus.Handler) (bus.Bus, error) { return bus.NewLocal(h), nil }
+	}
+	return func(h bus.Handler) (bus.Bus, error) {
+		acks, err := k.requiredAcks()
+		if err != nil {
+			return nil, err
+		}
+		return bus.NewKafka(bus.KafkaConfig{
+			Brokers:      brokers,
+			Topic:        k.topic,
+			NodeID:       k.nodeID,
+			BufferBytes:  k.buffer,
+			BatchTimeout: k.batchTimeout,
+			RequiredAcks: acks,
+			Logger:       log,
+			Registerer:   reg,
+		}, h)
+	}
+}

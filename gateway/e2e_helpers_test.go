@@ -1,0 +1,754 @@
+package gateway_test
+
+// Helpers for the end-to-end tests in e2e_test.go: building and running the real wsgate binary, a raw
+// RFC 6455 client written from scratch here (deliberately not gobwas/ws, which the gateway itself uses:
+// an independent encoder is a better oracle), Node peers from testdata/, and a /metrics reader.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// e2eEnv is what TestMain prepares for the end-to-end tests. The binary is built lazily (once) by the
+// first test that needs it, so `go test -run TestSomethingUnit` does not pay for a build.
+type e2eEnv struct {
+	dir string // temporary directory holding the built binary; removed by TestMain
+
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// env is test-binary state set up by TestMain; tests only read it through binary().
+var env e2eEnv
+
+// TestMain owns the temporary directory the gateway binary is built into, so that the build is shared
+// by all e2e tests and removed at the end. NOTE for the gateway package: this is the test binary's only
+// TestMain (internal _test.go files of package gateway must not declare another).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wsgate-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: temp dir: %v\n", err)
+		os.Exit(2)
+	}
+	env.dir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binary builds cmd/wsgate once and returns its path.
+func (e *e2eEnv) binary(t *testing.T) string {
+	t.Helper()
+	e.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			e.err = fmt.Errorf("go toolchain not in PATH: %w", err)
+			return
+		}
+		e.bin = filepath.Join(e.dir, "wsgate")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goBin, "build", "-o", e.bin, "github.com/wsgate/wsgate/cmd/wsgate")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			e.err = fmt.Errorf("go build ./cmd/wsgate: %w\n%s", err, out)
+		}
+	})
+	if e.err != nil {
+		t.Fatalf("cannot build the gateway under test: %v", e.err)
+	}
+	return e.bin
+}
+
+// requireE2E skips when WSGATE_E2E_SKIP=1 and otherwise fails (never skips) when a real peer is missing:
+// silently skipping would turn a broken machine setup into a green run.
+func requireE2E(t *testing.T, needNode, needChromium bool) {
+	t.Helper()
+	if os.Getenv("WSGATE_E2E_SKIP") == "1" {
+		t.Skip("WSGATE_E2E_SKIP=1")
+	}
+	if needNode {
+		if _, err := exec.LookPath("node"); err != nil {
+			t.Fatalf("node is not installed (%v): run `make test`, which installs the e2e peers", err)
+		}
+		for _, mod := range []string{"ws", "playwright-core"} {
+			if _, err := os.Stat(filepath.Join("testdata", "node_modules", mod, "package.json")); err != nil {
+				t.Fatalf("gateway/testdata/node_modules/%s is missing (%v): run `make test` (it runs `npm ci` in gateway/testdata)", mod, err)
+			}
+		}
+	}
+	if needChromium {
+		if _, err := os.Stat(chromiumPath); err != nil {
+			t.Fatalf("%s is missing (%v): run `make test`, which installs Debian's chromium", chromiumPath, err)
+		}
+	}
+}
+
+const chromiumPath = "/usr/bin/chromium"
+
+// tailBuffer keeps the last max bytes written to it (the gateway's log), safe for concurrent use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > b.max {
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-b.max:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
+
+// gatewayProc is one running wsgate process on loopback.
+type gatewayProc struct {
+	Addr  string // client listener host:port
+	Admin string // admin listener host:port
+	cmd   *exec.Cmd
+	log   *tailBuffer
+	done  chan struct{} // closed when the process has exited
+}
+
+// freePort asks the kernel for a free loopback port. The port is released before wsgate binds it, so a
+// race with another process is possible: startGateway retries on an early exit.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startGateway runs the built binary with the given extra flags on fresh loopback ports, waits until both
+// listeners accept, and kills it (by PID) when the test ends. The gateway's log is printed on failure.
+func startGateway(t *testing.T, extra ...string) *gatewayProc {
+	t.Helper()
+	bin := env.binary(t)
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		g, err := tryStartGateway(t, bin, extra)
+		if err == nil {
+			return g
+		}
+		lastErr = err
+	}
+	t.Fatalf("gateway did not start: %v", lastErr)
+	return nil
+}
+
+func tryStartGateway(t *testing.T, bin string, extra []string) (*gatewayProc, error) {
+	g := &gatewayProc{
+		Addr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		log:   &tailBuffer{max: 64 << 10},
+		done:  make(chan struct{}),
+	}
+	args := append([]string{"-listen", g.Addr, "-admin-listen", g.Admin}, extra...)
+	g.cmd = exec.Command(bin, args...)
+	g.cmd.Stdout = g.log
+	g.cmd.Stderr = g.log
+	if err := g.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		_ = g.cmd.Wait()
+		close(g.done)
+	}()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("wsgate %s log (tail):\n%s", strings.Join(args, " "), g.log.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for _, addr := range []string{g.Addr, g.Admin} {
+		for {
+			select {
+			case <-g.done:
+				return nil, fmt.Errorf("wsgate %s exited early (%v):\n%s", strings.Join(args, " "), g.cmd.ProcessState, g.log.String())
+			default:
+			}
+			c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				g.stop()
+				return nil, fmt.Errorf("wsgate did not accept on %s within 10s: %v\n%s", addr, err, g.log.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return g, nil
+}
+
+// stop kills the process by PID and waits (bounded) for it to be reaped.
+func (g *gatewayProc) stop() {
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(3 * time.Second):
+		_ = g.cmd.Process.Kill()
+		select {
+		case <-g.done:
+		case <-time.After(3 * time.Second):
+		}
+	}
+}
+
+// exited reports whether the gateway process is gone (a crash is a test failure of its own).
+func (g *gatewayProc) exited() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (g *gatewayProc) wsURL(path string) string { return "ws://" + g.Addr + path }
+
+// ---------------------------------------------------------------------------------------------------
+// Node peers
+
+// runNodeJSON runs a testdata script with a hard deadline and decodes the single JSON line it prints.
+func runNodeJSON(t *testing.T, timeout time.Duration, out any, script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = "testdata"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("node %s: no result within %v\nstderr: %s\nstdout: %s", script, timeout, stderr.String(), stdout.String())
+	}
+	if err != nil {
+		t.Fatalf("node %s: %v\nstderr: %s\nstdout: %s", script, err, stderr.String(), stdout.String())
+	}
+	line := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	if err := json.Unmarshal(line, out); err != nil {
+		t.Fatalf("node %s: summary is not JSON (%v): %q\nstderr: %s", script, err, line, stderr.String())
+	}
+}
+
+// peerEvent is one line printed by testdata/ws-peer.js.
+type peerEvent struct {
+	Ev      string `json:"ev"`
+	Binary  bool   `json:"binary"`
+	B64     string `json:"b64"`
+	Len     int    `json:"len"`
+	Code    int    `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+func (e peerEvent) payload() []byte {
+	b, _ := base64.StdEncoding.DecodeString(e.B64)
+	return b
+}
+
+// wsPeer is a Node `ws` client (testdata/ws-peer.js) driven over pipes.
+type wsPeer struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	events chan peerEvent
+	stderr *tailBuffer
+}
+
+func startWSPeer(t *testing.T, url string, lifetime time.Duration) *wsPeer {
+	t.Helper()
+	cmd := exec.Command("node", "ws-peer.js", "--url", url, "--lifetime", strconv.Itoa(int(lifetime.Milliseconds())))
+	cmd.Dir = "testdata"
+	p := &wsPeer{cmd: cmd, events: make(chan peerEvent, 1024), stderr: &tailBuffer{max: 16 << 10}}
+	cmd.Stderr = p.stderr
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatalf("ws-peer stdin: %v", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("ws-peer stdout: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ws-peer.js: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		defer close(p.events)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
+		for sc.Scan() {
+			var ev peerEvent
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				ev = peerEvent{Ev: "error", Message: "bad line: " + sc.Text()}
+			}
+			p.events <- ev
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(2 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("ws-peer.js stderr: %s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// next returns the next event, or fails the test after timeout.
+func (p *wsPeer) next(t *testing.T, timeout time.Duration) peerEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-p.events:
+		if !ok {
+			t.Fatalf("ws-peer.js exited (stderr: %s)", p.stderr.String())
+		}
+		return ev
+	case <-time.After(timeout):
+		t.Fatalf("ws-peer.js: no event within %v", timeout)
+	}
+	return peerEvent{}
+}
+
+// waitOpen waits for the "open" event.
+func (p *wsPeer) waitOpen(t *testing.T) {
+	t.Helper()
+	ev := p.next(t, 5*time.Second)
+	if ev.Ev != "open" {
+		t.Fatalf("ws-peer.js: first event %+v, want open", ev)
+	}
+}
+
+// collect gathers events for d (or until the peer exits).
+func (p *wsPeer) collect(d time.Duration) []peerEvent {
+	var evs []peerEvent
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-p.events:
+			if !ok {
+				return evs
+			}
+			evs = append(evs, ev)
+		case <-timer.C:
+			return evs
+		}
+	}
+}
+
+func (p *wsPeer) send(t *testing.T, cmd map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		t.Fatalf("marshal peer command: %v", err)
+	}
+	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+		t.Fatalf("write to ws-peer.js: %v", err)
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw RFC 6455 client
+
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// Opcodes (RFC 6455 section 5.2).
+const (
+	opCont   byte = 0x0
+	opText   byte = 0x1
+	opBinary byte = 0x2
+	opClose  byte = 0x8
+	opPing   byte = 0x9
+	opPong   byte = 0xA
+)
+
+// rawConn is a TCP connection with a buffered reader; every read is bounded by a deadline.
+type rawConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{Conn: c, br: bufio.NewReaderSize(c, 64<<10)}
+}
+
+func newKey() string {
+	var k [16]byte
+	_, _ = rand.Read(k[:])
+	return base64.StdEncoding.EncodeToString(k[:])
+}
+
+func acceptFor(key string) string {
+	h := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// upgradeRequest is a valid RFC 6455 opening handshake for path.
+func upgradeRequest(host, path, key string) string {
+	return "GET " + path + " HTTP/1.1\r\n" +
+		"Host: " + host + "\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + key + "\r\n" +
+		"Sec-WebSocket-Version: 13\r\n\r\n"
+}
+
+// upgradeRaw dials and completes the handshake on path, checking the 101 answer byte for byte where
+// RFC 6455 fixes it. chunk > 0 writes the request that many bytes at a time (a head split at arbitrary
+// byte boundaries must still parse).
+func upgradeRaw(t *testing.T, addr, path string, chunk int) *rawConn {
+	t.Helper()
+	c := dialRaw(t, addr)
+	key := newKey()
+	req := []byte(upgradeRequest(addr, path, key))
+	if chunk <= 0 {
+		chunk = len(req)
+	}
+	for i := 0; i < len(req); i += chunk {
+		if _, err := c.Write(req[i:min(i+chunk, len(req))]); err != nil {
+			t.Fatalf("write handshake: %v", err)
+		}
+		if chunk < len(req) {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	resp := c.readResponse(t, 5*time.Second)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade %s: status %d %q, want 101", path, resp.StatusCode, resp.Status)
+	}
+	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptFor(key); got != want {
+		t.Fatalf("upgrade %s: Sec-WebSocket-Accept %q, want %q", path, got, want)
+	}
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+		t.Fatalf("upgrade %s: Upgrade header %q", path, resp.Header.Get("Upgrade"))
+	}
+	return c
+}
+
+// readResponse reads one HTTP response head (and body) within timeout.
+func (c *rawConn) readResponse(t *testing.T, timeout time.Duration) *http.Response {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("read HTTP response: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// Read the body so that a following EOF check sees the end of the connection, not the body.
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// frameSpec describes one client frame, including invalid ones.
+type frameSpec struct {
+	fin      bool
+	rsv      byte // RSV1..3 as the three bits 0b100, 0b010, 0b001
+	op       byte
+	payload  []byte
+	unmasked bool
+	// declaredLen, when > 0, is written as the payload length instead of len(payload) (to announce an
+	// oversized message without sending it all).
+	declaredLen int
+}
+
+// encodeFrame builds the wire bytes of f (RFC 6455 section 5.2), masking with a random key unless
+// f.unmasked.
+func encodeFrame(f frameSpec) []byte {
+	var b []byte
+	b0 := f.op & 0x0f
+	if f.fin {
+		b0 |= 0x80
+	}
+	b0 |= (f.rsv & 0x7) << 4
+	b = append(b, b0)
+	n := len(f.payload)
+	if f.declaredLen > 0 {
+		n = f.declaredLen
+	}
+	var maskBit byte
+	if !f.unmasked {
+		maskBit = 0x80
+	}
+	switch {
+	case n <= 125:
+		b = append(b, maskBit|byte(n))
+	case n <= 0xffff:
+		b = append(b, maskBit|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, maskBit|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	p := append([]byte(nil), f.payload...)
+	if !f.unmasked {
+		var key [4]byte
+		_, _ = rand.Read(key[:])
+		b = append(b, key[:]...)
+		for i := range p {
+			p[i] ^= key[i%4]
+		}
+	}
+	return append(b, p...)
+}
+
+func (c *rawConn) writeFrames(t *testing.T, frames ...frameSpec) {
+	t.Helper()
+	var buf []byte
+	for _, f := range frames {
+		buf = append(buf, encodeFrame(f)...)
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(buf); err != nil {
+		t.Fatalf("write frames: %v", err)
+	}
+}
+
+// serverFrame is one frame received from the gateway.
+type serverFrame struct {
+	fin     bool
+	rsv     byte
+	op      byte
+	masked  bool
+	payload []byte
+}
+
+// readFrame reads one server frame before deadline.
+func (c *rawConn) readFrame(deadline time.Time) (serverFrame, error) {
+	_ = c.SetReadDeadline(deadline)
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return serverFrame{}, err
+	}
+	f := serverFrame{fin: h[0]&0x80 != 0, rsv: (h[0] >> 4) & 7, op: h[0] & 0x0f, masked: h[1]&0x80 != 0}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var ext [2]byte
+		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
+			return f, err
+		}
+		n = uint64(binary.BigEndian.Uint16(ext[:]))
+	case 127:
+		var ext [8]byte
+		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
+			return f, err
+		}
+		n = binary.BigEndian.Uint64(ext[:])
+	}
+	if n > 64<<20 {
+		return f, fmt.Errorf("server frame of %d bytes", n)
+	}
+	var key [4]byte
+	if f.masked {
+		if _, err := io.ReadFull(c.br, key[:]); err != nil {
+			return f, err
+		}
+	}
+	f.payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, f.payload); err != nil {
+		return f, err
+	}
+	if f.masked {
+		for i := range f.payload {
+			f.payload[i] ^= key[i%4]
+		}
+	}
+	return f, nil
+}
+
+// closeResult is what a connection ended with.
+type closeResult struct {
+	gotClose  bool   // a close frame arrived
+	code      int    // its code (0: empty body)
+	reason    string // its reason
+	bodyLen   int    // close payload length
+	tcpClosed bool   // EOF/reset after it (within the bound)
+	readErr   error  // the error that ended reading before any close frame
+	others    []serverFrame
+}
+
+func (r closeResult) String() string {
+	if !r.gotClose {
+		return fmt.Sprintf("no close frame (read ended with %v; %d other frames)", r.readErr, len(r.others))
+	}
+	return fmt.Sprintf("close %d %q (tcp closed after: %v)", r.code, r.reason, r.tcpClosed)
+}
+
+// readUntilClose reads frames until a close frame (recording others), then waits up to 3s for the TCP
+// connection to end.
+func (c *rawConn) readUntilClose(timeout time.Duration) closeResult {
+	var r closeResult
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := c.readFrame(deadline)
+		if err != nil {
+			r.readErr = err
+			return r
+		}
+		if f.op != opClose {
+			r.others = append(r.others, f)
+			continue
+		}
+		r.gotClose = true
+		r.bodyLen = len(f.payload)
+		if len(f.payload) >= 2 {
+			r.code = int(binary.BigEndian.Uint16(f.payload))
+			r.reason = string(f.payload[2:])
+		}
+		r.tcpClosed = c.waitEOF(3 * time.Second)
+		return r
+	}
+}
+
+// waitEOF reports whether the peer ends the connection (EOF or reset) within timeout, discarding data.
+func (c *rawConn) waitEOF(timeout time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	_, err := io.Copy(io.Discard, c.br)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return true // io.Copy returns nil on EOF; a reset is an end too
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Metrics
+
+// metrics is a parsed Prometheus text exposition: "name{labels}" (labels as printed) → value.
+type metrics map[string]float64
+
+func scrapeMetrics(t *testing.T, admin string) metrics {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read /metrics: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: status %d: %s", resp.StatusCode, body)
+	}
+	m := metrics{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	return m
+}
+
+// get returns the value of name with (at least) the given label (e.g. `code="400"`), summed over the
+// series that match, and whether any did.
+func (m metrics) get(name, label string) (float64, bool) {
+	var sum float64
+	found := false
+	for k, v := range m {
+		base, labels, _ := strings.Cut(k, "{")
+		if base != name {
+			continue
+		}
+		if label != "" && !containsLabel(strings.TrimSuffix(labels, "}"), label) {
+			continue
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+func containsLabel(labels, want string) bool {
+	for _, l := range strings.Split(labels, ",") {
+		if strings.TrimSpace(l) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// atLeast fails unless metric name{label} exists and is >= want.
+func (m metrics) atLeast(t *testing.T, name, label string, want float64) {
+	t.Helper()
+	got, ok := m.get(name, label)
+	switch {
+	case !ok:
+		t.Errorf("metric %s{%s} is missing from /metrics", name, label)
+	case got < want:
+		t.Errorf("metric %s{%s} = %v, want >= %v", name, label, got, want)
+	}
+}
