@@ -1,0 +1,107 @@
+// Command wsgate-bench is wsgate's load generator: an epoll reactor (a few
+// loops, no goroutine per connection) that opens WebSocket connections from
+// many loopback source addresses and runs the idle, broadcast, echo and
+// writefloor scenarios. It prints one JSON line on stdout and a summary on
+// stderr. `wsgate-bench report` turns the JSON lines of a bench run into the
+// results file and a markdown table.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/loadgen"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		os.Exit(report(os.Args[2:]))
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("wsgate-bench", flag.ContinueOnError)
+	var cfg loadgen.Config
+	var pids, checkpoints string
+	fs.StringVar(&cfg.Scenario, "scenario", "idle", "idle | broadcast | echo | writefloor (saturation = broadcast with a higher -rate and -conns)")
+	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "server URL (IPv4 literal); \"{i}\" in the path becomes the connection index")
+	fs.IntVar(&cfg.Conns, "conns", 1000, "connections from this process (≤ 19500: the fd hard limit is 20,000); writefloor: socket pairs")
+	fs.StringVar(&cfg.Sources, "sources", "127.0.1.1-127.0.1.32", "source IPv4 addresses to bind before connect (ranges A-B, comma list; empty: kernel's choice)")
+	fs.Float64Var(&cfg.DialRate, "dial-rate", 5000, "new connections per second (0: as fast as -max-inflight allows)")
+	fs.IntVar(&cfg.Loops, "loops", 2, "epoll loops (goroutines) carrying the connections")
+	fs.IntVar(&cfg.MaxInflight, "max-inflight", 1000, "dials not yet upgraded, at most")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "a dial not upgraded by then counts as failed")
+	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "idle: how long to hold the connections after the ramp")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "broadcast/echo: how long to send")
+	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "broadcast/echo: max wait for outstanding deliveries after the last send")
+	fs.DurationVar(&cfg.Settle, "settle", time.Second, "pause between the ramp and the first message (subscriptions settle)")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: publisher messages per second; echo: messages per second per connection")
+	fs.IntVar(&cfg.Size, "size", 64, "message payload bytes (≥ 16: sequence + timestamp)")
+	fs.StringVar(&pids, "gateway-pids", "", "comma list of the server's PIDs: RSS, fds and CPU are read from /proc")
+	fs.StringVar(&checkpoints, "checkpoints", "10000,19000", "idle: server connection counts at which to sample its memory")
+	fs.StringVar(&cfg.Label, "label", "", "what is measured (e.g. wsgate, node): copied into the JSON")
+	fs.StringVar(&cfg.RunID, "run-id", "", "groups the processes of one run: copied into the JSON")
+	fs.IntVar(&cfg.Proc, "proc", 0, "index of this process within the run: copied into the JSON")
+	fs.DurationVar(&cfg.Deadline, "deadline", 5*time.Minute, "hard bound: the process exits (status 3) if the run is not over by then")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var err error
+	if cfg.GatewayPIDs, err = loadgen.ParseInts(pids); err != nil {
+		fmt.Fprintln(os.Stderr, "wsgate-bench: -gateway-pids:", err)
+		return 2
+	}
+	if cfg.Checkpoints, err = loadgen.ParseInts(checkpoints); err != nil {
+		fmt.Fprintln(os.Stderr, "wsgate-bench: -checkpoints:", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "wsgate-bench:", err)
+		return 2
+	}
+	// Every run ends by itself, even if a phase hangs: exiting closes every socket.
+	time.AfterFunc(cfg.Deadline, func() {
+		fmt.Fprintf(os.Stderr, "wsgate-bench: deadline %s reached, exiting\n", cfg.Deadline)
+		os.Exit(3)
+	})
+	res, runErr := loadgen.Run(cfg)
+	if res != nil {
+		fmt.Fprint(os.Stderr, res.Summary())
+		if err := res.WriteJSON(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "wsgate-bench:", err)
+			return 1
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "wsgate-bench:", runErr)
+		return 1
+	}
+	return 0
+}
+
+func report(args []string) int {
+	fs := flag.NewFlagSet("wsgate-bench report", flag.ContinueOnError)
+	in := fs.String("in", "", "file of JSON lines written by wsgate-bench runs")
+	out := fs.String("out", "", "results file to write (JSON); empty: none")
+	note := fs.String("note", "", "free text stored in the results file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	results, err := loadgen.ReadResults(*in)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsgate-bench report:", err)
+		return 1
+	}
+	rep := loadgen.BuildReport(results, *note)
+	if *out != "" {
+		if err := rep.WriteFile(*out); err != nil {
+			fmt.Fprintln(os.Stderr, "wsgate-bench report:", err)
+			return 1
+		}
+	}
+	fmt.Print(rep.Markdown())
+	return 0
+}

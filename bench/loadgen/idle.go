@@ -1,0 +1,139 @@
+package loadgen
+
+import (
+	"fmt"
+	"time"
+)
+
+type idleHandler struct{}
+
+func (idleHandler) onOpen(*Loop, *Conn, int64)                  {}
+func (idleHandler) onMessage(*Loop, *Conn, byte, []byte, int64) {}
+func (idleHandler) onClose(*Loop, *Conn)                        {}
+func (idleHandler) tick(*Loop, int64) int64                     { return 0 }
+
+// startLoops spreads n connections (IDs from firstID) over cfg.Loops loops.
+func startLoops(e *engine, cfg *Config, h handler, n, firstID int) error {
+	for i := 0; i < cfg.Loops; i++ {
+		_, err := e.addLoop(h, split(n, cfg.Loops, i), firstID+i, cfg.Loops,
+			cfg.DialRate/float64(cfg.Loops), max(cfg.MaxInflight/cfg.Loops, 1))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func connectResult(e *engine, target int, startMono int64) *ConnectResult {
+	// Latency is filled in by finishConnect: the loops still write the histogram.
+	c := &ConnectResult{Target: target, Opened: e.opened(), Failed: e.failed(), Lost: e.lost()}
+	if last := e.maxOf(func(s *LoopStats) int64 { return s.LastOpen.Load() }); last > startMono {
+		c.RampSec = float64(last-startMono) / 1e9
+		c.RatePerSec = float64(c.Opened) / c.RampSec
+	}
+	return c
+}
+
+// finishConnect completes the ramp figures once the loops have stopped.
+func finishConnect(c *ConnectResult, e *engine) {
+	c.Lost = e.lost()
+	c.Failed = e.failed()
+	c.Latency = summarize(e.connectHist())
+}
+
+func runIdle(cfg *Config, res *Result) error {
+	gw := gateway{pids: cfg.GatewayPIDs}
+	t0 := time.Now()
+	sample := func(label string, base *Sample, local int64) (Sample, error) {
+		s := Sample{Label: label, AtSec: time.Since(t0).Seconds(), LocalConns: local}
+		k, err := ReadKernelMem()
+		if err != nil {
+			return s, err
+		}
+		s.Kernel = k
+		if len(gw.pids) == 0 {
+			return s, nil
+		}
+		if s.RSSKB, err = gw.rssKB(); err != nil {
+			return s, err
+		}
+		if s.GatewayFDs, err = gw.fds(); err != nil {
+			return s, err
+		}
+		if base != nil {
+			s.GatewayConns = s.GatewayFDs - base.GatewayFDs
+			if s.GatewayConns > 0 {
+				n := float64(s.GatewayConns)
+				s.KBPerConn = float64(s.RSSKB) / n
+				s.DeltaKBConn = float64(s.RSSKB-base.RSSKB) / n
+				s.SlabDeltaKBConn = float64(s.Kernel.SlabKB-base.Kernel.SlabKB) / n
+			}
+		}
+		return s, nil
+	}
+	base, err := sample("baseline", nil, 0)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	idle := &IdleResult{Baseline: base}
+	res.Idle = idle
+
+	e, err := newEngine(cfg)
+	if err != nil {
+		return err
+	}
+	if err := startLoops(e, cfg, idleHandler{}, cfg.Conns, 0); err != nil {
+		return err
+	}
+	startMono := nanotime()
+	e.start()
+
+	// Checkpoints follow the gateway's connection count, not this process's,
+	// so with several generator processes each one samples the same totals.
+	next := 0
+	var lastCheck time.Time
+	var sampleErr error
+	check := func() {
+		if next >= len(cfg.Checkpoints) || len(gw.pids) == 0 || time.Since(lastCheck) < 200*time.Millisecond {
+			return
+		}
+		lastCheck = time.Now()
+		fds, err := gw.fds()
+		if err != nil {
+			sampleErr = err
+			return
+		}
+		if fds-base.GatewayFDs < cfg.Checkpoints[next] {
+			return
+		}
+		s, err := sample("", &base, e.opened())
+		if err != nil {
+			sampleErr = err
+			return
+		}
+		for next < len(cfg.Checkpoints) && s.GatewayConns >= cfg.Checkpoints[next] {
+			s.Label = fmt.Sprintf("≥%d", cfg.Checkpoints[next])
+			next++
+		}
+		idle.Checkpoints = append(idle.Checkpoints, s)
+	}
+	e.waitRamp(cfg.Conns, rampTimeout(cfg, cfg.Conns), check)
+	res.Connect = connectResult(e, cfg.Conns, startMono)
+	holdEnd := time.Now().Add(cfg.Hold)
+	for time.Now().Before(holdEnd) {
+		check()
+		time.Sleep(min(250*time.Millisecond, time.Until(holdEnd)))
+	}
+	final, err := sample("hold-end", &base, e.opened()-e.lost())
+	idle.Final = final
+	stopErr := e.stop()
+	finishConnect(res.Connect, e)
+	res.Errors = e.errorCounts()
+	if err != nil {
+		return fmt.Errorf("final sample: %w", err)
+	}
+	if sampleErr != nil {
+		return fmt.Errorf("checkpoint sample: %w", sampleErr)
+	}
+	return stopErr
+}
