@@ -4,11 +4,11 @@
 GO          ?= go
 BIN         := bin
 NPM_DIRS    := gateway/testdata
-APT_PKGS    := chromium
+APT_PKGS    := chromium kcat
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run test test-deps lint fmt-check vet bench fuzz clean
+.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench fuzz clean
 
 all: build
 
@@ -20,6 +20,25 @@ build:
 # broadcast topic at ws://localhost:8080/ws, admin on 127.0.0.1:9090.
 run: build
 	./$(BIN)/wsgate $(ARGS)
+
+# Cross-node broadcast on one machine: a Kafka-protocol dev broker (cmd/kafkadev = franz-go's kfake,
+# not Apache Kafka; deploy/compose.yaml has the real thing) and 3 wsgate nodes on loopback.
+# Chat pages: http://127.0.0.1:8081/ .. :8083/ (one conversation across nodes). Publish API:
+#   curl -H 'Authorization: Bearer dev' -d hi http://127.0.0.1:9191/v1/publish/chat
+# Any producer: kcat -P -b 127.0.0.1:9092 -t wsgate.broadcast -k chat -X topic.partitioner=murmur2_random
+# Ctrl-C stops all four. KAFKA_ADDR and ARGS (extra wsgate flags) can be overridden.
+KAFKA_ADDR ?= 127.0.0.1:9092
+run-cluster: build
+	$(GO) build -o $(BIN)/kafkadev ./cmd/kafkadev
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM; \
+	./$(BIN)/kafkadev -listen $(KAFKA_ADDR) -partitions 10 & \
+	for n in $$(seq 50); do (exec 3<>/dev/tcp/$${KAFKA_ADDR%:*}/$${KAFKA_ADDR##*:}) 2>/dev/null && break; sleep 0.1; done; \
+	for i in 1 2 3; do \
+		./$(BIN)/wsgate -listen 127.0.0.1:808$$i -admin-listen 127.0.0.1:919$$i -node-id node$$i \
+			-kafka-brokers $(KAFKA_ADDR) -publish-token dev $(ARGS) & \
+	done; \
+	echo "run-cluster: chat on http://127.0.0.1:8081/ :8082/ :8083/, admin 127.0.0.1:9191-9193, kafka $(KAFKA_ADDR); Ctrl-C stops"; \
+	wait
 
 # Debian packages and Node peers the end-to-end tests drive (installed once).
 test-deps:

@@ -21,6 +21,7 @@ WORK=$(mktemp -d /tmp/wsgate-bench.XXXXXX)
 LINES=$WORK/results.jsonl
 : >"$LINES"
 SERVER_PID=""
+ADMIN=""
 
 log() { printf '\n### %s\n' "$*" >&2; }
 
@@ -54,14 +55,14 @@ free_port() {
 	return 1
 }
 
-# start_server wsgate|node: sets SERVER_PID and PORT.
+# start_server wsgate|node: sets SERVER_PID, PORT and ADMIN (wsgate's /metrics).
 start_server() {
 	PORT=$(free_port)
+	ADMIN=""
 	case $1 in
 	wsgate)
-		local admin
-		admin=$(free_port)
-		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$admin" -log-level warn \
+		ADMIN=$(free_port)
+		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn \
 			>"$WORK/wsgate-$PORT.log" 2>&1 &
 		SERVER_PID=$!
 		;;
@@ -84,8 +85,11 @@ start_server() {
 gen() {
 	local target=$1 run=$2 proc=$3
 	shift 3
+	# wsgate's /metrics counters over the run: frames per write(2) in the table.
+	local extra=()
+	[ -z "$ADMIN" ] || extra=(-metrics-url "http://127.0.0.1:$ADMIN/metrics")
 	timeout 300 bin/wsgate-bench -label "$target" -run-id "$run" -proc "$proc" -gateway-pids "$SERVER_PID" \
-		-url "ws://127.0.0.1:$PORT/ws" -deadline 240s "$@" >"$WORK/$target-$run-$proc.json" || echo "generator $target $run $proc failed ($?)" >&2
+		-url "ws://127.0.0.1:$PORT/ws" -deadline 240s "${extra[@]}" "$@" >"$WORK/$target-$run-$proc.json" || echo "generator $target $run $proc failed ($?)" >&2
 	cat "$WORK/$target-$run-$proc.json" >>"$LINES"
 }
 

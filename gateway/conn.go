@@ -97,13 +97,14 @@ func (l *loop) handshake(cs *conn) {
 			}
 			continue
 		}
-		route, topicName, ok := g.routes.Match(req.Host, req.Path)
+		rt := g.routing.Load()
+		route, topicName, ok := rt.routes.Match(req.Host, req.Path)
 		if !ok {
 			l.refuse(cs, http.StatusNotFound, "no route for "+req.Path)
 			return
 		}
 		if route.Kind == router.TargetBackend {
-			l.proxy(cs, req, n, route)
+			l.proxy(cs, req, n, route, rt.pools)
 			continue
 		}
 		if !req.IsUpgrade() {

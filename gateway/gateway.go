@@ -20,10 +20,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/pool"
-	"github.com/wsgate/wsgate/router"
-	"github.com/wsgate/wsgate/router/backend"
 	"github.com/wsgate/wsgate/router/bus"
-	"github.com/wsgate/wsgate/router/health"
 )
 
 // Gateway is one wsgate node's client side.
@@ -32,9 +29,8 @@ type Gateway struct {
 
 	cfg      Config
 	log      *slog.Logger
-	routes   *router.Table
-	pools    *backend.Registry
-	checker  *health.Checker
+	routing  atomic.Pointer[routing]
+	runCtx   context.Context // Run's context, for health checkers started by Reload
 	bus      bus.Bus
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -63,14 +59,14 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	routes, err := router.NewTable(cfg.Routes)
+	rt, err := newRouting(&cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("route table: %w", err)
+		return nil, err
 	}
 	g := &Gateway{
 		cfg:      cfg,
 		log:      log,
-		routes:   routes,
+		runCtx:   context.Background(),
 		gatherer: reg,
 		upgrade: codec.UpgradeOptions{
 			Subprotocols: cfg.Subprotocols,
@@ -83,18 +79,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		pingTicks:      ticks(cfg.PingInterval),
 		idleTicks:      ticks(cfg.IdleTimeout),
 	}
-	if g.pools, err = backend.NewRegistry(cfg.Backends); err != nil {
-		return nil, fmt.Errorf("backends: %w", err)
-	}
-	for _, ref := range cfg.Drain {
-		s, err := g.pools.Lookup(ref)
-		if err != nil {
-			return nil, fmt.Errorf("-drain: %w", err)
-		}
-		s.SetDrain(true)
-	}
-	g.checker = health.New(g.pools.Pools())
-	g.checker.Logger = log
+	g.routing.Store(rt)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
@@ -132,13 +117,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	stopped := make(chan struct{})
 	defer close(stopped)
-	checkCtx, stopChecks := context.WithCancel(ctx)
+	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
-	go func() {
-		if err := g.checker.Run(checkCtx); err != nil {
-			g.log.Error("health checks", "err", err)
-		}
-	}()
+	g.runCtx = runCtx
+	g.routing.Load().start(runCtx, g.log)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -182,7 +164,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) OnBoot(eng gnet.Engine) gnet.Action {
 	g.engine = eng
 	close(g.booted)
-	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.routes.Routes()))
+	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.routing.Load().routes.Routes()))
 	return gnet.None
 }
 

@@ -66,4 +66,12 @@ func (m *metrics) httpResponse(status int) {
 	m.httpResponses.WithLabelValues(strconv.Itoa(status)).Inc()
 }
 
-func (m *metrics) closeSent(code int) { m.closes.WithLabelValues(strconv.Itoa(code)).Inc() }
+// closeSent counts a close frame we sent; an empty one (echoing a peer's
+// empty close) is labelled "none".
+func (m *metrics) closeSent(code int) {
+	label := "none"
+	if code != 0 {
+		label = strconv.Itoa(code)
+	}
+	m.closes.WithLabelValues(label).Inc()
+}

@@ -66,9 +66,9 @@ const sendCap = 256 << 10
 
 // proxy starts one request of a client connection on a backend route. The
 // complete request head is buf[:n].
-func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route) {
+func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route, pools *backend.Registry) {
 	g := l.g
-	p := g.pools.Pool(route.Name)
+	p := pools.Pool(route.Name)
 	if p == nil {
 		l.refuse(cs, http.StatusServiceUnavailable, "no backend pool "+route.Name)
 		return

@@ -17,7 +17,7 @@ func (g *Gateway) serversHandler() http.Handler {
 		switch {
 		case r.Method == http.MethodGet && ref == "":
 			var out []backend.Stats
-			for _, p := range g.pools.Pools() {
+			for _, p := range g.routing.Load().pools.Pools() {
 				for _, s := range p.Servers {
 					out = append(out, s.Stats())
 				}
@@ -29,7 +29,7 @@ func (g *Gateway) serversHandler() http.Handler {
 				http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 				return
 			}
-			s, err := g.pools.Lookup(ref)
+			s, err := g.routing.Load().pools.Lookup(ref)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusNotFound)
 				return

@@ -197,6 +197,9 @@ func runBroadcast(cfg *Config, res *Result) error {
 	if b.Received > 0 && len(gw.pids) > 0 {
 		b.CPUUsPerDelivery = b.GatewayCPUSec / float64(b.Received) * 1e6
 	}
+	if cfg.CDF {
+		b.Latency.CDF = CDFPoints(e.hist())
+	}
 	res.Broadcast = b
 	if h.pubLoop.Stats.Lost.Load() != 0 {
 		return fmt.Errorf("broadcast: the publisher connection was lost after %d messages", sent)

@@ -128,6 +128,9 @@ func runEcho(cfg *Config, res *Result) error {
 	if x.Echoed > 0 && len(gw.pids) > 0 {
 		x.CPUUsPerMsg = x.GatewayCPUSec / float64(x.Echoed) * 1e6
 	}
+	if cfg.CDF {
+		x.RTT.CDF = CDFPoints(e.hist())
+	}
 	res.Echo = x
 	return stopErr
 }

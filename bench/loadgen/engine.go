@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,9 @@ type engine struct {
 	wg        sync.WaitGroup
 	errMu     sync.Mutex
 	errs      []error
+	// pauseDial stops every loop from dialing more; abortWait ends waitRamp.
+	pauseDial atomic.Bool
+	abortWait atomic.Bool
 }
 
 func newEngine(cfg *Config) (*engine, error) {
@@ -115,6 +119,9 @@ func (e *engine) waitRamp(total int, timeout time.Duration, sample func()) bool 
 		}
 		if e.opened()+e.failed() >= int64(total) {
 			return true
+		}
+		if e.abortWait.Load() {
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

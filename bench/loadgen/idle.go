@@ -1,16 +1,60 @@
 package loadgen
 
 import (
+	"encoding/binary"
 	"fmt"
+	"os"
 	"time"
 )
 
-type idleHandler struct{}
+// idleHandler holds connections; messages that arrive while holding (the
+// runbook's broadcasts through the publish API) are counted like the
+// broadcast scenario's: sequence number and monotonic timestamp in the
+// first 16 bytes of the payload.
+type idleHandler struct {
+	counts []idleLoopCounts
+}
 
-func (idleHandler) onOpen(*Loop, *Conn, int64)                  {}
-func (idleHandler) onMessage(*Loop, *Conn, byte, []byte, int64) {}
-func (idleHandler) onClose(*Loop, *Conn)                        {}
-func (idleHandler) tick(*Loop, int64) int64                     { return 0 }
+type idleLoopCounts struct {
+	received, gaps, dups, foreign, maxSeq int64
+}
+
+func (h *idleHandler) onOpen(*Loop, *Conn, int64) {}
+func (h *idleHandler) onMessage(l *Loop, c *Conn, _ byte, p []byte, now int64) {
+	lc := &h.counts[l.idx]
+	if len(p) < payloadHeader {
+		lc.foreign++
+		return
+	}
+	seq := binary.LittleEndian.Uint64(p[0:8])
+	ts := int64(binary.LittleEndian.Uint64(p[8:16]))
+	if seq > 1<<40 || ts <= 0 || ts > now+int64(time.Second) {
+		lc.foreign++
+		return
+	}
+	lc.received++
+	lc.maxSeq = max(lc.maxSeq, int64(seq)+1)
+	l.Hist.Record(now - ts)
+	switch {
+	case seq == c.NextSeq:
+		c.NextSeq++
+	case seq > c.NextSeq:
+		lc.gaps += int64(seq - c.NextSeq)
+		c.NextSeq = seq + 1
+	default:
+		lc.dups++
+	}
+}
+func (h *idleHandler) onClose(*Loop, *Conn)    {}
+func (h *idleHandler) tick(*Loop, int64) int64 { return 0 }
+
+func fileExists(p string) bool {
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
+	return err == nil
+}
 
 // startLoops spreads n connections (IDs from firstID) over cfg.Loops loops.
 func startLoops(e *engine, cfg *Config, h handler, n, firstID int) error {
@@ -82,7 +126,8 @@ func runIdle(cfg *Config, res *Result) error {
 	if err != nil {
 		return err
 	}
-	if err := startLoops(e, cfg, idleHandler{}, cfg.Conns, 0); err != nil {
+	ih := &idleHandler{counts: make([]idleLoopCounts, cfg.Loops)}
+	if err := startLoops(e, cfg, ih, cfg.Conns, 0); err != nil {
 		return err
 	}
 	startMono := nanotime()
@@ -117,16 +162,66 @@ func runIdle(cfg *Config, res *Result) error {
 		}
 		idle.Checkpoints = append(idle.Checkpoints, s)
 	}
-	e.waitRamp(cfg.Conns, rampTimeout(cfg, cfg.Conns), check)
+	// The runbook can end a generator early: the stop file ends the ramp and
+	// the hold at once; the pause file ends the ramp only (no new dials) and
+	// the hold goes on at the count reached.
+	var lastStat time.Time
+	stopped := false
+	checkFiles := func() {
+		if time.Since(lastStat) < 200*time.Millisecond {
+			return
+		}
+		lastStat = time.Now()
+		if fileExists(cfg.StopFile) {
+			stopped = true
+			e.pauseDial.Store(true)
+			e.abortWait.Store(true)
+		}
+		if fileExists(cfg.PauseFile) {
+			e.pauseDial.Store(true)
+			e.abortWait.Store(true)
+		}
+	}
+	e.waitRamp(cfg.Conns, rampTimeout(cfg, cfg.Conns), func() { check(); checkFiles() })
 	res.Connect = connectResult(e, cfg.Conns, startMono)
 	holdEnd := time.Now().Add(cfg.Hold)
-	for time.Now().Before(holdEnd) {
+	for time.Now().Before(holdEnd) && !stopped {
 		check()
+		checkFiles()
 		time.Sleep(min(250*time.Millisecond, time.Until(holdEnd)))
+	}
+	if stopped {
+		idle.StoppedBy = "stop-file"
 	}
 	final, err := sample("hold-end", &base, e.opened()-e.lost())
 	idle.Final = final
 	stopErr := e.stop()
+	var d HoldDeliveries
+	for _, lc := range ih.counts {
+		d.Received += lc.received
+		d.Duplicates += lc.dups
+		d.Foreign += lc.foreign
+		d.Missing += lc.gaps
+		d.MaxSeq = max(d.MaxSeq, lc.maxSeq)
+	}
+	if d.Received > 0 || d.Foreign > 0 {
+		var open int64
+		for _, l := range e.loops {
+			l.everOpened(func(c *Conn) {
+				open++
+				if int64(c.NextSeq) < d.MaxSeq {
+					d.Missing += d.MaxSeq - int64(c.NextSeq)
+				}
+			})
+		}
+		d.Expected = d.MaxSeq * open
+		d.Latency = summarize(e.hist())
+		if cfg.CDF {
+			d.Latency.CDF = CDFPoints(e.hist())
+		}
+		d.LastRecvMono = e.maxOf(func(s *LoopStats) int64 { return s.LastRecv.Load() })
+		idle.Deliveries = &d
+	}
 	finishConnect(res.Connect, e)
 	res.Errors = e.errorCounts()
 	if err != nil {

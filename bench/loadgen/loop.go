@@ -152,7 +152,7 @@ func (l *Loop) run() error {
 }
 
 func (l *Loop) dialDue(now int64) {
-	if l.dialed >= l.toDial {
+	if l.dialed >= l.toDial || l.eng.pauseDial.Load() {
 		return
 	}
 	due := l.toDial - l.dialed

@@ -153,6 +153,14 @@ func figures() []figure {
 			figure{id + ": deliveries/s", id, "%.0f", bcastFig(func(b *BroadcastResult) float64 { return b.DeliveriesPerSec })},
 			figure{id + ": server CPU µs/delivery", id, "%.2f", bcastFig(func(b *BroadcastResult) float64 { return b.CPUUsPerDelivery })},
 			figure{id + ": server CPU s", id, "%.2f", bcastFig(func(b *BroadcastResult) float64 { return b.GatewayCPUSec })},
+			figure{id + ": frames per write(2) (wsgate /metrics)", id, "%.2f", func(rs []Result) (float64, bool) {
+				for _, r := range rs {
+					if w := r.Metrics["wsgate_broadcast_writes_total"]; w > 0 {
+						return r.Metrics["wsgate_messages_out_total"] / w, true
+					}
+				}
+				return 0, false
+			}},
 		)
 	}
 	return fs

@@ -21,6 +21,10 @@ type Result struct {
 	Broadcast  *BroadcastResult  `json:"broadcast,omitempty"`
 	Echo       *EchoResult       `json:"echo,omitempty"`
 	WriteFloor *WriteFloorResult `json:"writefloor,omitempty"`
+	Churn      *ChurnResult      `json:"churn,omitempty"`
+	// Metrics: the server's /metrics counters, end minus start of the run
+	// (summed over label sets), when -metrics-url was given.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// The generator's own cost, so a reader can tell a gateway limit from a
 	// generator limit.
 	GeneratorCPUSec float64 `json:"generator_cpu_sec"`
@@ -65,6 +69,8 @@ type Latency struct {
 	P99Us  float64 `json:"p99_us"`
 	P999Us float64 `json:"p999_us"`
 	MaxUs  float64 `json:"max_us"`
+	// CDF: (µs, fraction ≤) points, with -cdf (the charts' latency CDF).
+	CDF [][2]float64 `json:"cdf,omitempty"`
 }
 
 func summarize(h *Histogram) Latency {
@@ -101,6 +107,23 @@ type IdleResult struct {
 	Baseline    Sample   `json:"baseline"`
 	Checkpoints []Sample `json:"checkpoints,omitempty"`
 	Final       Sample   `json:"final"` // at the end of the hold
+	// Deliveries: messages received while holding (the runbook broadcasts
+	// through the publish API during the hold). Nil when none arrived.
+	Deliveries *HoldDeliveries `json:"deliveries,omitempty"`
+	StoppedBy  string          `json:"stopped_by,omitempty"` // "stop-file" when ended early
+}
+
+// HoldDeliveries counts broadcast messages received by idle connections: the
+// payloads carry a sequence number and a monotonic timestamp as elsewhere.
+type HoldDeliveries struct {
+	Received     int64   `json:"received"`
+	MaxSeq       int64   `json:"max_seq"`  // highest sequence number seen + 1
+	Expected     int64   `json:"expected"` // MaxSeq × connections open at the end
+	Missing      int64   `json:"missing"`
+	Duplicates   int64   `json:"duplicates"`
+	Foreign      int64   `json:"foreign"`
+	Latency      Latency `json:"latency"`
+	LastRecvMono int64   `json:"last_recv_mono_ns"`
 }
 
 // BroadcastResult is the broadcast (and saturation) scenario's outcome.
@@ -178,6 +201,17 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, "  deliveries/s %.0f (offered %.0f), last delivery %.1f ms after last publish\n", x.DeliveriesPerSec, x.OfferedPerSec, x.LastAfterPublishMs)
 		fmt.Fprintf(&b, "  latency µs: p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f max %.0f\n", x.Latency.P50Us, x.Latency.P90Us, x.Latency.P99Us, x.Latency.P999Us, x.Latency.MaxUs)
 		fmt.Fprintf(&b, "  gateway CPU %.2f s = %.2f µs/delivery; generator CPU %.2f s\n", x.GatewayCPUSec, x.CPUUsPerDelivery, x.GeneratorCPUSec)
+	}
+	if x := r.Churn; x != nil {
+		fmt.Fprintf(&b, "churn: %.1fs, %d dialed, %d upgraded+closed (%.0f/s), %d failed; dial→101 p50 %.2fms p99 %.2fms\n",
+			x.DurationSec, x.Dialed, x.Upgraded, x.UpgradesPerSec, x.Failed, x.Latency.P50Us/1e3, x.Latency.P99Us/1e3)
+		fmt.Fprintf(&b, "  gateway CPU %.2f s = %.1f µs/upgrade; RSS %d → %d KB (peak %d, after settle %d); fds %d → %d\n",
+			x.GatewayCPUSec, x.CPUUsPerUpgrade, x.RSSStartKB, x.RSSEndKB, x.RSSPeakKB, x.RSSSettledKB, x.FDsStart, x.FDsSettled)
+	}
+	if d := r.Idle; d != nil && d.Deliveries != nil {
+		x := d.Deliveries
+		fmt.Fprintf(&b, "hold deliveries: received %d of %d expected (max seq %d), missing %d dup %d foreign %d; latency µs p50 %.0f p99 %.0f max %.0f\n",
+			x.Received, x.Expected, x.MaxSeq, x.Missing, x.Duplicates, x.Foreign, x.Latency.P50Us, x.Latency.P99Us, x.Latency.MaxUs)
 	}
 	if x := r.Echo; x != nil {
 		fmt.Fprintf(&b, "echo: %d conns × %.1f/s of %d B: sent %d echoed %d foreign %d, %.0f msgs/s\n", x.Conns, x.RatePerConn, x.Size, x.Sent, x.Echoed, x.Foreign, x.MsgsPerSec)

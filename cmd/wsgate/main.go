@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/gateway"
-	"github.com/wsgate/wsgate/router/bus"
 )
 
 func main() {
@@ -41,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if o.check {
-		printPlan(stdout, cfg)
+		printPlan(stdout, cfg, o.kafka.describe())
 		fmt.Fprintln(stdout, "Configuration is valid")
 		return 0
 	}
@@ -49,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.New(cfg, func(h bus.Handler) (bus.Bus, error) { return bus.NewLocal(h), nil }, log, reg)
+	gw, err := gateway.New(cfg, o.kafka.newBus(log, reg), log, reg)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
@@ -60,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // a second signal gets Go's default: exit at once
 	}()
+	go reloadOnHUP(ctx, args, gw, log)
 	if err := gw.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return 1
@@ -68,7 +68,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printPlan(w io.Writer, cfg gateway.Config) {
+// reloadOnHUP re-reads the flags, the environment and -config on SIGHUP and
+// hands routes and pools to the gateway; a bad configuration is refused and
+// logged, and the running one stays.
+func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		o, err := parseOptions(args, envLookup)
+		if err == nil {
+			var cfg gateway.Config
+			if cfg, err = o.config(); err == nil {
+				err = gw.Reload(cfg)
+			}
+		}
+		if err != nil {
+			for _, line := range splitErrors(err) {
+				log.Error("reload refused, keeping the running configuration", "err", line)
+			}
+		}
+	}
+}
+
+func printPlan(w io.Writer, cfg gateway.Config, busLine string) {
 	fmt.Fprintf(w, "listen %s, admin %q, demo page %q\n", cfg.Listen, cfg.AdminListen, cfg.DemoPath)
 	for _, p := range cfg.Backends {
 		fmt.Fprintf(w, "backend %s\n", p)
@@ -76,7 +104,7 @@ func printPlan(w io.Writer, cfg gateway.Config) {
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(w, "route %s\n", r.Spec)
 	}
-	fmt.Fprintln(w, "bus: in-process (single node)")
+	fmt.Fprintln(w, busLine)
 }
 
 // splitErrors flattens errors.Join trees into one line per problem.

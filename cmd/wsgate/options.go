@@ -32,6 +32,8 @@ type options struct {
 	subprots string
 	logLevel string
 	check    bool
+	file     string
+	kafka    kafkaOptions // Kafka bus flags (options_kafka.go)
 }
 
 // listFlag is a repeatable flag. From the environment its values are separated by spaces.
@@ -72,6 +74,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.EventLoops, "event-loops", 0, "number of event loops (0: one per CPU)")
 	fs.BoolVar(&c.ReusePort, "reuseport", false, "listen with SO_REUSEPORT so several wsgate processes share one port")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	kafkaFlags(fs, &o.kafka)
+	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
 	fs.BoolVar(&o.check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
 	return fs
 }
@@ -97,6 +101,7 @@ func parseOptions(args []string, env func(string) (string, bool)) (*options, err
 		if !ok {
 			return
 		}
+		given[f.Name] = true
 		if _, isList := f.Value.(*listFlag); isList {
 			for _, item := range strings.Fields(v) {
 				_ = f.Value.Set(item)
@@ -107,7 +112,51 @@ func parseOptions(args []string, env func(string) (string, bool)) (*options, err
 			errs = append(errs, fmt.Errorf("-%s (from %s%s): %w", f.Name, envPrefix, strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")), err))
 		}
 	})
+	if o.file != "" {
+		if err := applyFile(fs, o.file, given); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return o, errors.Join(errs...)
+}
+
+// applyFile sets, from a configuration file, every flag that neither the
+// command line nor the environment set. Each line is "name value"; a
+// repeatable flag may appear on several lines.
+func applyFile(fs *flag.FlagSet, path string, given map[string]bool) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("-config: %w", err)
+	}
+	var errs []error
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		name = strings.TrimLeft(name, "-")
+		value = strings.TrimSpace(value)
+		where := fmt.Sprintf("%s:%d", path, i+1)
+		f := fs.Lookup(name)
+		switch {
+		case f == nil:
+			errs = append(errs, fmt.Errorf("%s: unknown setting %q", where, name))
+			continue
+		case name == "config" || name == "check":
+			errs = append(errs, fmt.Errorf("%s: %q cannot be set from the file", where, name))
+			continue
+		case given[name]:
+			continue
+		}
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool && value == "" {
+			value = "true"
+		}
+		if err := f.Value.Set(value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: -%s: %w", where, name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // config turns the options into a gateway.Config, reporting every problem.
@@ -137,6 +186,9 @@ func (o *options) config() (gateway.Config, error) {
 	o.cfg.Origins = splitList(o.origins)
 	o.cfg.Subprotocols = splitList(o.subprots)
 	if _, err := o.level(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := o.kafka.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := o.cfg.Validate(); err != nil {

@@ -19,12 +19,12 @@ import (
 // kafkaOptions are the flags of the Kafka bus. With no -kafka-brokers the
 // gateway runs the in-process bus (one node).
 type kafkaOptions struct {
-	brokers      string
-	topic        string
-	nodeID       string
-	buffer       int
-	batchTimeout time.Duration
-	acks         string
+	brokers string
+	topic   string
+	nodeID  string
+	buffer  int
+	linger  time.Duration
+	acks    string
 }
 
 // kafkaFlags declares the Kafka bus flags on fs (called from newFlagSet).
@@ -33,7 +33,7 @@ func kafkaFlags(fs *flag.FlagSet, k *kafkaOptions) {
 	fs.StringVar(&k.topic, "kafka-topic", bus.DefaultKafkaTopic, "Kafka `topic` all nodes share; record key = wsgate topic, value = payload, so any producer reaches clients")
 	fs.StringVar(&k.nodeID, "node-id", "", "this node's `name` in the records it publishes (default: host name)")
 	fs.IntVar(&k.buffer, "kafka-buffer", 64<<20, "`bytes` of publishes kept while Kafka is unreachable or slow (delivered locally at once, sent when it is back); beyond it publishes are dropped (API: 503)")
-	fs.DurationVar(&k.batchTimeout, "kafka-batch-timeout", 2*time.Millisecond, "longest wait to fill a Kafka produce batch (kafka-go's default of 1s would delay every message)")
+	fs.DurationVar(&k.linger, "kafka-linger", 0, "extra wait to gather a Kafka produce batch, like linger.ms (0: send at once; messages arriving while a produce is in flight form the next batch anyway)")
 	fs.StringVar(&k.acks, "kafka-acks", "one", "produce acknowledgements: one (leader, lower latency) or all (in-sync replicas)")
 }
 
@@ -50,11 +50,11 @@ func (k *kafkaOptions) validate() error {
 	if strings.TrimSpace(k.topic) == "" {
 		errs = append(errs, errors.New("-kafka-topic: empty"))
 	}
-	if k.buffer < 0 {
-		errs = append(errs, fmt.Errorf("-kafka-buffer: %d is negative", k.buffer))
+	if k.buffer <= 0 {
+		errs = append(errs, fmt.Errorf("-kafka-buffer: %d: want a positive number of bytes", k.buffer))
 	}
-	if k.batchTimeout <= 0 || k.batchTimeout > time.Second {
-		errs = append(errs, fmt.Errorf("-kafka-batch-timeout: %v: want between 1ns and 1s", k.batchTimeout))
+	if k.linger < 0 || k.linger > time.Second {
+		errs = append(errs, fmt.Errorf("-kafka-linger: %v: want between 0 and 1s", k.linger))
 	}
 	if _, err := k.requiredAcks(); err != nil {
 		errs = append(errs, err)
@@ -77,8 +77,8 @@ func (k *kafkaOptions) describe() string {
 	if len(k.brokerList()) == 0 {
 		return "bus: in-process (single node)"
 	}
-	return fmt.Sprintf("bus: kafka %s topic %s, node %q, buffer %d bytes, batch timeout %v, acks %s",
-		strings.Join(k.brokerList(), ","), k.topic, k.nodeID, k.buffer, k.batchTimeout, k.acks)
+	return fmt.Sprintf("bus: kafka %s topic %s, node %q, buffer %d bytes, linger %v, acks %s",
+		strings.Join(k.brokerList(), ","), k.topic, k.nodeID, k.buffer, k.linger, k.acks)
 }
 
 // newBus returns the gateway's bus constructor: the Kafka bus when brokers
@@ -98,7 +98,7 @@ func (k *kafkaOptions) newBus(log *slog.Logger, reg prometheus.Registerer) gatew
 			Topic:        k.topic,
 			NodeID:       k.nodeID,
 			BufferBytes:  k.buffer,
-			BatchTimeout: k.batchTimeout,
+			Linger:       k.linger,
 			RequiredAcks: acks,
 			Logger:       log,
 			Registerer:   reg,

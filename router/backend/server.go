@@ -318,3 +318,21 @@ func Reason(err error) string {
 	}
 	return err.Error()
 }
+
+// Inherit carries the live state of old (the same server in the configuration
+// a reload replaces) over to s: health, admin state, counters for the stats
+// page. Sessions keep counting on old, which they hold, until they end.
+func (s *Server) Inherit(old *Server) {
+	old.mu.Lock()
+	hc := old.hc
+	old.mu.Unlock()
+	s.mu.Lock()
+	s.hc = hc
+	s.down.Store(old.down.Load())
+	s.admin.Store(old.admin.Load())
+	s.fails.Store(old.fails.Load())
+	s.total.Store(old.total.Load())
+	s.bytesIn.Store(old.bytesIn.Load())
+	s.bytesOut.Store(old.bytesOut.Load())
+	s.mu.Unlock()
+}

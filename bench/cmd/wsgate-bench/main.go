@@ -16,8 +16,19 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "report" {
-		os.Exit(report(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "report":
+			os.Exit(report(os.Args[2:]))
+		case "compare-report":
+			os.Exit(compareReport(os.Args[2:]))
+		case "million-report":
+			os.Exit(millionReport(os.Args[2:]))
+		case "publish":
+			os.Exit(publish(os.Args[2:]))
+		case "watch":
+			os.Exit(watch(os.Args[2:]))
+		}
 	}
 	os.Exit(run(os.Args[1:]))
 }
@@ -26,16 +37,16 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("wsgate-bench", flag.ContinueOnError)
 	var cfg loadgen.Config
 	var pids, checkpoints string
-	fs.StringVar(&cfg.Scenario, "scenario", "idle", "idle | broadcast | echo | writefloor (saturation = broadcast with a higher -rate and -conns)")
+	fs.StringVar(&cfg.Scenario, "scenario", "idle", "idle | broadcast | echo | churn | writefloor (saturation = broadcast with a higher -rate and -conns)")
 	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "server URL (IPv4 literal); \"{i}\" in the path becomes the connection index")
-	fs.IntVar(&cfg.Conns, "conns", 1000, "connections from this process (≤ 19500: the fd hard limit is 20,000); writefloor: socket pairs")
+	fs.IntVar(&cfg.Conns, "conns", 1000, fmt.Sprintf("connections from this process (≤ %d here: fd limit − 500); writefloor: socket pairs; churn: unused (see -max-inflight)", loadgen.MaxConnsPerProcess))
 	fs.StringVar(&cfg.Sources, "sources", "127.0.1.1-127.0.1.32", "source IPv4 addresses to bind before connect (ranges A-B, comma list; empty: kernel's choice)")
-	fs.Float64Var(&cfg.DialRate, "dial-rate", 5000, "new connections per second (0: as fast as -max-inflight allows)")
+	fs.Float64Var(&cfg.DialRate, "dial-rate", 5000, "new connections per second (0: as fast as -max-inflight allows); churn: connect+upgrade+close cycles per second")
 	fs.IntVar(&cfg.Loops, "loops", 2, "epoll loops (goroutines) carrying the connections")
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", 1000, "dials not yet upgraded, at most")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "a dial not upgraded by then counts as failed")
 	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "idle: how long to hold the connections after the ramp")
-	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "broadcast/echo: how long to send")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "broadcast/echo: how long to send; churn: how long to churn")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "broadcast/echo: max wait for outstanding deliveries after the last send")
 	fs.DurationVar(&cfg.Settle, "settle", time.Second, "pause between the ramp and the first message (subscriptions settle)")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: publisher messages per second; echo: messages per second per connection")
@@ -45,6 +56,10 @@ func run(args []string) int {
 	fs.StringVar(&cfg.Label, "label", "", "what is measured (e.g. wsgate, node): copied into the JSON")
 	fs.StringVar(&cfg.RunID, "run-id", "", "groups the processes of one run: copied into the JSON")
 	fs.IntVar(&cfg.Proc, "proc", 0, "index of this process within the run: copied into the JSON")
+	fs.StringVar(&cfg.MetricsURL, "metrics-url", "", "server's Prometheus /metrics URL: counter deltas over the run go into the JSON (frames per write = wsgate_messages_out_total / wsgate_broadcast_writes_total)")
+	fs.StringVar(&cfg.StopFile, "stop-file", "", "idle: end the ramp and the hold as soon as this file exists")
+	fs.StringVar(&cfg.PauseFile, "pause-file", "", "idle: stop dialing when this file exists (the hold goes on)")
+	fs.BoolVar(&cfg.CDF, "cdf", false, "echo/broadcast/idle deliveries: add latency CDF points to the JSON (charts)")
 	fs.DurationVar(&cfg.Deadline, "deadline", 5*time.Minute, "hard bound: the process exits (status 3) if the run is not over by then")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -1,0 +1,63 @@
+// Package codec turns bytes into protocol decisions and back, without I/O:
+// the HTTP/1.x request head, the RFC 6455 opening handshake (gobwas/ws's
+// Upgrader), client frames (gobwas/ws's header reader and checks, wsflate for
+// permessage-deflate) and server frames. The gateway owns the sockets; codec
+// only says what the bytes mean and which answer they deserve.
+//
+// # HTTP answers
+//
+// ParseRequestHead:
+//
+//	incomplete head, fewer than max bytes            → n == 0, err == nil
+//	no complete head within max bytes                → 431 (ErrHeadTooLarge)
+//	bad request line (method not a token, bad target,
+//	  HTTP/0.9 style line without version)           → 400
+//	version other than HTTP/1.x (HTTP/2.0, HTTP/0.9)  → 400
+//	bad header line (no colon, name not a token,
+//	  space before colon, control char in value)     → 400
+//	obs-fold (line starting with SP/HTAB)            → 400
+//	bare CR                                          → 400
+//	several Host headers; HTTP/1.1 without Host      → 400
+//
+// Accept (every refusal carries Connection: close):
+//
+//	valid upgrade                                    → 101 with Sec-WebSocket-Accept
+//	method other than GET                            → 405 + Allow: GET (gobwas's choice)
+//	HTTP/1.0                                         → 505 (gobwas's choice)
+//	missing Host / Upgrade: websocket / Connection: upgrade → 400
+//	missing or empty Sec-WebSocket-Version           → 400 (gobwas: not in the RFC's ABNF)
+//	Sec-WebSocket-Version other than 13              → 426 + Sec-WebSocket-Version: 13
+//	Sec-WebSocket-Key missing, repeated, or not
+//	  base64 of 16 bytes                             → 400
+//	Origin present and not in UpgradeOptions.Origins → 403
+//	subprotocol: the first one the client lists that is in UpgradeOptions.Subprotocols
+//	permessage-deflate: only with UpgradeOptions.Compression, answered with
+//	  server_no_context_takeover; client_no_context_takeover; offers with
+//	  bad parameters or a server_max_window_bits are declined, not refused
+//
+// # Close codes (Parser.Next returns a *CloseError)
+//
+//	unmasked client frame                            → 1002
+//	RSV bit set without permessage-deflate           → 1002
+//	RSV2/RSV3 set with permessage-deflate            → 1002
+//	RSV1 on a continuation or control frame          → 1002
+//	control frame longer than 125 bytes or not final → 1002
+//	reserved opcode (0x3-0x7, 0xB-0xF)               → 1002
+//	64-bit length with the most significant bit set  → 1002
+//	continuation without a message in progress       → 1002
+//	new text/binary frame while a message is in progress → 1002
+//	message longer than MaxMessage (from the header) → 1009
+//	inflated message longer than MaxMessage          → 1009
+//	corrupt deflate data                             → 1007
+//	text message (whole, across fragments) not UTF-8 → 1007
+//	close body of one byte                           → 1002
+//	close code 0-999, 1004, 1005, 1006, 1015, 1012-2999
+//	  (reserved or undefined, per ws.CheckCloseFrameData) → 1002
+//	close reason not UTF-8                           → 1007
+//
+// Codes 3000-4999 are accepted, and so are codes from 5000 up, which
+// gobwas's CheckCloseFrameData lets through (RFC 6455 leaves them undefined).
+//
+// Ping, pong and close frames are returned as events, also between the
+// fragments of a message; the message in progress is kept in the Decoder.
+package codec
