@@ -34,6 +34,11 @@ type Config struct {
 
 	PublishToken string // bearer token for POST /v1/publish/{topic}; "" leaves it open
 
+	MaxConns       int     // client connections in all; 0 = unlimited
+	MaxConnsPerIP  int     // 0 = unlimited
+	ConnRatePerIP  float64 // new connections per second per IP; 0 = unlimited
+	MaxHeaderCount int     // header fields in a request head (431 above)
+
 	EventLoops int // 0: one per CPU
 	ReusePort  bool
 }
@@ -64,6 +69,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxHeaderBytes < 512 {
 		errs = append(errs, fmt.Errorf("-max-header-bytes: %d is too small (minimum 512)", c.MaxHeaderBytes))
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.ConnRatePerIP < 0 {
+		errs = append(errs, errors.New("-max-conns, -max-conns-per-ip, -conn-rate-per-ip: must be >= 0"))
+	}
+	if c.MaxHeaderCount < 1 {
+		errs = append(errs, fmt.Errorf("-max-header-count: %d must be at least 1", c.MaxHeaderCount))
 	}
 	if c.MaxMessageBytes < 125 {
 		errs = append(errs, fmt.Errorf("-max-message-bytes: %d is too small (minimum 125)", c.MaxMessageBytes))

@@ -84,6 +84,10 @@ func (l *loop) handshake(cs *conn) {
 			return // incomplete head: gnet keeps the bytes for the next read
 		}
 		cs.lastSeen = l.wheel.now
+		if len(req.Headers) > g.cfg.MaxHeaderCount {
+			l.refuse(cs, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+			return
+		}
 		if !req.IsUpgrade() && g.cfg.DemoPath != "" && req.Path == g.cfg.DemoPath {
 			if req.Method != http.MethodGet {
 				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")

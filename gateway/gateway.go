@@ -42,6 +42,7 @@ type Gateway struct {
 	loops    atomic.Pointer[[]*loop]
 	subs     atomic.Int64 // topic subscriptions, for metrics
 	open     atomic.Int64 // client connections
+	limits   *ipLimits    // nil without per-IP limits
 	draining atomic.Bool
 
 	start  time.Time
@@ -80,6 +81,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		idleTicks:      ticks(cfg.IdleTimeout),
 	}
 	g.routing.Store(rt)
+	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
@@ -177,6 +179,13 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if g.draining.Load() {
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
+	if reason := g.admit(c); reason != "" {
+		g.metrics.refused.WithLabelValues(reason).Inc()
+		g.metrics.httpResponse(http.StatusServiceUnavailable)
+		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
+		// Written before the client sent anything: HTTP clients read it as the answer.
+		return codec.AppendError(nil, http.StatusServiceUnavailable, "connection limit reached ("+reason+")"), gnet.Close
+	}
 	g.open.Add(1)
 	l := g.loopOf(c.EventLoop())
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
@@ -198,6 +207,9 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		cs.state = stateClosed
 		l.serverClosed(cs)
 		return gnet.None
+	}
+	if g.limits != nil {
+		g.limits.release(addrOf(c.RemoteAddr()))
 	}
 	l.wheel.remove(cs)
 	l.leave(cs)
@@ -224,6 +236,17 @@ func (g *Gateway) OnTick() (time.Duration, gnet.Action) {
 		}
 	}
 	return tick, gnet.None
+}
+
+// admit applies -max-conns and the per-IP limits to a new connection.
+func (g *Gateway) admit(c gnet.Conn) (reason string) {
+	if g.cfg.MaxConns > 0 && g.open.Load() >= int64(g.cfg.MaxConns) {
+		return "max-conns"
+	}
+	if g.limits != nil {
+		return g.limits.admit(addrOf(c.RemoteAddr()), time.Now())
+	}
+	return ""
 }
 
 // loopOf returns the state of event loop el, creating it on first use.

@@ -23,6 +23,7 @@ type metrics struct {
 	slowConsumers prometheus.Counter
 	timeouts      *prometheus.CounterVec
 	publishErrors prometheus.Counter
+	refused       *prometheus.CounterVec
 	tunnels       prometheus.Counter
 	tunnelBytes   prometheus.Counter
 	subscribers   prometheus.GaugeFunc
@@ -49,6 +50,8 @@ func newMetrics(reg prometheus.Registerer, subscribers func() float64) *metrics 
 			Help: "Connections closed by a timeout, by kind (handshake, idle)."}, []string{"kind"}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_publish_errors_total",
 			Help: "Client messages the bus refused (counted, not delivered)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_refused_connections_total",
+			Help: "Connections refused at accept, by limit (max-conns, max-conns-per-ip, conn-rate-per-ip)."}, []string{"limit"}),
 		tunnels: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_tunnels_total",
 			Help: "WebSocket sessions tunneled to a backend server (101 relayed)."}),
 		tunnelBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_tunnel_bytes_total",
@@ -57,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, subscribers func() float64) *metrics 
 			Help: "Topic subscriptions on this node."}, subscribers),
 	}
 	reg.MustRegister(m.connsOpen, m.connsTotal, m.upgrades, m.httpResponses, m.msgsIn, m.bytesIn, m.msgsOut,
-		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.tunnels, m.tunnelBytes, m.subscribers,
+		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.refused, m.tunnels, m.tunnelBytes, m.subscribers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
