@@ -30,6 +30,9 @@ func (g *Gateway) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/v1/publish/{topic...}", g.publishHandler())
+	if g.cfg.StatsURI != "" {
+		mux.Handle(g.cfg.StatsURI, g.statsHandler())
+	}
 	mux.Handle("/v1/servers", g.serversHandler())
 	mux.Handle("/v1/servers/", g.serversHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(g.gatherer, promhttp.HandlerOpts{}))

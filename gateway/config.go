@@ -39,6 +39,10 @@ type Config struct {
 	ConnRatePerIP  float64 // new connections per second per IP; 0 = unlimited
 	MaxHeaderCount int     // header fields in a request head (431 above)
 
+	StatsURI    string // stats page path on the admin listener
+	StatsAuth   string // "user:pass" for basic auth; "" = no auth
+	StatsTopics int    // topics shown on the stats page, by subscribers
+
 	EventLoops int // 0: one per CPU
 	ReusePort  bool
 }

@@ -175,6 +175,7 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 		delivered += len(iov)
 		bytes += n
 	}
+	grp.Delivered(len(msgs))
 	m := l.g.metrics
 	m.msgsOut.Add(float64(delivered))
 	m.bytesOut.Add(float64(bytes))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/pool"
+	"github.com/wsgate/wsgate/router/backend"
 	"github.com/wsgate/wsgate/router/bus"
 )
 
@@ -43,6 +44,7 @@ type Gateway struct {
 	subs     atomic.Int64 // topic subscriptions, for metrics
 	open     atomic.Int64 // client connections
 	limits   *ipLimits    // nil without per-IP limits
+	rates    statsRates
 	draining atomic.Bool
 
 	start  time.Time
@@ -84,6 +86,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
+	reg.MustRegister(newServerCollector(func() []*backend.Pool { return g.routing.Load().pools.Pools() }))
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
 		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
 		{Name: "Cache-Control", Value: "no-cache"},

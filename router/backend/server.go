@@ -270,15 +270,22 @@ func (s *Server) notify(ch *Change) {
 
 // Stats is a snapshot of a server for the stats page and metrics.
 type Stats struct {
-	Pool, Name, Addr  string
-	State             State
-	Weight, MaxConn   int
-	Active            int64
-	Total             uint64
-	BytesIn, BytesOut uint64
-	LastCheck         string    // last check or passive result ("" before the first)
-	LastChange        time.Time // zero if the state never changed
+	Pool       string    `json:"pool"`
+	Name       string    `json:"name"`
+	Addr       string    `json:"addr"`
+	State      State     `json:"state"`
+	Weight     int       `json:"weight"`
+	MaxConn    int       `json:"maxconn"`
+	Active     int64     `json:"sessions"`
+	Total      uint64    `json:"sessions_total"`
+	BytesIn    uint64    `json:"bytes_in"`
+	BytesOut   uint64    `json:"bytes_out"`
+	LastCheck  string    `json:"last_check"`  // last check or passive result ("" before the first)
+	LastChange time.Time `json:"last_change"` // zero if the state never changed
 }
+
+// MarshalText writes the state as UP, DOWN, DRAIN or MAINT (JSON, logs).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Stats returns a snapshot of the server.
 func (s *Server) Stats() Stats {

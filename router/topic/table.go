@@ -13,9 +13,16 @@ type Member interface {
 
 // Group is the set of one loop's subscribers of one topic.
 type Group[M Member] struct {
-	name    string
-	members []M
+	name     string
+	members  []M
+	messages uint64 // messages delivered to this group, for the stats page
 }
+
+// Delivered counts n more messages delivered to the group.
+func (g *Group[M]) Delivered(n int) { g.messages += uint64(n) }
+
+// Messages is the number of messages delivered to the group so far.
+func (g *Group[M]) Messages() uint64 { return g.messages }
 
 // Name is the topic's name.
 func (g *Group[M]) Name() string { return g.name }
@@ -80,6 +87,13 @@ func (t *Table[M]) Lookup(name string) *Group[M] { return t.groups[name] }
 
 // Topics is the number of topics with at least one subscriber.
 func (t *Table[M]) Topics() int { return len(t.groups) }
+
+// Each calls fn for every group.
+func (t *Table[M]) Each(fn func(*Group[M])) {
+	for _, g := range t.groups {
+		fn(g)
+	}
+}
 
 // Subscribers is the number of memberships in the table.
 func (t *Table[M]) Subscribers() int { return t.size }

@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/backend"
+	"github.com/wsgate/wsgate/router/bus"
+)
+
+// Stats is what the stats page shows, and its ?json form.
+type Stats struct {
+	Node   NodeStats    `json:"node"`
+	Routes []RouteStats `json:"routes"`
+	Pools  []PoolStats  `json:"pools"`
+	Topics []TopicStats `json:"topics"`
+}
+
+// NodeStats describes this gateway process.
+type NodeStats struct {
+	Uptime      string `json:"uptime"`
+	Connections int64  `json:"connections"`
+	Subscribers int64  `json:"subscribers"`
+	Goroutines  int    `json:"goroutines"`
+	HeapBytes   uint64 `json:"heap_bytes"`
+	SysBytes    uint64 `json:"sys_bytes"`
+	Bus         string `json:"bus"`
+	Draining    bool   `json:"draining"`
+}
+
+// RouteStats is one route.
+type RouteStats struct {
+	Spec   string `json:"spec"`
+	Target string `json:"target"`
+}
+
+// PoolStats is one backend pool with its servers.
+type PoolStats struct {
+	Name    string          `json:"name"`
+	Balance string          `json:"balance"`
+	Cookie  string          `json:"cookie,omitempty"`
+	Up      int             `json:"up"`
+	Queued  int             `json:"queued"`
+	Servers []backend.Stats `json:"servers"`
+}
+
+// TopicStats is one topic on this node.
+type TopicStats struct {
+	Name        string  `json:"name"`
+	Subscribers int     `json:"subscribers"`
+	Messages    uint64  `json:"messages"`
+	PerSecond   float64 `json:"messages_per_second"`
+}
+
+// statsRates remembers the previous snapshot to turn counts into rates.
+type statsRates struct {
+	mu   sync.Mutex
+	at   time.Time
+	msgs map[string]uint64
+}
+
+// snapshot gathers the figures; topic tables are read on their own loops.
+func (g *Gateway) snapshot(ctx context.Context, topN int) Stats {
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	st := Stats{Node: NodeStats{
+		Uptime:      time.Since(g.start).Round(time.Second).String(),
+		Connections: g.open.Load(),
+		Subscribers: g.subs.Load(),
+		Goroutines:  runtime.NumGoroutine(),
+		HeapBytes:   mem.HeapAlloc,
+		SysBytes:    mem.Sys,
+		Bus:         "in-process",
+		Draining:    g.draining.Load(),
+	}}
+	if s, ok := g.bus.(bus.Statuser); ok {
+		if healthy, detail := s.Status(); healthy {
+			st.Node.Bus = "ok: " + detail
+		} else {
+			st.Node.Bus = "DEGRADED: " + detail
+		}
+	}
+	rt := g.routing.Load()
+	for _, r := range rt.routes.Routes() {
+		kind := "topic:"
+		if r.Kind == router.TargetBackend {
+			kind = "backend:"
+		}
+		st.Routes = append(st.Routes, RouteStats{Spec: r.Spec, Target: kind + r.Name})
+	}
+	for _, p := range rt.pools.Pools() {
+		ps := PoolStats{Name: p.Name, Balance: p.Method.String(), Cookie: p.Opts.Cookie, Up: p.Up(), Queued: p.Queued()}
+		for _, s := range p.Servers {
+			ps.Servers = append(ps.Servers, s.Stats())
+		}
+		st.Pools = append(st.Pools, ps)
+	}
+	st.Topics = g.topicStats(ctx, topN)
+	return st
+}
+
+// topicStats asks every loop for its groups and merges them: subscribers add
+// up; every loop with subscribers sees all of a topic's messages, so the count
+// is the largest any loop saw.
+func (g *Gateway) topicStats(ctx context.Context, topN int) []TopicStats {
+	type part struct {
+		subs int
+		msgs uint64
+	}
+	loops := *g.loops.Load()
+	results := make(chan map[string]part, len(loops))
+	asked := 0
+	for _, l := range loops {
+		err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			m := make(map[string]part, l.topics.Topics())
+			l.topics.Each(func(grp *topicGroup) { m[grp.Name()] = part{grp.Len(), grp.Messages()} })
+			results <- m
+			return nil
+		}))
+		if err == nil {
+			asked++
+		}
+	}
+	merged := map[string]part{}
+	for ; asked > 0; asked-- {
+		select {
+		case m := <-results:
+			for name, p := range m {
+				q := merged[name]
+				q.subs += p.subs
+				q.msgs = max(q.msgs, p.msgs)
+				merged[name] = q
+			}
+		case <-ctx.Done():
+			asked = 0
+		}
+	}
+	g.rates.mu.Lock()
+	defer g.rates.mu.Unlock()
+	elapsed := time.Since(g.rates.at).Seconds()
+	out := make([]TopicStats, 0, len(merged))
+	for name, p := range merged {
+		t := TopicStats{Name: name, Subscribers: p.subs, Messages: p.msgs}
+		if prev, ok := g.rates.msgs[name]; ok && elapsed > 0 && p.msgs >= prev {
+			t.PerSecond = float64(p.msgs-prev) / elapsed
+		}
+		out = append(out, t)
+	}
+	g.rates.at = time.Now()
+	g.rates.msgs = make(map[string]uint64, len(merged))
+	for name, p := range merged {
+		g.rates.msgs[name] = p.msgs
+	}
+	slices.SortFunc(out, func(a, b TopicStats) int {
+		return cmp.Or(cmp.Compare(b.Subscribers, a.Subscribers), cmp.Compare(a.Name, b.Name))
+	})
+	if topN > 0 && len(out) > topN {
+		out = out[:topN]
+	}
+	return out
+}
+
+//go:embed stats.html
+var statsHTML string
+
+var statsPage = template.Must(template.New("stats").Parse(statsHTML))
+
+// statsHandler serves the stats page (HTML, or JSON with ?json), behind
+// basic auth when -stats-auth is set.
+func (g *Gateway) statsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.statsAuthorized(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="wsgate stats"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		st := g.snapshot(ctx, g.cfg.StatsTopics)
+		if r.URL.Query().Has("json") {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(st)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := statsPage.Execute(w, st); err != nil {
+			g.log.Warn("stats page", "err", err)
+		}
+	})
+}
+
+func (g *Gateway) statsAuthorized(r *http.Request) bool {
+	if g.cfg.StatsAuth == "" {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(user+":"+pass), []byte(g.cfg.StatsAuth)) == 1
+}
