@@ -8,7 +8,7 @@ APT_PKGS    := chromium kcat
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench fuzz clean
+.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench bench-compare bench-1m fuzz clean
 
 all: build
 
@@ -70,6 +70,15 @@ test: test-deps lint
 # Benchmarks: not in CI (shared, noisy machines); figures go to bench/README.md.
 bench: build
 	bash bench/run.sh
+
+# wsgate vs HAProxy (Debian) in front of the same Node echo backends, one run.
+bench-compare: build
+	bash bench/compare.sh
+
+# Many wsgate nodes on one port (SO_REUSEPORT) joined by the Kafka bus, many
+# generators: ramps to TARGET (default 1000000), holds, broadcasts, reports.
+bench-1m: build
+	bash bench/million.sh
 
 # Fuzz the codec's parsers (the committed corpus also runs in `make test`).
 FUZZTIME ?= 60s

@@ -228,7 +228,7 @@ func (p *Parser) fits(have int, length int64, hlen int, compressed bool) bool {
 	if p.MaxMessage > 0 {
 		limit = int64(p.MaxMessage)
 		if compressed {
-			limit += 1 << 30
+			limit += limit/1024 + 64
 		}
 	}
 	return length <= limit-int64(have) && length <= int64(math.MaxInt-hlen)
@@ -299,7 +299,7 @@ func (p *Parser) inflateMessage(in []byte) (*pool.Buffer, error) {
 		}
 		m, err := p.inflate.Read(chunk)
 		out.B = append(out.B, chunk[:m]...)
-		if false {
+		if p.MaxMessage > 0 && len(out.B) > p.MaxMessage {
 			p.pool().Put(out)
 			return nil, closeError(ws.StatusMessageTooBig, "inflated message too big")
 		}

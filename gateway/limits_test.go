@@ -10,8 +10,10 @@ func TestIPLimits(t *testing.T) {
 	l := newIPLimits(2, 10)
 	a, b := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
 	now := time.Unix(1000, 0)
-	if l.admit(a, now) != "" || l.admit(a, now) != "" {
-		t.Fatal("first two connections refused")
+	for i := 0; i < 2; i++ {
+		if got := l.admit(a, now); got != "" {
+			t.Fatalf("connection %d refused: %q", i, got)
+		}
 	}
 	if got := l.admit(a, now); got != "max-conns-per-ip" {
 		t.Fatalf("third connection: %q", got)

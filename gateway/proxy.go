@@ -90,7 +90,7 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route, po
 	target, setCookie, err := p.Pick(breq)
 	queue := errors.Is(err, backend.ErrFull) && p.Opts.Queue > 0
 	if err != nil && !queue {
-		l.refuse(cs, http.StatusServiceUnavailable, "no server available in pool "+p.Name+": "+err.Error())
+		l.refuse(cs, http.StatusServiceUnavailable, "pool "+p.Name+": "+err.Error())
 		return
 	}
 	s := cs.sess
@@ -208,12 +208,25 @@ func (l *loop) connectFailed(s *session, err error) {
 	s.target.ConnectFailed(err)
 	g.log.Warn("connect to server failed", "pool", s.pool.Name, "server", s.target.Name, "addr", s.target.Addr, "err", err)
 	l.releaseTarget(s)
-	// Redispatch once, like HAProxy's "option redispatch" with one retry.
+	// Redispatch once, like HAProxy's "option redispatch" with one retry, to
+	// a server other than the one that failed. An empty request makes hashing
+	// balancers fall back to round robin, so repeated picks walk the pool: a
+	// full weighted round visits every usable server.
 	if !s.retried {
-		if t, _, perr := s.pool.Pick(&backend.Request{SourceIP: remoteIP(s.client.c)}); perr == nil && t != s.target && t.Acquire() {
-			s.target, s.retried, s.released, s.setCookie = t, true, false, s.pool.Opts.Cookie != ""
-			l.dial(s)
-			return
+		tries := len(s.pool.Servers)
+		for _, srv := range s.pool.Servers {
+			tries += srv.Weight
+		}
+		for range tries {
+			t, _, perr := s.pool.Pick(&backend.Request{})
+			if perr != nil {
+				break
+			}
+			if t != s.target && t.Acquire() {
+				s.target, s.retried, s.released, s.setCookie = t, true, false, s.pool.Opts.Cookie != ""
+				l.dial(s)
+				return
+			}
 		}
 	}
 	l.failSession(s, http.StatusServiceUnavailable, "could not connect to a server of pool "+s.pool.Name)

@@ -3,7 +3,7 @@
 //
 //   GET /ws            → 200 an HTML page (Content-Length), naming this server
 //   GET /ws/chunked    → 200 a body written in pieces (Transfer-Encoding: chunked)
-//   GET /whoami        → 200 JSON { server, xff, xfp, xfh, cookie, user } from the request as received
+//   GET .../whoami     → 200 JSON { server, xff, xfp, xfh, cookie, user } from the request as received
 //   GET /health        → 200 "ok" (for check=http:/health)
 //   WS  /ws/echo       → first a text hello JSON { hello: true, server, xff, xfp, xfh, cookie }, then
 //                        echoes every message with its opcode (text stays text, binary stays binary)
@@ -47,7 +47,8 @@ const page = `<!doctype html>
 `;
 
 app.get('/health', (req, res) => res.type('text/plain').send('ok'));
-app.get('/whoami', (req, res) => res.json(seen(req)));
+// Any path ending in /whoami (the gateway forwards the path as is, route prefix included).
+app.use((req, res, next) => (req.method === 'GET' && req.path.endsWith('/whoami') ? res.json(seen(req)) : next()));
 app.get('/ws', (req, res) => res.type('html').send(page));
 app.get('/ws/chunked', (req, res) => {
   res.type('text/plain');
