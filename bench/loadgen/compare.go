@@ -63,7 +63,6 @@ func first[T any](pick func(*Result) *T, get func(*T) float64) func([]Result) (f
 func echoOf(r *Result) *EchoResult       { return r.Echo }
 func churnOf(r *Result) *ChurnResult     { return r.Churn }
 func bcastOf(r *Result) *BroadcastResult { return r.Broadcast }
-func idleOf(r *Result) *IdleResult       { return r.Idle }
 func resOf(r *Result) *Result            { return r }
 func loadOf(r *Result) float64           { return r.LoadAvg[1] }
 func metric(name string) func(*Result) float64 {
