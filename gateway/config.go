@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/wsgate/wsgate/router"
@@ -57,8 +58,13 @@ const lingerTicks = 20
 // Validate returns every problem in c, one per line in the joined error.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Listen == "" {
-		errs = append(errs, errors.New("-listen: must not be empty"))
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("-listen: %q: want [HOST]:PORT", c.Listen))
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			errs = append(errs, fmt.Errorf("-admin-listen: %q: want [HOST]:PORT", c.AdminListen))
+		}
 	}
 	for _, d := range []struct {
 		name string

@@ -27,12 +27,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wsgate: %v\n", err)
+	if o == nil {
+		fmt.Fprintf(stderr, "wsgate: %v\n", err) // command-line syntax: flag already printed usage
 		return 2
 	}
-	cfg, err := o.config()
-	if err != nil {
+	// Problems in the environment or -config file are configuration errors:
+	// report them with everything config() finds, one per line.
+	cfg, cerr := o.config()
+	if err = errors.Join(err, cerr); err != nil {
 		for _, line := range splitErrors(err) {
 			fmt.Fprintf(stderr, "[ALERT] %s\n", line)
 		}

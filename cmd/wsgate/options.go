@@ -160,7 +160,7 @@ func applyFile(fs *flag.FlagSet, path string, given map[string]bool) error {
 			value = "true"
 		}
 		if err := f.Value.Set(value); err != nil {
-			errs = append(errs, fmt.Errorf("%s: -%s: %w", where, name, err))
+			errs = append(errs, fmt.Errorf("%s: -%s %q: %w", where, name, value, err))
 		}
 	}
 	return errors.Join(errs...)
