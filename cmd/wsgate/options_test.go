@@ -111,7 +111,7 @@ func TestConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = parseOptions([]string{"-config", path}, func(string) (string, bool) { return "", false })
-	for _, w := range []string{path + `:1: unknown setting "rout"`, path + `:2: -max-outbound: `} {
+	for _, w := range []string{path + `:1: unknown setting "rout"`, path + `:2: -max-outbound "lots": `} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v lacks %q", err, w)
 		}
