@@ -52,11 +52,11 @@
 //	text message (whole, across fragments) not UTF-8 → 1007
 //	close body of one byte                           → 1002
 //	close code 0-999, 1004, 1005, 1006, 1015, 1012-2999
-//	  (reserved or undefined, per ws.CheckCloseFrameData) → 1002
+//	  (reserved or undefined, per ws.CheckCloseFrameData), 5000 and up → 1002
 //	close reason not UTF-8                           → 1007
 //
-// Codes 3000-4999 are accepted, and so are codes from 5000 up, which
-// gobwas's CheckCloseFrameData lets through (RFC 6455 leaves them undefined).
+// Codes 3000-4999 are accepted. Codes from 5000 up, which gobwas's
+// CheckCloseFrameData lets through, are refused: RFC 6455 does not define them.
 //
 // Ping, pong and close frames are returned as events, also between the
 // fragments of a message; the message in progress is kept in the Decoder.

@@ -271,6 +271,11 @@ func closeEvent(payload []byte) (Event, error) {
 		}
 		return Event{}, closeError(ws.StatusProtocolError, err.Error())
 	}
+	if code > 4999 {
+		// RFC 6455 7.4.2 defines codes up to 4999 only; gobwas lets the rest
+		// through, Autobahn (7.9.x) and browsers treat them as errors.
+		return Event{}, closeError(ws.StatusProtocolError, "close code above 4999")
+	}
 	ev.Code = code
 	// A string must not change under its holder: copy it out of buf.
 	ev.Reason = strings.Clone(reason)

@@ -392,6 +392,16 @@ func TestParserNext(t *testing.T) {
 			code:   1002,
 		},
 		{
+			name:   "close code 5000",
+			stream: closeBody(5000, ""),
+			code:   1002,
+		},
+		{
+			name:   "close code 65535",
+			stream: closeBody(65535, ""),
+			code:   1002,
+		},
+		{
 			name:   "close reason not UTF-8",
 			stream: closeBody(1000, "\xc3\x28"),
 			code:   1007,

@@ -243,35 +243,57 @@ func (l *loop) sendHead(s *session) {
 
 // pumpRequest forwards what has arrived of the request body.
 func (l *loop) pumpRequest(s *session) {
-	cs := s.client
-	for s.phase == phaseRequestBody && s.reqBody.kind != codec.BodyNone {
-		buf, _ := cs.c.Peek(-1)
+	if s.phase != phaseRequestBody {
+		return
+	}
+	ok, err := l.pump(s, s.client, s.server, &s.reqBody)
+	if err != nil {
+		l.failSession(s, http.StatusBadRequest, "bad request body: "+err.Error())
+		return
+	}
+	if ok && s.reqBody.kind == codec.BodyNone {
+		s.phase, s.since = phaseAwaitResponse, l.wheel.now
+		l.wheel.schedule(s.client, s.since+ticks(s.pool.Opts.ServerTimeout)+1)
+	}
+}
+
+// pump relays what has arrived of a body from one side of the session to the
+// other. ok is false when it stopped early: the session ended (a write failed)
+// or the receiving side is backlogged and reading from this one paused.
+func (l *loop) pump(s *session, from, to *conn, b *bodyState) (ok bool, err error) {
+	for b.kind != codec.BodyNone {
+		buf, _ := from.c.Peek(-1)
 		if len(buf) == 0 {
-			break
+			return true, nil
 		}
-		n, done, err := s.reqBody.take(buf)
+		n, done, err := b.take(buf)
 		if err != nil {
-			l.failSession(s, http.StatusBadRequest, "bad request body: "+err.Error())
-			return
+			return false, err
 		}
-		_, _ = s.server.c.Write(buf[:n])
-		if cs.sess != s || s.server == nil {
-			return // the write failed and ended the session
+		_, _ = to.c.Write(buf[:n])
+		if s.client.sess != s || s.server == nil {
+			return false, nil // the write failed and ended the session
 		}
-		_, _ = cs.c.Discard(n)
-		s.target.AddBytesIn(n)
+		_, _ = from.c.Discard(n)
+		s.count(from, n)
 		s.since = l.wheel.now
 		if done {
-			s.reqBody.kind = codec.BodyNone
+			b.kind = codec.BodyNone
 		}
-		if s.server.c.OutboundBuffered() > sendCap {
-			l.setReading(cs, false)
-			return
+		if to.c.OutboundBuffered() > sendCap {
+			l.setReading(from, false)
+			return false, nil
 		}
 	}
-	if s.phase == phaseRequestBody && s.reqBody.kind == codec.BodyNone {
-		s.phase, s.since = phaseAwaitResponse, l.wheel.now
-		l.wheel.schedule(cs, s.since+ticks(s.pool.Opts.ServerTimeout)+1)
+	return true, nil
+}
+
+// count adds n bytes read from one side to the server's counters.
+func (s *session) count(from *conn, n int) {
+	if from.upstream {
+		s.target.AddBytesOut(n)
+	} else {
+		s.target.AddBytesIn(n)
 	}
 }
 
@@ -389,34 +411,13 @@ func (l *loop) responseHead(s *session) bool {
 
 // pumpResponse relays what has arrived of the response body.
 func (l *loop) pumpResponse(s *session) {
-	up, cs := s.server, s.client
-	for s.respBody.kind != codec.BodyNone {
-		buf, _ := up.c.Peek(-1)
-		if len(buf) == 0 {
-			break
-		}
-		n, done, err := s.respBody.take(buf)
-		if err != nil {
-			l.g.log.Warn("bad response body from server", "pool", s.pool.Name, "server", s.target.Name, "err", err)
-			l.dropServer(s)
-			return
-		}
-		_, _ = cs.c.Write(buf[:n])
-		if cs.sess != s || s.server != up {
-			return // the write failed and ended the session
-		}
-		_, _ = up.c.Discard(n)
-		s.target.AddBytesOut(n)
-		s.since = l.wheel.now
-		if done {
-			s.respBody.kind = codec.BodyNone
-		}
-		if cs.c.OutboundBuffered() > sendCap {
-			l.setReading(up, false)
-			return
-		}
+	ok, err := l.pump(s, s.server, s.client, &s.respBody)
+	if err != nil {
+		l.g.log.Warn("bad response body from server", "pool", s.pool.Name, "server", s.target.Name, "err", err)
+		l.dropServer(s)
+		return
 	}
-	if s.respBody.kind == codec.BodyNone {
+	if ok && s.respBody.kind == codec.BodyNone {
 		l.exchangeDone(s)
 	}
 }
@@ -463,11 +464,7 @@ func (l *loop) relay(from, to *conn) {
 	_, _ = from.c.Discard(n)
 	from.sess.client.lastSeen = l.wheel.now
 	l.g.metrics.tunnelBytes.Add(float64(n))
-	if s := from.sess; from.upstream {
-		s.target.AddBytesOut(n)
-	} else {
-		s.target.AddBytesIn(n)
-	}
+	from.sess.count(from, n)
 	if to.c.OutboundBuffered() > sendCap {
 		l.setReading(from, false)
 	}

@@ -9,6 +9,10 @@
 //
 // Usage: node broadcast-clients.js --url ws://127.0.0.1:8080/ws [--clients 50] [--text 20]
 //          [--binary 3] [--big 0] [--open-timeout 10000] [--timeout 30000] [--grace 300]
+//
+// Several gateways (a cluster): repeat --url, or give --urls a,b,c (both may be combined; order is
+// kept). Client i connects to urls[i % urls.length] (round-robin), and every check above is made across
+// all of them: one broadcast topic spanning the nodes. The summary lists the URLs and each client's URL.
 'use strict';
 
 const crypto = require('crypto');
@@ -16,16 +20,26 @@ const WebSocket = require('ws');
 
 function parseArgs(argv) {
   const opts = {
-    url: '', clients: 50, text: 20, binary: 3, big: 0,
+    url: '', urls: [], clients: 50, text: 20, binary: 3, big: 0,
     openTimeout: 10000, timeout: 30000, grace: 300,
   };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     const v = argv[i + 1];
     if (!(k in opts) || v === undefined) throw new Error(`bad argument ${argv[i]}`);
-    opts[k] = k === 'url' ? v : Number(v);
+    if (k === 'url' || k === 'urls') {
+      // --url may be repeated and --urls takes a comma-separated list; both append, in order.
+      const list = (k === 'url' ? [v] : v.split(',')).map((u) => u.trim());
+      if (list.some((u) => u === '')) throw new Error(`empty URL in ${argv[i]} ${v}`);
+      opts.urls.push(...list);
+    } else {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new Error(`bad number for ${argv[i]}: ${v}`);
+      opts[k] = n;
+    }
   }
-  if (!opts.url) throw new Error('--url is required');
+  if (opts.urls.length === 0) throw new Error('--url (or --urls) is required');
+  opts.url = opts.urls[0];
   return opts;
 }
 
@@ -98,12 +112,13 @@ function classify(data, isBinary) {
 }
 
 function makeClient(index) {
+  const url = opts.urls[index % opts.urls.length]; // round-robin over the gateways
   const st = {
-    index, ws: null, opened: false, order: [], counts: new Map(), payloadMismatch: 0, opcodeMismatch: 0,
+    index, url, ws: null, opened: false, order: [], counts: new Map(), payloadMismatch: 0, opcodeMismatch: 0,
     unrecognised: 0, closed: null, bigSha: '', firstProblem: '',
   };
   st.openPromise = new Promise((resolve) => {
-    const ws = new WebSocket(opts.url, { perMessageDeflate: false, handshakeTimeout: opts.openTimeout });
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: opts.openTimeout });
     st.ws = ws;
     ws.on('open', () => { st.opened = true; resolve(); });
     ws.on('message', (data, isBinary) => {
@@ -129,7 +144,7 @@ function makeClient(index) {
       resolve();
     });
     ws.on('error', (err) => {
-      errors.push(`client ${index}: ${err.message}`);
+      errors.push(`client ${index} (${url}): ${err.message}`);
       resolve();
     });
   });
@@ -206,6 +221,7 @@ async function main() {
     }
     return {
       index: st.index,
+      url: st.url,
       opened: st.opened,
       received: st.order.length,
       missing,
@@ -224,6 +240,7 @@ async function main() {
 
   const summary = {
     url: opts.url,
+    urls: opts.urls,
     clients: opts.clients,
     opened,
     allOpenInTime: allOpen && opened === opts.clients,

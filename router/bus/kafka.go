@@ -204,10 +204,14 @@ func NewKafka(cfg KafkaConfig, h Handler) (*Kafka, error) {
 			b.bootstrapLoop()
 		}()
 	}
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go func() {
 		defer b.wg.Done()
 		b.sendLoop()
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.readerHealthLoop()
 	}()
 	go func() {
 		defer b.wg.Done()

@@ -221,6 +221,31 @@ func (b *Kafka) readLoop(pr *partitionReader) {
 	}
 }
 
+// readerHealthLoop clears a reader's failing mark once it fetches again
+// without errors. A reader learns of a failure from FetchMessage, but a
+// recovered reader on an idle partition returns nothing until a message
+// comes, so recovery is read from kafka-go's fetch counters instead: a
+// second without read errors and with at least one fetch means it is back.
+func (b *Kafka) readerHealthLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.readersMu.Lock()
+		for _, pr := range b.readers {
+			st := pr.r.Stats() // counters since the previous call
+			if pr.failing.Load() && st.Fetches > 0 && st.Errors == 0 {
+				pr.failing.Store(false)
+			}
+		}
+		b.readersMu.Unlock()
+	}
+}
+
 // consume decides whether a record is delivered on this node and delivers it.
 func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 	if msg.Key == nil {
