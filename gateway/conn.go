@@ -170,7 +170,7 @@ func (l *loop) frames(cs *conn) {
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), bus.OpCode(ev.OpCode), ev.Payload); err != nil {
 					g.metrics.publishErrors.Inc()
-					g.log.Warn("publish failed", "topic", cs.group.Name(), "err", err)
+					l.publishFailed(cs.group.Name(), err)
 				}
 			}
 			l.parser.Release(&cs.dec)
@@ -183,6 +183,17 @@ func (l *loop) frames(cs *conn) {
 		}
 		_, _ = cs.c.Discard(n)
 	}
+}
+
+// publishFailed logs a refused publish, at most once a second per loop: in
+// a bus outage every message fails, and the metric carries the count.
+func (l *loop) publishFailed(topic string, err error) {
+	l.publishFails++
+	if l.wheel.now-l.lastPublishLog < 10 && l.lastPublishLog != 0 {
+		return
+	}
+	l.g.log.Warn("publish failed", "topic", topic, "err", err, "failed_since_last_log", l.publishFails)
+	l.publishFails, l.lastPublishLog = 0, l.wheel.now
 }
 
 // refuse answers an HTTP request with an error status and closes.

@@ -30,6 +30,9 @@ type loop struct {
 	slow    []*conn
 	epfd    int // gnet's epoll instance for this loop, found on first pause; -1 unknown
 
+	publishFails   int    // refused publishes since the last log line
+	lastPublishLog uint32 // tick of that line
+
 	inbox struct {
 		sync.Mutex
 		msgs      []*message
