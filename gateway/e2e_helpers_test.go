@@ -69,7 +69,13 @@ func (e *e2eEnv) binary(t *testing.T) string {
 		e.bin = filepath.Join(e.dir, "wsgate")
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, goBin, "build", "-o", e.bin, "github.com/wsgate/wsgate/cmd/wsgate")
+		args := []string{"build", "-o", e.bin}
+		if os.Getenv("WSGATE_E2E_RACE") == "1" {
+			// A race-detector build of the gateway; run with GORACE=halt_on_error=1
+			// so a race kills the process and fails the test that saw it.
+			args = append(args, "-race")
+		}
+		cmd := exec.CommandContext(ctx, goBin, append(args, "github.com/wsgate/wsgate/cmd/wsgate")...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			e.err = fmt.Errorf("go build ./cmd/wsgate: %w\n%s", err, out)

@@ -49,6 +49,16 @@ func (r *recorder) logText() string {
 	return r.log.String()
 }
 
+// waitLog waits for a log line: the state changes before its line is written.
+func (r *recorder) waitLog(t *testing.T, want string) {
+	t.Helper()
+	for t0 := time.Now(); !strings.Contains(r.logText(), want); time.Sleep(5 * time.Millisecond) {
+		if time.Since(t0) > 2*time.Second {
+			t.Fatalf("log lacks %q:\n%s", want, r.logText())
+		}
+	}
+}
+
 // start runs a checker over pools and stops it at the end of the test.
 func start(t *testing.T, pools ...*backend.Pool) *recorder {
 	t.Helper()
@@ -131,9 +141,7 @@ func TestTCPCheckFallAndRise(t *testing.T) {
 	if _, _, err := p.Pick(nil); !errors.Is(err, backend.ErrNoServer) {
 		t.Fatalf("Pick with the only server down: %v", err)
 	}
-	if !strings.Contains(rec.logText(), "server app/s1 is DOWN (fall 3/3): connection refused") {
-		t.Fatalf("log:\n%s", rec.logText())
-	}
+	rec.waitLog(t, "server app/s1 is DOWN (fall 3/3): connection refused")
 
 	ln2 := listen(t, addr) // the same port again
 	defer ln2.Close()
@@ -141,9 +149,7 @@ func TestTCPCheckFallAndRise(t *testing.T) {
 	if got := rec.String(); got != "[app/s1 UP->DOWN app/s1 DOWN->UP]" {
 		t.Fatalf("changes %s", got)
 	}
-	if !strings.Contains(rec.logText(), "server app/s1 is UP (rise 2/2): connected") {
-		t.Fatalf("log:\n%s", rec.logText())
-	}
+	rec.waitLog(t, "server app/s1 is UP (rise 2/2): connected")
 }
 
 func TestHTTPCheck(t *testing.T) {
@@ -176,9 +182,7 @@ func TestHTTPCheck(t *testing.T) {
 
 	status.Store(500)
 	waitState(t, s, backend.Down, 2*time.Second)
-	if !strings.Contains(rec.logText(), "server app/web is DOWN (fall 2/2): HTTP status 500") {
-		t.Fatalf("log:\n%s", rec.logText())
-	}
+	rec.waitLog(t, "server app/web is DOWN (fall 2/2): HTTP status 500")
 	status.Store(302) // a redirect is up, as in HAProxy
 	waitState(t, s, backend.Up, 2*time.Second)
 	if got := rec.String(); got != "[app/web UP->DOWN app/web DOWN->UP]" {
@@ -217,9 +221,7 @@ func TestHTTPCheckHungServer(t *testing.T) {
 	p := mustParse(t, "app="+ln.Addr().String()+";check=http:/;inter=50ms;fall=2")
 	rec := start(t, p)
 	waitState(t, p.Servers[0], backend.Down, 2*time.Second)
-	if !strings.Contains(rec.logText(), "is DOWN (fall 2/2): timeout") {
-		t.Fatalf("log:\n%s", rec.logText())
-	}
+	rec.waitLog(t, "is DOWN (fall 2/2): timeout")
 }
 
 // A server without check= is not probed while up; passive connect failures
@@ -242,9 +244,7 @@ func TestPassiveDownRecovers(t *testing.T) {
 	if a.State() != backend.Down {
 		t.Fatalf("after fall passive failures: %v", a.State())
 	}
-	if !strings.Contains(rec.logText(), "server app/a is DOWN (fall 2/2): passive: connection refused") {
-		t.Fatalf("log:\n%s", rec.logText())
-	}
+	rec.waitLog(t, "server app/a is DOWN (fall 2/2): passive: connection refused")
 	time.Sleep(120 * time.Millisecond) // probes fail: still down
 	if a.State() != backend.Down || a.Stats().LastCheck != "connection refused" {
 		t.Fatalf("probed while nothing listens: %v %q", a.State(), a.Stats().LastCheck)
@@ -260,9 +260,7 @@ func TestPassiveDownRecovers(t *testing.T) {
 	if got := rec.String(); got != "[app/a UP->DOWN app/a DOWN->UP app/a UP->DRAIN]" {
 		t.Fatalf("changes %s", got)
 	}
-	if !strings.Contains(rec.logText(), "server app/a is DRAIN (admin)") {
-		t.Fatalf("log:\n%s", rec.logText())
-	}
+	rec.waitLog(t, "server app/a is DRAIN (admin)")
 }
 
 func TestRunTwiceAndStopIdle(t *testing.T) {
