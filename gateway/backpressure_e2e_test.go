@@ -1,0 +1,74 @@
+package gateway_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestE2EBackpressureTunnel: a backend floods a tunnel whose client never
+// reads. The gateway must stop reading the backend once the client's outbound
+// backlog is over its cap, so the flood stalls in the kernel's socket buffers
+// (the backend's writes block) instead of piling up in the gateway's memory.
+// Without backpressure the gateway reads loopback at GB/s into its heap.
+func TestE2EBackpressureTunnel(t *testing.T) {
+	requireE2E(t, false, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var written atomic.Int64
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		key := req.Header.Get("Sec-WebSocket-Key")
+		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: " + acceptFor(key) + "\r\n\r\n"))
+		// Unmasked binary frames of 64 KiB, as fast as the gateway takes them, for at most 6 s.
+		frame := append([]byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, make([]byte, 64<<10)...)
+		stop := time.Now().Add(6 * time.Second)
+		for time.Now().Before(stop) {
+			_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			n, _ := c.Write(frame)
+			written.Add(int64(n))
+		}
+	}()
+
+	g := startGateway(t, "-backend", "flood="+ln.Addr().String(), "-route", "/flood=backend:flood")
+	client := upgradeRaw(t, g.Addr, "/flood", 0)
+	_ = client // never read from: its receive window fills and stays full
+
+	time.Sleep(2 * time.Second)
+	w1 := written.Load()
+	rss1, err := flRSS(g.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	w2 := written.Load()
+	rss2, _ := flRSS(g.cmd.Process.Pid)
+	t.Logf("backend wrote %d MiB after 2 s, %d MiB after 4 s; gateway RSS %d MiB, %d MiB",
+		w1>>20, w2>>20, rss1>>20, rss2>>20)
+	// The stall: socket buffers on three sockets plus the 256 KiB cap, a few MiB;
+	// unthrottled, loopback moves that much in milliseconds.
+	if w2-w1 > 8<<20 {
+		t.Errorf("backend kept writing %d MiB while the client read nothing: no backpressure", (w2-w1)>>20)
+	}
+	if rss2 > 100<<20 {
+		t.Errorf("gateway RSS %d MiB: the flood is in its memory", rss2>>20)
+	}
+	if g.exited() {
+		t.Fatal("gateway exited")
+	}
+}
