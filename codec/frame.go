@@ -120,16 +120,7 @@ func (p *Parser) Next(d *Decoder, buf []byte) (n int, ev Event, err error) {
 	if len(buf) < 2 {
 		return 0, ev, nil
 	}
-	hlen := 2
-	if buf[1]&0x80 != 0 {
-		hlen += 4
-	}
-	switch buf[1] & 0x7f {
-	case 126:
-		hlen += 2
-	case 127:
-		hlen += 8
-	}
+	hlen := headerLen(buf[1])
 	if len(buf) < hlen {
 		return 0, ev, nil
 	}
