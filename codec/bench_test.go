@@ -117,11 +117,12 @@ func BenchmarkAppendFrame64(b *testing.B) {
 func BenchmarkAppendCompressedFrame1K(b *testing.B) {
 	payload := []byte(strings.Repeat(`{"user":"alice","text":"hello"} `, 32))
 	dst := make([]byte, 0, 2048)
+	c := NewCompressor()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		var err error
-		if dst, err = AppendCompressedFrame(dst[:0], ws.OpText, payload); err != nil {
+		if dst, err = c.AppendFrame(dst[:0], ws.OpText, payload); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -62,45 +61,42 @@ func AppendCloseFrame(dst []byte, code ws.StatusCode, reason string) []byte {
 	return dst
 }
 
-// compressor is one reusable permessage-deflate writer with its output buffer.
-type compressor struct {
+// Compressor is a reusable permessage-deflate writer with its output
+// buffer: compress/flate's writer takes about 1 MiB to build, so each event
+// loop keeps one. Not safe for concurrent use.
+type Compressor struct {
 	out appendWriter
 	w   *wsflate.Writer
 }
 
-// maxPooledOutput bounds the output buffer a pooled compressor keeps, so one
-// large message does not pin its size in memory for good.
-const maxPooledOutput = 64 << 10
+// maxKeptOutput bounds the output buffer a Compressor keeps between
+// messages, so one large message does not pin its size in memory for good.
+const maxKeptOutput = 64 << 10
 
-// compressors caches deflate writers: compress/flate's writer takes about
-// 1 MiB to build and AppendCompressedFrame has no receiver to keep one in.
-// It is a cache, not state: nothing observable depends on what is in it,
-// and sync.Pool is safe for concurrent use.
-var compressors = sync.Pool{New: func() any {
-	c := &compressor{}
+// NewCompressor returns a Compressor at flate.BestSpeed: compression runs on
+// an event loop, where latency for everyone else matters more than the last
+// few percent of ratio.
+func NewCompressor() *Compressor {
+	c := &Compressor{}
 	c.w = wsflate.NewWriter(&c.out, func(w io.Writer) wsflate.Compressor {
-		// BestSpeed: compression runs on an event loop, where latency for
-		// everyone else matters more than the last few percent of ratio.
 		// The level is valid, so NewWriter cannot fail.
 		f, _ := flate.NewWriter(w, flate.BestSpeed)
 		return f
 	})
 	return c
-}}
+}
 
-// AppendCompressedFrame deflates payload (no context takeover) and appends
-// one frame with RSV1 set. op must be OpText or OpBinary (RFC 7692 6.1: only
-// data messages are compressed).
-func AppendCompressedFrame(dst []byte, op ws.OpCode, payload []byte) ([]byte, error) {
+// AppendFrame deflates payload (no context takeover) and appends one frame
+// with RSV1 set. op must be OpText or OpBinary (RFC 7692 6.1: only data
+// messages are compressed).
+func (c *Compressor) AppendFrame(dst []byte, op ws.OpCode, payload []byte) ([]byte, error) {
 	if op != ws.OpText && op != ws.OpBinary {
 		return dst, fmt.Errorf("codec: compressing a frame with opcode %#x: only text and binary messages can be compressed", byte(op))
 	}
-	c := compressors.Get().(*compressor)
 	defer func() {
-		if cap(c.out.b) > maxPooledOutput {
+		if cap(c.out.b) > maxKeptOutput {
 			c.out.b = nil
 		}
-		compressors.Put(c)
 	}()
 	// Reset drops any window: every message is compressed on its own.
 	c.out.b = c.out.b[:0]

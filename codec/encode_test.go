@@ -109,13 +109,13 @@ func TestAppendCloseFrame(t *testing.T) {
 	}
 }
 
-func TestAppendCompressedFrame(t *testing.T) {
+func TestCompressorAppendFrame(t *testing.T) {
 	for _, payload := range []string{"", "a", strings.Repeat("hello world ", 1000), "\x00\xff binary"} {
 		op := ws.OpText
 		if !utf8.ValidString(payload) {
 			op = ws.OpBinary
 		}
-		out, err := AppendCompressedFrame([]byte("pre"), op, []byte(payload))
+		out, err := NewCompressor().AppendFrame([]byte("pre"), op, []byte(payload))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func TestAppendCompressedFrame(t *testing.T) {
 			t.Fatalf("Parser reads %q (%v), want %q", e.Payload, err, payload)
 		}
 	}
-	if _, err := AppendCompressedFrame(nil, ws.OpPing, nil); err == nil {
+	if _, err := NewCompressor().AppendFrame(nil, ws.OpPing, nil); err == nil {
 		t.Fatal("compressing a ping: want an error")
 	}
 }

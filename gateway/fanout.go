@@ -30,12 +30,13 @@ type message struct {
 
 func (m *message) payload() []byte { return m.frame.B[m.hdrLen:] }
 
-// deflatedFrame compresses the message once for all loops.
-func (m *message) deflatedFrame() []byte {
+// deflatedFrame compresses the message once for all loops, with the
+// compressor of the first loop that needs it.
+func (m *message) deflatedFrame(c *codec.Compressor) []byte {
 	m.deflateOnce.Do(func() {
 		b := m.pool.Get()
 		var err error
-		if b.B, err = codec.AppendCompressedFrame(b.B, m.op, m.payload()); err != nil {
+		if b.B, err = c.AppendFrame(b.B, m.op, m.payload()); err != nil {
 			// Cannot happen with an in-memory writer; fall back to the plain frame.
 			m.pool.Put(b)
 			return
@@ -157,7 +158,7 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 		if cs.deflate {
 			if len(l.iovDefl) == 0 {
 				for _, m := range msgs {
-					l.iovDefl = append(l.iovDefl, m.deflatedFrame())
+					l.iovDefl = append(l.iovDefl, m.deflatedFrame(l.compressor()))
 				}
 			}
 			iov, n = l.iovDefl, 0
@@ -194,4 +195,13 @@ func (l *loop) closeSlow() {
 		l.slow[i] = nil
 	}
 	l.slow = l.slow[:0]
+}
+
+// compressor returns the loop's deflate writer, built on first use (about
+// 1 MiB, so only loops that serve a compressing subscriber pay for it).
+func (l *loop) compressor() *codec.Compressor {
+	if l.deflater == nil {
+		l.deflater = codec.NewCompressor()
+	}
+	return l.deflater
 }

@@ -23,12 +23,13 @@ type loop struct {
 	parser codec.Parser
 	topics *topic.Table[*conn]
 
-	scratch []byte   // responses and control frames, written before the next use
-	iov     [][]byte // broadcast frames for the current topic run
-	iovDefl [][]byte
-	wv      [][]byte // per-subscriber copy of iov: gnet's Writev trims it in place
-	slow    []*conn
-	epfd    int // gnet's epoll instance for this loop, found on first pause; -1 unknown
+	scratch  []byte   // responses and control frames, written before the next use
+	iov      [][]byte // broadcast frames for the current topic run
+	iovDefl  [][]byte
+	wv       [][]byte // per-subscriber copy of iov: gnet's Writev trims it in place
+	slow     []*conn
+	deflater *codec.Compressor // nil until a compressing subscriber needs it
+	epfd     int               // gnet's epoll instance for this loop, found on first pause; -1 unknown
 
 	publishFails   int    // refused publishes since the last log line
 	lastPublishLog uint32 // tick of that line
