@@ -8,7 +8,7 @@ APT_PKGS    := chromium kcat
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench bench-compare bench-1m fuzz clean
+.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench bench-compare bench-1m soak fuzz clean
 
 all: build
 
@@ -79,6 +79,12 @@ bench-compare: build
 # generators: ramps to TARGET (default 1000000), holds, broadcasts, reports.
 bench-1m: build
 	bash bench/million.sh
+
+# Soak (not in CI): 3 wsgate nodes on the Kafka bus x 18k connections with broadcast
+# traffic for DURATION; RSS and goroutines flat within 5 %? Writes bench/results/<date>-soak.*
+DURATION ?= 30m
+soak: build
+	DURATION=$(DURATION) bash bench/soak.sh
 
 # Fuzz the codec's parsers (the committed corpus also runs in `make test`).
 FUZZTIME ?= 60s
