@@ -101,6 +101,9 @@ func runIdle(cfg *Config, res *Result) error {
 		if s.RSSKB, err = gw.rssKB(); err != nil {
 			return s, err
 		}
+		if s.AnonKB, err = gw.anonKB(); err != nil {
+			return s, err
+		}
 		if s.GatewayFDs, err = gw.fds(); err != nil {
 			return s, err
 		}
@@ -110,6 +113,7 @@ func runIdle(cfg *Config, res *Result) error {
 				n := float64(s.GatewayConns)
 				s.KBPerConn = float64(s.RSSKB) / n
 				s.DeltaKBConn = float64(s.RSSKB-base.RSSKB) / n
+				s.AnonKBConn = float64(s.AnonKB) / n
 				s.SlabDeltaKBConn = float64(s.Kernel.SlabKB-base.Kernel.SlabKB) / n
 			}
 		}

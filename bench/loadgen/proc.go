@@ -25,6 +25,16 @@ func ProcRSSKB(pid int) (int64, error) {
 	return fieldKB(b, "VmRSS:")
 }
 
+// ProcAnonKB is RssAnon of pid in KiB: the process's private memory, without
+// the file-backed pages of its binary (which every node of a host shares).
+func ProcAnonKB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read status of pid %d: %w", pid, err)
+	}
+	return fieldKB(b, "RssAnon:")
+}
+
 func fieldKB(b []byte, name string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -151,6 +161,18 @@ func (g gateway) rssKB() (int64, error) {
 	var s int64
 	for _, p := range g.pids {
 		v, err := ProcRSSKB(p)
+		if err != nil {
+			return 0, err
+		}
+		s += v
+	}
+	return s, nil
+}
+
+func (g gateway) anonKB() (int64, error) {
+	var s int64
+	for _, p := range g.pids {
+		v, err := ProcAnonKB(p)
 		if err != nil {
 			return 0, err
 		}

@@ -96,6 +96,8 @@ type Sample struct {
 	RSSKB        int64     `json:"gateway_rss_kb"`
 	KBPerConn    float64   `json:"kb_per_conn"`       // RSS / conns
 	DeltaKBConn  float64   `json:"delta_kb_per_conn"` // (RSS - baseline RSS) / conns
+	AnonKB       int64     `json:"gateway_anon_kb"`   // RssAnon: RSS without the binary's shared file pages
+	AnonKBConn   float64   `json:"anon_kb_per_conn"`  // RssAnon / conns
 	Kernel       KernelMem `json:"kernel"`
 	// Host-wide slab growth per gateway connection; it covers both ends of
 	// each loopback connection (the client socket lives in this host too).
@@ -191,8 +193,8 @@ func (r *Result) Summary() string {
 	if i := r.Idle; i != nil {
 		fmt.Fprintf(&b, "gateway baseline: RSS %d KB, %d fds; slab %d KB\n", i.Baseline.RSSKB, i.Baseline.GatewayFDs, i.Baseline.Kernel.SlabKB)
 		for _, s := range append(append([]Sample(nil), i.Checkpoints...), i.Final) {
-			fmt.Fprintf(&b, "  %-10s %6d gw conns: RSS %7d KB = %.2f KB/conn (%.2f over baseline); slab %d KB (+%.2f KB/conn), tcp inuse %d mem %d pages\n",
-				s.Label, s.GatewayConns, s.RSSKB, s.KBPerConn, s.DeltaKBConn, s.Kernel.SlabKB, s.SlabDeltaKBConn, s.Kernel.TCPInuse, s.Kernel.TCPMemPages)
+			fmt.Fprintf(&b, "  %-10s %6d gw conns: RSS %7d KB = %.2f KB/conn (%.2f over baseline, %.2f private); slab %d KB (+%.2f KB/conn), tcp inuse %d mem %d pages\n",
+				s.Label, s.GatewayConns, s.RSSKB, s.KBPerConn, s.DeltaKBConn, s.AnonKBConn, s.Kernel.SlabKB, s.SlabDeltaKBConn, s.Kernel.TCPInuse, s.Kernel.TCPMemPages)
 		}
 	}
 	if x := r.Broadcast; x != nil {
