@@ -35,6 +35,19 @@ func (t *FrameTracker) Track(b []byte) {
 // AtBoundary reports whether the stream so far ends between two frames.
 func (t *FrameTracker) AtBoundary() bool { return t.remaining == 0 && t.have == 0 }
 
+// FrameLen returns the length of the frame at the start of buf (header and
+// payload) once its header is complete; ok is false while it is not.
+func FrameLen(buf []byte) (n int64, ok bool) {
+	if len(buf) < 2 {
+		return 0, false
+	}
+	hlen := headerLen(buf[1])
+	if len(buf) < hlen {
+		return 0, false
+	}
+	return int64(hlen) + payloadLen(buf[:hlen]), true
+}
+
 // headerLen is a frame header's length, given its second byte (RFC 6455 5.2).
 func headerLen(b1 byte) int {
 	n := 2

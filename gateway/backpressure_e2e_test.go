@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,13 +53,13 @@ func TestE2EBackpressureTunnel(t *testing.T) {
 
 	time.Sleep(2 * time.Second)
 	w1 := written.Load()
-	rss1, err := flRSS(g.cmd.Process.Pid)
+	rss1, err := g.rss()
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
 	w2 := written.Load()
-	rss2, _ := flRSS(g.cmd.Process.Pid)
+	rss2, _ := g.rss()
 	t.Logf("backend wrote %d MiB after 2 s, %d MiB after 4 s; gateway RSS %d MiB, %d MiB",
 		w1>>20, w2>>20, rss1>>20, rss2>>20)
 	// The stall: socket buffers on three sockets plus the 256 KiB cap, a few MiB;
@@ -70,5 +72,58 @@ func TestE2EBackpressureTunnel(t *testing.T) {
 	}
 	if g.exited() {
 		t.Fatal("gateway exited")
+	}
+
+	// The client starts reading: the paused backend must be read again.
+	var got int64
+	buf := make([]byte, 256<<10)
+	stop := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(stop) {
+		_ = client.SetReadDeadline(stop)
+		n, err := client.br.Read(buf)
+		got += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	w3 := written.Load()
+	t.Logf("after the client read %d MiB in 1.5 s, the backend had written %d MiB more", got>>20, (w3-w2)>>20)
+	if w3-w2 < 16<<20 || got < 16<<20 {
+		t.Errorf("the tunnel did not resume: client read %d MiB, backend wrote %d MiB more", got>>20, (w3-w2)>>20)
+	}
+}
+
+// TestE2EBackpressureDownload: a 32 MiB HTTP response through the proxy to a
+// client that reads as fast as it can arrives whole. The server side is
+// paused whenever the client's backlog passes the cap and must be resumed
+// each time, or the response stalls until server-timeout cuts it.
+func TestE2EBackpressureDownload(t *testing.T) {
+	requireE2E(t, false, false)
+	const size = 32 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		chunk := make([]byte, 1<<20)
+		for i := 0; i < size/len(chunk); i++ {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	g := startGateway(t, "-backend", "dl="+ln.Addr().String()+";server-timeout=5s", "-route", "/=backend:dl")
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Get("http://" + g.Addr + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("downloaded %d of %d bytes: %v", n, size, err)
 	}
 }

@@ -7,20 +7,18 @@ package gateway_test
 // the publish API, and Debian's kcat as an outside producer and consumer.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -30,36 +28,18 @@ const (
 	clusterToken = "s3cret-token"
 )
 
-var kafkadevBuild struct {
-	once sync.Once
-	bin  string
-	err  error
-}
+var kafkadevBuild goBinary
 
 // kafkadevBinary builds cmd/kafkadev once, next to the gateway binary.
 func kafkadevBinary(t *testing.T) string {
 	t.Helper()
-	kafkadevBuild.once.Do(func() {
-		kafkadevBuild.bin = filepath.Join(env.dir, "kafkadev")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", kafkadevBuild.bin, "github.com/wsgate/wsgate/cmd/kafkadev").CombinedOutput()
-		if err != nil {
-			kafkadevBuild.err = fmt.Errorf("go build ./cmd/kafkadev: %w\n%s", err, out)
-		}
-	})
-	if kafkadevBuild.err != nil {
-		t.Fatal(kafkadevBuild.err)
-	}
-	return kafkadevBuild.bin
+	return kafkadevBuild.build(t, "kafkadev", "github.com/wsgate/wsgate/cmd/kafkadev")
 }
 
 // kafkadevProc is a running broker process.
 type kafkadevProc struct {
 	Addr string
-	cmd  *exec.Cmd
-	log  *tailBuffer
-	done chan struct{}
+	*childProc
 }
 
 // startKafkadev runs the broker on addr (port 0: a free one) and waits for its "ready" line.
@@ -69,66 +49,29 @@ func startKafkadev(t *testing.T, addr, dataDir string) *kafkadevProc {
 	if dataDir != "" {
 		args = append(args, "-data-dir", dataDir)
 	}
+	spec := childSpec{label: "kafkadev", logMax: 32 << 10, grace: 5 * time.Second,
+		readyLine: func(line []byte) (string, bool, error) {
+			a, ok := strings.CutPrefix(string(line), "ready ")
+			return a, ok, nil
+		}}
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ { // a just-freed port may need a moment
-		p := &kafkadevProc{cmd: exec.Command(kafkadevBinary(t), args...), log: &tailBuffer{max: 32 << 10}, done: make(chan struct{})}
-		stdout, err := p.cmd.StdoutPipe()
+		p, err := startChild(t, spec, exec.Command(kafkadevBinary(t), args...))
 		if err != nil {
-			t.Fatal(err)
-		}
-		p.cmd.Stderr = p.log
-		if err := p.cmd.Start(); err != nil {
 			t.Fatalf("start kafkadev: %v", err)
 		}
-		ready := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if a, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
-					ready <- a
-				}
-			}
-		}()
-		go func() {
-			_ = p.cmd.Wait()
-			close(p.done)
-		}()
-		select {
-		case a := <-ready:
-			p.Addr = a
-			t.Cleanup(func() {
-				p.stop()
-				if t.Failed() {
-					t.Logf("kafkadev log (tail):\n%s", p.log.String())
-				}
-			})
-			return p
-		case <-p.done:
-			lastErr = fmt.Errorf("kafkadev exited: %s", p.log.String())
-			time.Sleep(100 * time.Millisecond)
-		case <-time.After(10 * time.Second):
-			p.stop()
-			t.Fatalf("kafkadev not ready within 10s: %s", p.log.String())
+		a, err := p.awaitReady(10 * time.Second)
+		if err == nil {
+			return &kafkadevProc{Addr: a, childProc: p}
 		}
+		if !errors.Is(err, errExitedEarly) {
+			t.Fatal(err)
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("kafkadev did not start: %v", lastErr)
 	return nil
-}
-
-// stop sends SIGTERM (by PID) and waits, bounded, for the process to end.
-func (p *kafkadevProc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
 }
 
 // startCluster starts n wsgate nodes on the broker and waits until each reports its bus healthy.
@@ -140,20 +83,27 @@ func startCluster(t *testing.T, broker string, n int, extra ...string) []*gatewa
 			"-publish-token", clusterToken, "-drain-time", "100ms"}, extra...)
 		nodes[i] = startGateway(t, args...)
 	}
+	waitBusHealthy(t, nodes, 15*time.Second, "")
+	return nodes
+}
+
+// waitBusHealthy waits, up to timeout for each node, until every node's /healthz is ok and does not
+// report its bus degraded. what ("" or e.g. " at start") goes into the failure message.
+func waitBusHealthy(t *testing.T, nodes []*gatewayProc, timeout time.Duration, what string) {
+	t.Helper()
 	for i, g := range nodes {
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(timeout)
 		for {
 			body, _ := healthz(g)
 			if strings.HasPrefix(body, "ok") && !strings.Contains(body, "degraded") {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("node %d: bus not healthy within 15s: /healthz %q", i, body)
+				t.Fatalf("node %d: bus not healthy within %v%s: /healthz %q", i, timeout, what, body)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return nodes
 }
 
 func healthz(g *gatewayProc) (string, int) {

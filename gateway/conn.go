@@ -36,13 +36,15 @@ type conn struct {
 	dec      codec.Decoder
 	lastSeen uint32 // wheel tick of the last bytes from the peer
 	lingerTo uint32 // stateClosing: tick at which we stop waiting
+	need     uint32 // stateOpen: bytes the incomplete frame at the head of the input needs
 	groupIdx int32
 	state    connState
-	pinged   bool // a ping is out since lastSeen
-	deflate  bool // permessage-deflate negotiated
-	shutWr   bool // stateClosing: FIN sent
-	upstream bool // the server side of a session
-	paused   bool // reading stopped for backpressure
+	pinged   bool   // a ping is out since lastSeen
+	deflate  bool   // permessage-deflate negotiated
+	shutWr   bool   // stateClosing: FIN sent
+	attempt  uint32 // server side: the session's dial attempt this conn answers
+	upstream bool   // the server side of a session
+	paused   bool   // reading stopped for backpressure
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -125,6 +127,9 @@ func (l *loop) handshake(cs *conn) {
 			return
 		}
 		_, _ = cs.c.Write(resp)
+		if cs.state != stateHandshake {
+			return // the write failed and gnet closed the connection (OnClose has run)
+		}
 		_, _ = cs.c.Discard(n)
 		g.metrics.upgrades.Inc()
 		cs.state = stateOpen
@@ -144,6 +149,11 @@ func (l *loop) handshake(cs *conn) {
 func (l *loop) frames(cs *conn) {
 	g := l.g
 	for cs.state == stateOpen {
+		// A large frame arrives over many reads: wait for all of it before
+		// looking again, as each Peek of leftover input copies it.
+		if cs.need > 0 && cs.c.InboundBuffered() < int(cs.need) {
+			return
+		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 {
 			return
@@ -160,8 +170,12 @@ func (l *loop) frames(cs *conn) {
 			return
 		}
 		if n == 0 {
+			if need, ok := codec.FrameLen(buf); ok && need <= int64(g.cfg.MaxMessageBytes)+14 {
+				cs.need = uint32(need)
+			}
 			return // incomplete frame
 		}
+		cs.need = 0
 		cs.lastSeen, cs.pinged = l.wheel.now, false
 		switch ev.Kind {
 		case codec.KindMessage:
@@ -265,7 +279,9 @@ func (l *loop) fire(cs *conn) {
 			l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
 		case silent >= g.pingTicks && !cs.pinged:
 			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPing, nil)
-			_, _ = cs.c.Write(l.scratch)
+			if _, _ = cs.c.Write(l.scratch); cs.state != stateOpen {
+				return // the write failed and closed the connection
+			}
 			cs.pinged = true
 			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
 		case cs.pinged:
@@ -274,8 +290,19 @@ func (l *loop) fire(cs *conn) {
 			l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
 		}
 	case stateProxy:
-		l.resume(cs)
 		l.proxyTimer(cs)
+		// A side paused for backpressure is resumed from here: gnet only
+		// re-arms reading on the side that flushed, so the client's timer
+		// ticks every tick while either side is paused.
+		if s := cs.sess; s != nil && cs.state == stateProxy {
+			l.resume(cs)
+			if s.server != nil {
+				l.resume(s.server)
+			}
+			if cs.paused || (s.server != nil && s.server.paused) {
+				l.wheel.schedule(cs, now+1)
+			}
+		}
 	case stateClosing:
 		l.shutdownWrite(cs)
 		if int32(now-cs.lingerTo) >= 0 {

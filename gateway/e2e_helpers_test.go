@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,11 +33,8 @@ import (
 // e2eEnv is what TestMain prepares for the end-to-end tests. The binary is built lazily (once) by the
 // first test that needs it, so `go test -run TestSomethingUnit` does not pay for a build.
 type e2eEnv struct {
-	dir string // temporary directory holding the built binary; removed by TestMain
-
-	once sync.Once
-	bin  string
-	err  error
+	dir     string // temporary directory holding the built binaries; removed by TestMain
+	gateway goBinary
 }
 
 // env is test-binary state set up by TestMain; tests only read it through binary().
@@ -60,31 +58,44 @@ func TestMain(m *testing.M) {
 // binary builds cmd/wsgate once and returns its path.
 func (e *e2eEnv) binary(t *testing.T) string {
 	t.Helper()
-	e.once.Do(func() {
+	var flags []string
+	if os.Getenv("WSGATE_E2E_RACE") == "1" {
+		// A race-detector build of the gateway; run with GORACE=halt_on_error=1
+		// so a race kills the process and fails the test that saw it.
+		flags = append(flags, "-race")
+	}
+	return e.gateway.build(t, "wsgate", "github.com/wsgate/wsgate/cmd/wsgate", flags...)
+}
+
+// goBinary is a command of this module built once per test binary, into env.dir.
+type goBinary struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// build runs `go build [flags] -o env.dir/name pkg` the first time and returns the binary's path; a
+// failed build fails every test that needs it.
+func (b *goBinary) build(t *testing.T, name, pkg string, flags ...string) string {
+	t.Helper()
+	b.once.Do(func() {
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			e.err = fmt.Errorf("go toolchain not in PATH: %w", err)
+			b.err = fmt.Errorf("go toolchain not in PATH: %w", err)
 			return
 		}
-		e.bin = filepath.Join(e.dir, "wsgate")
+		b.bin = filepath.Join(env.dir, name)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		args := []string{"build", "-o", e.bin}
-		if os.Getenv("WSGATE_E2E_RACE") == "1" {
-			// A race-detector build of the gateway; run with GORACE=halt_on_error=1
-			// so a race kills the process and fails the test that saw it.
-			args = append(args, "-race")
-		}
-		cmd := exec.CommandContext(ctx, goBin, append(args, "github.com/wsgate/wsgate/cmd/wsgate")...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			e.err = fmt.Errorf("go build ./cmd/wsgate: %w\n%s", err, out)
+		args := append(append([]string{"build", "-o", b.bin}, flags...), pkg)
+		if out, err := exec.CommandContext(ctx, goBin, args...).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 		}
 	})
-	if e.err != nil {
-		t.Fatalf("cannot build the gateway under test: %v", e.err)
+	if b.err != nil {
+		t.Fatalf("cannot build %s under test: %v", name, b.err)
 	}
-	return e.bin
+	return b.bin
 }
 
 // requireE2E skips when WSGATE_E2E_SKIP=1 and otherwise fails (never skips) when a real peer is missing:
@@ -98,11 +109,7 @@ func requireE2E(t *testing.T, needNode, needChromium bool) {
 		if _, err := exec.LookPath("node"); err != nil {
 			t.Fatalf("node is not installed (%v): run `make test`, which installs the e2e peers", err)
 		}
-		for _, mod := range []string{"ws", "playwright-core"} {
-			if _, err := os.Stat(filepath.Join("testdata", "node_modules", mod, "package.json")); err != nil {
-				t.Fatalf("gateway/testdata/node_modules/%s is missing (%v): run `make test` (it runs `npm ci` in gateway/testdata)", mod, err)
-			}
-		}
+		checkNodeModules(t, "ws", "playwright-core")
 	}
 	if needChromium {
 		if _, err := os.Stat(chromiumPath); err != nil {
@@ -111,9 +118,19 @@ func requireE2E(t *testing.T, needNode, needChromium bool) {
 	}
 }
 
+// checkNodeModules fails (never skips) when one of the testdata packages mods is not installed.
+func checkNodeModules(t *testing.T, mods ...string) {
+	t.Helper()
+	for _, mod := range mods {
+		if _, err := os.Stat(filepath.Join("testdata", "node_modules", mod, "package.json")); err != nil {
+			t.Fatalf("gateway/testdata/node_modules/%s is missing (%v): run `make test` (it runs `npm ci` in gateway/testdata)", mod, err)
+		}
+	}
+}
+
 const chromiumPath = "/usr/bin/chromium"
 
-// tailBuffer keeps the last max bytes written to it (the gateway's log), safe for concurrent use.
+// tailBuffer keeps the last max bytes written to it (a child process's log), safe for concurrent use.
 type tailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
@@ -136,13 +153,237 @@ func (b *tailBuffer) String() string {
 	return string(b.buf)
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Child processes
+
+// childProc is one child process of the test binary (wsgate, kafkadev, a Node server or peer): its
+// output tail, a channel closed once it has been reaped, readiness waits, and stop/kill by PID with
+// bounded waits. startChild registers its cleanup.
+type childProc struct {
+	label string        // names it in messages, e.g. "kafkadev" or "failure-echo-server.js a1"
+	cmd   *exec.Cmd     // started; cmd.Process.Pid is the only handle used to signal it
+	log   *tailBuffer   // stderr, and stdout unless the caller took it (a pipe) or it is read for readiness
+	done  chan struct{} // closed when the process has exited and been reaped
+	grace time.Duration // stop: how long to wait after SIGTERM, and again after SIGKILL; 0: stop is kill
+	ready chan childReady
+}
+
+// childReady is what a readyLine function made of the ready line (or why that line was not one).
+type childReady struct {
+	value string
+	err   error
+}
+
+// childSpec says how startChild runs a process.
+type childSpec struct {
+	label  string
+	logMax int           // bytes of log tail kept
+	grace  time.Duration // see childProc.grace
+	// readyLine, when set, reads stdout line by line until it says ok (the value is what awaitReady
+	// returns) or fails; every other line goes to the log.
+	readyLine func(line []byte) (value string, ok bool, err error)
+}
+
+// childKillWait bounds the wait for a SIGKILLed process to be reaped.
+const childKillWait = 5 * time.Second
+
+// errExitedEarly is wrapped by the errors of the await methods when the process exited before it was
+// ready (a retry on another port may help), as opposed to a timeout.
+var errExitedEarly = errors.New("exited before it was ready")
+
+// startChild starts cmd, reaps it in the background, and registers a cleanup that stops it (by PID)
+// and prints its log tail if the test failed. Stderr (and stdout, unless cmd already has one or
+// spec.readyLine reads it) goes to the log tail.
+func startChild(t *testing.T, spec childSpec, cmd *exec.Cmd) (*childProc, error) {
+	p := &childProc{label: spec.label, cmd: cmd, log: &tailBuffer{max: spec.logMax}, done: make(chan struct{}),
+		grace: spec.grace, ready: make(chan childReady, 1)}
+	if cmd.Stderr == nil {
+		cmd.Stderr = p.log
+	}
+	switch {
+	case spec.readyLine != nil:
+		resolved := false
+		cmd.Stdout = &lineWriter{fn: func(line []byte) {
+			if !resolved {
+				v, ok, err := spec.readyLine(line)
+				if ok || err != nil {
+					resolved = true
+					p.ready <- childReady{v, err}
+					return
+				}
+			}
+			_, _ = p.log.Write(append(line, '\n'))
+		}}
+	case cmd.Stdout == nil:
+		cmd.Stdout = p.log
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s log (tail):\n%s", p.label, p.log.String())
+		}
+	})
+	return p, nil
+}
+
+// awaitReady waits up to timeout for the ready line and returns readyLine's value. On a bad ready line
+// or a timeout it stops the process; every error carries the log tail.
+func (p *childProc) awaitReady(timeout time.Duration) (string, error) {
+	select {
+	case r := <-p.ready:
+		if r.err != nil {
+			p.stop()
+			return "", fmt.Errorf("%s: %w\n%s", p.label, r.err, p.log.String())
+		}
+		return r.value, nil
+	case <-p.done:
+		return "", p.exitedEarly()
+	case <-time.After(timeout):
+		p.stop()
+		return "", fmt.Errorf("%s: not ready within %v:\n%s", p.label, timeout, p.log.String())
+	}
+}
+
+// awaitListening waits up to timeout until every addr accepts a TCP connection (polling every 50 ms).
+// On a timeout it stops the process; every error carries the log tail.
+func (p *childProc) awaitListening(timeout time.Duration, addrs ...string) error {
+	deadline := time.Now().Add(timeout)
+	for _, addr := range addrs {
+		for {
+			if p.exited() {
+				return p.exitedEarly()
+			}
+			c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				p.stop()
+				return fmt.Errorf("%s did not accept on %s within %v: %v\n%s", p.label, addr, timeout, err, p.log.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func (p *childProc) exitedEarly() error {
+	return fmt.Errorf("%s %w (%v):\n%s", p.label, errExitedEarly, p.cmd.ProcessState, p.log.String())
+}
+
+// exited reports whether the process is gone (for wsgate, a crash is a test failure of its own).
+func (p *childProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits at most d for the process to be reaped and reports whether it was.
+func (p *childProc) wait(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// stop sends SIGTERM (by PID), waits up to grace, then SIGKILLs and waits up to grace again. With no
+// grace it is kill.
+func (p *childProc) stop() {
+	if p.grace <= 0 {
+		p.kill()
+		return
+	}
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if !p.wait(p.grace) {
+		_ = p.cmd.Process.Kill()
+		p.wait(p.grace)
+	}
+}
+
+// kill sends SIGKILL (by PID) and waits, bounded, for the process to be reaped.
+func (p *childProc) kill() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	p.wait(childKillWait)
+}
+
+// rss returns the process's resident set size in bytes (VmRSS from /proc/PID/status).
+func (p *childProc) rss() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS line")
+}
+
+// lineWriter calls fn for every complete line written to it (exec copies the child's stdout into it).
+type lineWriter struct {
+	mu  sync.Mutex
+	buf []byte
+	fn  func(line []byte)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.fn(append([]byte(nil), w.buf[:i]...))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// nodeReadyLine accepts the line the testdata Node servers print first once they listen,
+// {"ready":true,"port":P,...}, and returns P; any other first line is an error. wantPort > 0 must match.
+func nodeReadyLine(wantPort int) func([]byte) (string, bool, error) {
+	return func(line []byte) (string, bool, error) {
+		var r struct {
+			Ready bool `json:"ready"`
+			Port  int  `json:"port"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil || !r.Ready || (wantPort > 0 && r.Port != wantPort) {
+			return "", false, fmt.Errorf("first line %q, want a ready line for port %d", line, wantPort)
+		}
+		return strconv.Itoa(r.Port), true, nil
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The gateway under test
+
 // gatewayProc is one running wsgate process on loopback.
 type gatewayProc struct {
 	Addr  string // client listener host:port
 	Admin string // admin listener host:port
-	cmd   *exec.Cmd
-	log   *tailBuffer
-	done  chan struct{} // closed when the process has exited
+	*childProc
 }
 
 // freePort asks the kernel for a free loopback port. The port is released before wsgate binds it, so a
@@ -178,76 +419,18 @@ func tryStartGateway(t *testing.T, bin string, extra []string) (*gatewayProc, er
 	g := &gatewayProc{
 		Addr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		log:   &tailBuffer{max: 64 << 10},
-		done:  make(chan struct{}),
 	}
 	args := append([]string{"-listen", g.Addr, "-admin-listen", g.Admin}, extra...)
-	g.cmd = exec.Command(bin, args...)
-	g.cmd.Stdout = g.log
-	g.cmd.Stderr = g.log
-	if err := g.cmd.Start(); err != nil {
+	var err error
+	g.childProc, err = startChild(t, childSpec{label: "wsgate " + strings.Join(args, " "), logMax: 64 << 10, grace: 3 * time.Second},
+		exec.Command(bin, args...))
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	go func() {
-		_ = g.cmd.Wait()
-		close(g.done)
-	}()
-	t.Cleanup(func() {
-		g.stop()
-		if t.Failed() {
-			t.Logf("wsgate %s log (tail):\n%s", strings.Join(args, " "), g.log.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for _, addr := range []string{g.Addr, g.Admin} {
-		for {
-			select {
-			case <-g.done:
-				return nil, fmt.Errorf("wsgate %s exited early (%v):\n%s", strings.Join(args, " "), g.cmd.ProcessState, g.log.String())
-			default:
-			}
-			c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				g.stop()
-				return nil, fmt.Errorf("wsgate did not accept on %s within 10s: %v\n%s", addr, err, g.log.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	if err := g.awaitListening(10*time.Second, g.Addr, g.Admin); err != nil {
+		return nil, err
 	}
 	return g, nil
-}
-
-// stop kills the process by PID and waits (bounded) for it to be reaped.
-func (g *gatewayProc) stop() {
-	select {
-	case <-g.done:
-		return
-	default:
-	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.done:
-	case <-time.After(3 * time.Second):
-		_ = g.cmd.Process.Kill()
-		select {
-		case <-g.done:
-		case <-time.After(3 * time.Second):
-		}
-	}
-}
-
-// exited reports whether the gateway process is gone (a crash is a test failure of its own).
-func (g *gatewayProc) exited() bool {
-	select {
-	case <-g.done:
-		return true
-	default:
-		return false
-	}
 }
 
 func (g *gatewayProc) wsURL(path string) string { return "ws://" + g.Addr + path }
@@ -299,18 +482,16 @@ func (e peerEvent) payload() []byte {
 
 // wsPeer is a Node `ws` client (testdata/ws-peer.js) driven over pipes.
 type wsPeer struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	events chan peerEvent
-	stderr *tailBuffer
+	*childProc // its log is the script's stderr
+	stdin      io.WriteCloser
+	events     chan peerEvent
 }
 
 func startWSPeer(t *testing.T, url string, lifetime time.Duration) *wsPeer {
 	t.Helper()
 	cmd := exec.Command("node", "ws-peer.js", "--url", url, "--lifetime", strconv.Itoa(int(lifetime.Milliseconds())))
 	cmd.Dir = "testdata"
-	p := &wsPeer{cmd: cmd, events: make(chan peerEvent, 1024), stderr: &tailBuffer{max: 16 << 10}}
-	cmd.Stderr = p.stderr
+	p := &wsPeer{events: make(chan peerEvent, 1024)}
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatalf("ws-peer stdin: %v", err)
@@ -319,10 +500,9 @@ func startWSPeer(t *testing.T, url string, lifetime time.Duration) *wsPeer {
 	if err != nil {
 		t.Fatalf("ws-peer stdout: %v", err)
 	}
-	if err := cmd.Start(); err != nil {
+	if p.childProc, err = startChild(t, childSpec{label: "ws-peer.js", logMax: 16 << 10}, cmd); err != nil {
 		t.Fatalf("start ws-peer.js: %v", err)
 	}
-	exited := make(chan struct{})
 	go func() {
 		defer close(p.events)
 		sc := bufio.NewScanner(stdout)
@@ -335,21 +515,10 @@ func startWSPeer(t *testing.T, url string, lifetime time.Duration) *wsPeer {
 			p.events <- ev
 		}
 	}()
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
+	// Runs before startChild's cleanup (which kills what is left): closing stdin asks the peer to close.
 	t.Cleanup(func() {
 		_ = p.stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("ws-peer.js stderr: %s", p.stderr.String())
-		}
+		p.wait(2 * time.Second)
 	})
 	return p
 }
@@ -360,7 +529,7 @@ func (p *wsPeer) next(t *testing.T, timeout time.Duration) peerEvent {
 	select {
 	case ev, ok := <-p.events:
 		if !ok {
-			t.Fatalf("ws-peer.js exited (stderr: %s)", p.stderr.String())
+			t.Fatalf("ws-peer.js exited (stderr: %s)", p.log.String())
 		}
 		return ev
 	case <-time.After(timeout):
@@ -719,17 +888,27 @@ func scrapeMetrics(t *testing.T, admin string) metrics {
 	return m
 }
 
+// seriesLabels returns the labels of key ("name{a="1",b="2"}" → `a="1"`, `b="2"`) when its name is name.
+func seriesLabels(key, name string) ([]string, bool) {
+	base, labels, _ := strings.Cut(key, "{")
+	if base != name {
+		return nil, false
+	}
+	parts := strings.Split(strings.TrimSuffix(labels, "}"), ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts, true
+}
+
 // get returns the value of name with (at least) the given label (e.g. `code="400"`), summed over the
 // series that match, and whether any did.
 func (m metrics) get(name, label string) (float64, bool) {
 	var sum float64
 	found := false
 	for k, v := range m {
-		base, labels, _ := strings.Cut(k, "{")
-		if base != name {
-			continue
-		}
-		if label != "" && !containsLabel(strings.TrimSuffix(labels, "}"), label) {
+		labels, ok := seriesLabels(k, name)
+		if !ok || (label != "" && !slices.Contains(labels, label)) {
 			continue
 		}
 		sum += v
@@ -738,13 +917,18 @@ func (m metrics) get(name, label string) (float64, bool) {
 	return sum, found
 }
 
-func containsLabel(labels, want string) bool {
-	for _, l := range strings.Split(labels, ",") {
-		if strings.TrimSpace(l) == want {
-			return true
+// byLabel returns name's series summed by the value of one label (key "code": "400" → value).
+func (m metrics) byLabel(name, key string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		labels, _ := seriesLabels(k, name)
+		for _, l := range labels {
+			if c, ok := strings.CutPrefix(l, key+"="); ok {
+				out[strings.Trim(c, `"`)] += v
+			}
 		}
 	}
-	return false
+	return out
 }
 
 // atLeast fails unless metric name{label} exists and is >= want.

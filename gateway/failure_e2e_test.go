@@ -38,9 +38,7 @@ import (
 // flEcho is a running testdata/failure-echo-server.js.
 type flEcho struct {
 	Name, Addr string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	stderr     *tailBuffer
+	*childProc
 }
 
 // startFlEcho starts an echo backend on a free loopback port; it is SIGKILLed (by PID) at the end.
@@ -48,61 +46,15 @@ func startFlEcho(t *testing.T, name string) *flEcho {
 	t.Helper()
 	cmd := exec.Command("node", "failure-echo-server.js", "--port", "0", "--name", name)
 	cmd.Dir = "testdata"
-	e := &flEcho{Name: name, cmd: cmd, done: make(chan struct{}), stderr: &tailBuffer{max: 16 << 10}}
-	cmd.Stderr = e.stderr
-	stdout, err := cmd.StdoutPipe()
+	p, err := startChild(t, childSpec{label: "failure-echo-server.js " + name, logMax: 16 << 10, readyLine: nodeReadyLine(0)}, cmd)
+	if err != nil {
+		t.Fatalf("start failure-echo-server.js: %v", err)
+	}
+	port, err := p.awaitReady(15 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start failure-echo-server.js: %v", err)
-	}
-	ready := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var r struct {
-				Ready bool `json:"ready"`
-				Port  int  `json:"port"`
-			}
-			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Ready {
-				ready <- r.Port
-			}
-		}
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(e.done)
-	}()
-	t.Cleanup(func() {
-		e.kill()
-		if t.Failed() {
-			t.Logf("failure-echo-server.js %s stderr: %s", name, e.stderr.String())
-		}
-	})
-	select {
-	case p := <-ready:
-		e.Addr = fmt.Sprintf("127.0.0.1:%d", p)
-	case <-e.done:
-		t.Fatalf("failure-echo-server.js %s exited: %s", name, e.stderr.String())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("failure-echo-server.js %s: not ready within 15s: %s", name, e.stderr.String())
-	}
-	return e
-}
-
-// kill sends SIGKILL to the server's PID and waits (bounded) for it to be reaped.
-func (e *flEcho) kill() {
-	select {
-	case <-e.done:
-		return
-	default:
-	}
-	_ = e.cmd.Process.Kill()
-	select {
-	case <-e.done:
-	case <-time.After(5 * time.Second):
-	}
+	return &flEcho{Name: name, Addr: "127.0.0.1:" + port, childProc: p}
 }
 
 // flDialWS opens a WebSocket connection (raw client, small read buffer: thousands of these live in the
@@ -311,38 +263,6 @@ func flEchoAll(cs []*flTunnel, tag string) []string {
 		failed = append(failed, fmt.Sprintf("%d more tunnels not tried after these failures", skipped))
 	}
 	return failed
-}
-
-// flRSS returns a process's resident set size in bytes (VmRSS from /proc/PID/status).
-func flRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS line")
-}
-
-// flByCode returns name's series by their code label ("400" → value).
-func flByCode(m metrics, name string) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range m {
-		base, labels, _ := strings.Cut(k, "{")
-		if base != name {
-			continue
-		}
-		for _, l := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
-			if c, ok := strings.CutPrefix(strings.TrimSpace(l), "code="); ok {
-				out[strings.Trim(c, `"`)] += v
-			}
-		}
-	}
-	return out
 }
 
 // flGet does a GET with optional basic auth.
@@ -658,19 +578,7 @@ func TestE2EFailureKafkaBufferOverflow(t *testing.T) {
 		startGateway(t, "-kafka-brokers", broker.Addr, "-node-id", "n0", "-drain-time", "100ms"),
 		startGateway(t, "-kafka-brokers", broker.Addr, "-node-id", "n1", "-drain-time", "100ms", "-kafka-buffer", "6000"),
 	}
-	waitHealthy := func(what string) {
-		t.Helper()
-		for i, g := range nodes {
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				if body, _ := healthz(g); strings.HasPrefix(body, "ok") && !strings.Contains(body, "degraded") {
-					break
-				} else if time.Now().After(deadline) {
-					t.Fatalf("node %d: bus not healthy within 20s %s: /healthz %q", i, what, body)
-				}
-			}
-		}
-	}
-	waitHealthy("at start")
+	waitBusHealthy(t, nodes, 20*time.Second, " at start")
 	pub := dialCluster(t, nodes[1], 1, "/ws")
 	all := []*clusterClient{pub, dialCluster(t, nodes[1], 1, "/ws"), dialCluster(t, nodes[0], 0, "/ws")}
 	var sent []string
@@ -848,8 +756,7 @@ func TestE2EFailureSlowConsumer(t *testing.T) {
 	requireE2E(t, false, false)
 	const n, size = 1000, 64 << 10
 	g := startGateway(t, "-max-outbound", "262144", "-max-message-bytes", "131072", "-drain-time", "100ms")
-	pid := g.cmd.Process.Pid
-	base, err := flRSS(pid)
+	base, err := g.rss()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -870,7 +777,7 @@ func TestE2EFailureSlowConsumer(t *testing.T) {
 	go func() {
 		defer close(rssDone)
 		for {
-			if r, err := flRSS(pid); err == nil && r > peak.Load() {
+			if r, err := g.rss(); err == nil && r > peak.Load() {
 				peak.Store(r)
 			}
 			select {
@@ -1269,13 +1176,13 @@ func TestE2EFailureMalformedStorm(t *testing.T) {
 	// Counted refusals: per status and close code, the gateway counted at least what the clients saw.
 	after := scrapeMetrics(t, g.Admin)
 	counted := map[string]int{}
-	hb, ha := flByCode(before, "wsgate_http_responses_total"), flByCode(after, "wsgate_http_responses_total")
+	hb, ha := before.byLabel("wsgate_http_responses_total", "code"), after.byLabel("wsgate_http_responses_total", "code")
 	for code, v := range ha {
 		if c, _ := strconv.Atoi(code); c >= 400 && c < 500 {
 			counted[code] = int(v - hb[code])
 		}
 	}
-	cb, ca := flByCode(before, "wsgate_closes_total"), flByCode(after, "wsgate_closes_total")
+	cb, ca := before.byLabel("wsgate_closes_total", "code"), after.byLabel("wsgate_closes_total", "code")
 	for _, code := range []string{"1002", "1007", "1009"} {
 		counted["close "+code] = int(ca[code] - cb[code])
 	}

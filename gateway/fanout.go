@@ -101,8 +101,9 @@ func (l *loop) drain() {
 	l.inbox.Unlock()
 
 	// Group by topic; the stable sort keeps each topic's order.
-	if len(batch) > 1 && batch[0].topic != batch[len(batch)-1].topic {
-		slices.SortStableFunc(batch, func(a, b *message) int { return cmp.Compare(a.topic, b.topic) })
+	byTopic := func(a, b *message) int { return cmp.Compare(a.topic, b.topic) }
+	if !slices.IsSortedFunc(batch, byTopic) {
+		slices.SortStableFunc(batch, byTopic)
 	}
 	for i := 0; i < len(batch); {
 		j := i + 1
@@ -138,7 +139,7 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 		size += len(m.frame.B)
 	}
 	maxOut := l.g.cfg.MaxOutbound
-	var delivered, bytes, writes int
+	var delivered, bytes, writes, sizeDefl int
 	// Walk backwards: a subscriber whose write fails is closed (and removed by
 	// swapping the last member into its slot) inside Writev, and the last
 	// member has already been visited.
@@ -158,13 +159,12 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 		if cs.deflate {
 			if len(l.iovDefl) == 0 {
 				for _, m := range msgs {
-					l.iovDefl = append(l.iovDefl, m.deflatedFrame(l.compressor()))
+					f := m.deflatedFrame(l.compressor())
+					l.iovDefl = append(l.iovDefl, f)
+					sizeDefl += len(f)
 				}
 			}
-			iov, n = l.iovDefl, 0
-			for _, f := range iov {
-				n += len(f)
-			}
+			iov, n = l.iovDefl, sizeDefl
 		}
 		if len(iov) == 1 {
 			_, _ = cs.c.Write(iov[0])

@@ -31,7 +31,8 @@ type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
 	routing  atomic.Pointer[routing]
-	runCtx   context.Context // Run's context, for health checkers started by Reload
+	runMu    sync.Mutex      // orders Run's start of health checks with Reload's swaps
+	runCtx   context.Context // nil until Run: health checks run under it
 	bus      bus.Bus
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -69,7 +70,6 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g := &Gateway{
 		cfg:      cfg,
 		log:      log,
-		runCtx:   context.Background(),
 		gatherer: reg,
 		upgrade: codec.UpgradeOptions{
 			Subprotocols: cfg.Subprotocols,
@@ -124,8 +124,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer close(stopped)
 	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
+	g.runMu.Lock()
 	g.runCtx = runCtx
 	g.routing.Load().start(runCtx, g.log)
+	g.runMu.Unlock()
 	go func() {
 		select {
 		case <-ctx.Done():

@@ -54,8 +54,11 @@ func findEpoll(fd int) (int, error) {
 
 // setReading turns read interest for cs on or off, keeping write interest
 // while gnet still has outbound bytes to flush.
+//
+// A pause is always issued, even on a side marked paused: gnet re-arms
+// reading by itself when that side's own outbound drains.
 func (l *loop) setReading(cs *conn, on bool) {
-	if cs.paused == !on || cs.c == nil {
+	if cs.c == nil || cs.state == stateClosed || (on && !cs.paused) {
 		return
 	}
 	fd := cs.c.Fd()

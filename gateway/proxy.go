@@ -48,11 +48,12 @@ type session struct {
 	upgrade        bool // a WebSocket upgrade request
 	headReq        bool // HEAD: the response has no body
 	setCookie      bool
-	closeAfter     bool // the client said Connection: close (or HTTP/1.0)
-	released       bool // target.Release done
-	retried        bool // one redispatch after a failed connect
-	relayed        bool // some response bytes reached the client
-	serverKeep     bool // the server keeps its connection open after this response
+	closeAfter     bool   // the client said Connection: close (or HTTP/1.0)
+	released       bool   // target.Release done
+	attempt        uint32 // dial attempts: a late result of an earlier one is ignored
+	retried        bool   // one redispatch after a failed connect
+	relayed        bool   // some response bytes reached the client
+	serverKeep     bool   // the server keeps its connection open after this response
 }
 
 type bodyState struct {
@@ -98,7 +99,9 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route, po
 	if !reuse {
 		l.endSession(cs)
 		if err == nil && !target.Acquire() {
-			if p.Opts.Queue == 0 {
+			// A sticky request must reach its server: queueing would hand it
+			// whichever server frees a slot first and break the session.
+			if p.Opts.Queue == 0 || (p.Opts.Cookie != "" && !setCookie) {
 				l.refuse(cs, http.StatusServiceUnavailable, "server "+p.Name+"/"+target.Name+" is full (maxconn)")
 				return
 			}
@@ -171,7 +174,9 @@ func (l *loop) granted(s *session, srv *backend.Server) {
 // and enrolls the socket on this loop, where OnOpen picks it up.
 func (l *loop) dial(s *session) {
 	addr, timeout, el := s.target.Addr, s.pool.Opts.ConnectTimeout, l.el
-	up := &conn{loop: l, sess: s, upstream: true, groupIdx: -1}
+	s.attempt++
+	attempt := s.attempt
+	up := &conn{loop: l, sess: s, upstream: true, groupIdx: -1, attempt: attempt}
 	go func() {
 		nc, err := net.DialTimeout("tcp", addr, timeout)
 		if err == nil {
@@ -181,7 +186,7 @@ func (l *loop) dial(s *session) {
 			_ = nc.Close()
 		}
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			l.connectFailed(s, err)
+			l.connectFailed(s, attempt, err)
 			return nil
 		}))
 	}()
@@ -190,8 +195,9 @@ func (l *loop) dial(s *session) {
 // upstreamOpen runs when the server connection is on the loop.
 func (l *loop) upstreamOpen(up *conn) gnet.Action {
 	s := up.sess
-	if s.client.sess != s || s.phase != phaseConnecting {
-		return gnet.Close // the client left or timed out meanwhile
+	if s.client.sess != s || s.phase != phaseConnecting || up.attempt != s.attempt {
+		up.sess = nil
+		return gnet.Close // the client left, timed out, or moved on to another server meanwhile
 	}
 	s.server = up
 	up.state = stateProxy
@@ -200,9 +206,9 @@ func (l *loop) upstreamOpen(up *conn) gnet.Action {
 	return gnet.None
 }
 
-func (l *loop) connectFailed(s *session, err error) {
-	if s.client.sess != s || s.phase != phaseConnecting {
-		return
+func (l *loop) connectFailed(s *session, attempt uint32, err error) {
+	if s.client.sess != s || s.phase != phaseConnecting || attempt != s.attempt {
+		return // a late result of an attempt the session has left behind
 	}
 	g := l.g
 	s.target.ConnectFailed(err)
@@ -224,6 +230,8 @@ func (l *loop) connectFailed(s *session, err error) {
 			}
 			if t != s.target && t.Acquire() {
 				s.target, s.retried, s.released, s.setCookie = t, true, false, s.pool.Opts.Cookie != ""
+				s.since = l.wheel.now
+				l.wheel.schedule(s.client, s.since+ticks(s.pool.Opts.ConnectTimeout)+1)
 				l.dial(s)
 				return
 			}
@@ -234,10 +242,16 @@ func (l *loop) connectFailed(s *session, err error) {
 
 // sendHead writes the held request head and starts the body.
 func (l *loop) sendHead(s *session) {
-	_, _ = s.server.c.Write(s.head.B)
-	l.g.frames.Put(s.head)
-	s.head = nil
+	// The phase moves first: if the write fails, gnet closes the server
+	// conn inside Write and serverClosed must see a request in flight (502).
 	s.phase, s.since = phaseRequestBody, l.wheel.now
+	head := s.head
+	s.head = nil
+	_, _ = s.server.c.Write(head.B)
+	l.g.frames.Put(head)
+	if s.client.sess != s || s.server == nil {
+		return
+	}
 	l.pumpRequest(s)
 }
 
@@ -281,7 +295,7 @@ func (l *loop) pump(s *session, from, to *conn, b *bodyState) (ok bool, err erro
 			b.kind = codec.BodyNone
 		}
 		if to.c.OutboundBuffered() > sendCap {
-			l.setReading(from, false)
+			l.pause(s, from)
 			return false, nil
 		}
 	}
@@ -327,7 +341,7 @@ func (l *loop) clientTraffic(cs *conn) {
 		// The next request (pipelined) or early bytes wait in gnet's buffer
 		// until this exchange is done; stop reading if they pile up.
 		if cs.c.InboundBuffered() > sendCap {
-			l.setReading(cs, false)
+			l.pause(s, cs)
 		}
 	}
 }
@@ -379,6 +393,9 @@ func (l *loop) responseHead(s *session) bool {
 	s.since = l.wheel.now
 	if resp.Status >= 100 && resp.Status < 200 && resp.Status != http.StatusSwitchingProtocols {
 		_, _ = cs.c.Write(buf[:n]) // 100 Continue and friends pass through
+		if cs.sess != s || s.server != up {
+			return false // the write failed and ended the session
+		}
 		_, _ = up.c.Discard(n)
 		return true
 	}
@@ -387,9 +404,15 @@ func (l *loop) responseHead(s *session) bool {
 	if tunnel {
 		kind = codec.BodyNone
 	}
-	closeClient := s.closeAfter || kind == codec.BodyUntilClose
+	// A response that comes before the whole request body was sent leaves
+	// the rest of the body unforwarded: neither connection can be reused.
+	early := s.phase == phaseRequestBody && s.reqBody.kind != codec.BodyNone
+	closeClient := s.closeAfter || kind == codec.BodyUntilClose || early
 	l.scratch = appendClientResponseHead(l.scratch[:0], resp, tunnel, closeClient, s)
 	_, _ = cs.c.Write(l.scratch)
+	if cs.sess != s || s.server != up {
+		return false // the write failed and ended the session
+	}
 	_, _ = up.c.Discard(n)
 	s.relayed = true
 	s.closeAfter = closeClient
@@ -405,7 +428,7 @@ func (l *loop) responseHead(s *session) bool {
 	}
 	s.respBody = bodyState{kind: kind, remaining: length}
 	s.phase = phaseResponseBody
-	s.serverKeep = resp.ProtoMinor > 0 && !headerHasToken(resp.Header("Connection"), "close")
+	s.serverKeep = resp.ProtoMinor > 0 && !headerHasToken(resp.Header("Connection"), "close") && !early
 	return true
 }
 
@@ -439,6 +462,7 @@ func (l *loop) exchangeDone(s *session) {
 	}
 	if s.server != nil {
 		s.phase = phaseIdle
+		l.setReading(s.server, true)
 	}
 	cs.state = stateHandshake
 	cs.lastSeen = l.wheel.now
@@ -466,8 +490,15 @@ func (l *loop) relay(from, to *conn) {
 	l.g.metrics.tunnelBytes.Add(float64(n))
 	from.sess.count(from, n)
 	if to.c.OutboundBuffered() > sendCap {
-		l.setReading(from, false)
+		l.pause(from.sess, from)
 	}
+}
+
+// pause stops reading one side of a session; the client's timer then ticks
+// every tick to resume it once the other side has drained.
+func (l *loop) pause(s *session, side *conn) {
+	l.setReading(side, false)
+	l.wheel.schedule(s.client, l.wheel.now+1)
 }
 
 // resume is called from the connection's timer: a side paused because its
@@ -481,7 +512,14 @@ func (l *loop) resume(cs *conn) {
 	if cs == s.server {
 		other = s.client
 	}
-	if other == nil || other.c.OutboundBuffered() < sendCap/2 {
+	if other == nil {
+		l.setReading(cs, true)
+		return
+	}
+	if !cs.upstream && s.phase != phaseRequestBody && s.phase != phaseTunnel {
+		return // a client waits for the exchange to end: exchangeDone resumes it
+	}
+	if other.c.OutboundBuffered() < sendCap/2 {
 		l.setReading(cs, true)
 	}
 }
@@ -558,7 +596,7 @@ func (l *loop) serverClosed(up *conn) {
 	l.releaseTarget(s)
 	cs := s.client
 	switch s.phase {
-	case phaseRequestBody, phaseAwaitResponse:
+	case phaseConnecting, phaseRequestBody, phaseAwaitResponse:
 		l.g.log.Warn("server closed before responding", "pool", s.pool.Name, "server", s.target.Name)
 		l.failSession(s, http.StatusBadGateway, "server closed the connection without a response")
 	case phaseResponseBody:
@@ -617,7 +655,7 @@ func (l *loop) proxyTimer(cs *conn) {
 		l.g.metrics.timeouts.WithLabelValues("queue").Inc()
 		l.failSession(s, http.StatusServiceUnavailable, "no server slot freed up in time (maxconn)")
 	case phaseConnecting:
-		l.connectFailed(s, errors.New("connect timeout"))
+		l.connectFailed(s, s.attempt, errors.New("connect timeout"))
 	case phaseRequestBody:
 		l.g.metrics.timeouts.WithLabelValues("client").Inc()
 		l.failSession(s, http.StatusRequestTimeout, "request body not received in time")
@@ -635,7 +673,10 @@ func appendForwardedHead(dst []byte, req *codec.Request, cookieName, ip string) 
 	dst = append(dst, req.Method...)
 	dst = append(dst, ' ')
 	dst = append(dst, req.Target...)
-	dst = append(dst, " HTTP/1.1\r\n"...)
+	// The client's version: a 1.0 client must not get a chunked answer.
+	dst = append(dst, " HTTP/1."...)
+	dst = append(dst, byte('0'+req.ProtoMinor))
+	dst = append(dst, "\r\n"...)
 	hop := hopByHop(req.Header("Connection"))
 	xff := ""
 	for _, h := range req.Headers {

@@ -21,14 +21,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -38,54 +35,37 @@ import (
 
 // nodeServer is one backend server process from testdata/ (sio-server.js, expressws-server.js,
 // websocket-server.js). Each prints {"ready":true,"port":P,"name":N} once listening and names itself in
-// its answers.
+// its answers. Its log holds stderr and stdout after the ready line.
 type nodeServer struct {
 	Name   string
 	Port   int
 	script string
-	cmd    *exec.Cmd
-	log    *tailBuffer   // stderr and stdout after the ready line
-	done   chan struct{} // closed when the process has exited
+	*childProc
 }
 
 func (s *nodeServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
-
-// lineWriter calls fn for every complete line written to it (exec copies the child's stdout into it).
-type lineWriter struct {
-	mu  sync.Mutex
-	buf []byte
-	fn  func(line []byte)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.fn(append([]byte(nil), w.buf[:i]...))
-		w.buf = w.buf[i+1:]
-	}
-}
 
 // requireNodeModules fails (never skips) when a testdata package is not installed.
 func requireNodeModules(t *testing.T, mods ...string) {
 	t.Helper()
 	requireE2E(t, true, false)
-	for _, mod := range mods {
-		if _, err := os.Stat(filepath.Join("testdata", "node_modules", mod, "package.json")); err != nil {
-			t.Fatalf("gateway/testdata/node_modules/%s is missing (%v): run `make test` (it runs `npm ci` in gateway/testdata)", mod, err)
-		}
-	}
+	checkNodeModules(t, mods...)
 }
 
 // startNodeServer runs testdata/script as server name on port (0: a free one) and waits until it
 // listens. It is killed (by PID) when the test ends.
 func startNodeServer(t *testing.T, script, name string, port int) *nodeServer {
 	t.Helper()
+	s, err := retryStartNodeServer(t, script, name, port)
+	if err != nil {
+		t.Fatalf("node %s (%s) did not start: %v", script, name, err)
+	}
+	return s
+}
+
+// retryStartNodeServer makes up to three attempts (each on a fresh free port when port is 0) and
+// returns the last error; it does not fail t itself, so several goroutines may call it.
+func retryStartNodeServer(t *testing.T, script, name string, port int) (*nodeServer, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		p := port
@@ -94,78 +74,26 @@ func startNodeServer(t *testing.T, script, name string, port int) *nodeServer {
 		}
 		s, err := tryStartNodeServer(t, script, name, p)
 		if err == nil {
-			return s
+			return s, nil
 		}
 		lastErr = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("node %s (%s) did not start: %v", script, name, lastErr)
-	return nil
+	return nil, lastErr
 }
 
 func tryStartNodeServer(t *testing.T, script, name string, port int) (*nodeServer, error) {
-	s := &nodeServer{Name: name, Port: port, script: script, log: &tailBuffer{max: 32 << 10}, done: make(chan struct{})}
-	ready := make(chan error, 1)
-	first := true
-	s.cmd = exec.Command("node", script, "--port", strconv.Itoa(port), "--name", name)
-	s.cmd.Dir = "testdata"
-	s.cmd.Stderr = s.log
-	s.cmd.Stdout = &lineWriter{fn: func(line []byte) {
-		if !first {
-			_, _ = s.log.Write(append(line, '\n'))
-			return
-		}
-		first = false
-		var r struct {
-			Ready bool `json:"ready"`
-			Port  int  `json:"port"`
-		}
-		if err := json.Unmarshal(line, &r); err != nil || !r.Ready || r.Port != port {
-			ready <- fmt.Errorf("first line %q, want a ready line for port %d", line, port)
-			return
-		}
-		ready <- nil
-	}}
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command("node", script, "--port", strconv.Itoa(port), "--name", name)
+	cmd.Dir = "testdata"
+	p, err := startChild(t, childSpec{label: fmt.Sprintf("%s %s (port %d)", script, name, port), logMax: 32 << 10,
+		readyLine: nodeReadyLine(port)}, cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start node %s: %w", script, err)
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("%s %s (port %d) log tail:\n%s", script, name, port, s.log.String())
-		}
-	})
-	select {
-	case err := <-ready:
-		if err != nil {
-			s.kill()
-			return nil, fmt.Errorf("%w\n%s", err, s.log.String())
-		}
-		return s, nil
-	case <-s.done:
-		return nil, fmt.Errorf("exited before listening (%v):\n%s", s.cmd.ProcessState, s.log.String())
-	case <-time.After(10 * time.Second):
-		s.kill()
-		return nil, fmt.Errorf("not listening within 10s:\n%s", s.log.String())
+	if _, err := p.awaitReady(10 * time.Second); err != nil {
+		return nil, err
 	}
-}
-
-// kill sends SIGKILL to the server process (the test's own child, by PID) and waits for it to be reaped.
-func (s *nodeServer) kill() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-	}
+	return &nodeServer{Name: name, Port: port, script: script, childProc: p}, nil
 }
 
 // startNodeServers starts one server per name, concurrently (each takes a few hundred ms to load).
@@ -178,14 +106,7 @@ func startNodeServers(t *testing.T, script string, names ...string) []*nodeServe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var err error
-			for attempt := 0; attempt < 3; attempt++ {
-				if out[i], err = tryStartNodeServer(t, script, name, freePort(t)); err == nil {
-					return
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			errs[i] = err
+			out[i], errs[i] = retryStartNodeServer(t, script, name, 0)
 		}()
 	}
 	wg.Wait()

@@ -88,11 +88,15 @@ func (g *Gateway) Reload(cfg Config) error {
 			}
 		}
 	}
+	g.runMu.Lock()
 	g.routing.Store(next)
 	if prev.stop != nil {
 		prev.stop()
 	}
-	next.start(g.runCtx, g.log)
+	if g.runCtx != nil { // before Run, Run starts whichever routing is current
+		next.start(g.runCtx, g.log)
+	}
+	g.runMu.Unlock()
 	if restart := restartOnly(&g.cfg, &cfg); len(restart) > 0 {
 		g.log.Warn("reload: these settings need a restart and were not applied", "flags", restart)
 	}
