@@ -54,6 +54,7 @@ type session struct {
 	retried        bool   // one redispatch after a failed connect
 	relayed        bool   // some response bytes reached the client
 	serverKeep     bool   // the server keeps its connection open after this response
+	reused         bool   // this request went on a kept-alive server connection
 }
 
 type bodyState struct {
@@ -121,6 +122,7 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route, po
 	s.head.B = appendForwardedHead(s.head.B, req, p.Opts.Cookie, ip)
 	_, _ = cs.c.Discard(n)
 	cs.state = stateProxy
+	s.reused = reuse
 	if reuse {
 		l.sendHead(s)
 		return
@@ -246,13 +248,23 @@ func (l *loop) sendHead(s *session) {
 	// conn inside Write and serverClosed must see a request in flight (502).
 	s.phase, s.since = phaseRequestBody, l.wheel.now
 	head := s.head
-	s.head = nil
+	if !s.retryable() {
+		s.head = nil
+		defer l.g.frames.Put(head)
+	}
 	_, _ = s.server.c.Write(head.B)
-	l.g.frames.Put(head)
 	if s.client.sess != s || s.server == nil {
 		return
 	}
 	l.pumpRequest(s)
+}
+
+// retryable: a bodyless request sent on a kept-alive server connection may
+// meet the server closing that idle connection at the same moment (Node's
+// keepAliveTimeout is 5 s). Its head is kept until the response head comes,
+// so it can be sent again once on a fresh connection, as HAProxy retries.
+func (s *session) retryable() bool {
+	return s.reused && s.reqBody.kind == codec.BodyNone && !s.relayed
 }
 
 // pumpRequest forwards what has arrived of the request body.
@@ -415,6 +427,10 @@ func (l *loop) responseHead(s *session) bool {
 	}
 	_, _ = up.c.Discard(n)
 	s.relayed = true
+	if s.head != nil {
+		l.g.frames.Put(s.head) // no retry once the server answered
+		s.head = nil
+	}
 	s.closeAfter = closeClient
 	s.reqBody.kind = codec.BodyNone // a response ends what is left of the request, as HAProxy does
 	if tunnel {
@@ -593,8 +609,17 @@ func (l *loop) serverClosed(up *conn) {
 	}
 	s.server = nil
 	up.sess = nil
-	l.releaseTarget(s)
 	cs := s.client
+	if s.head != nil && s.retryable() && (s.phase == phaseRequestBody || s.phase == phaseAwaitResponse) {
+		// The kept-alive connection died under a request it never answered:
+		// send it again, once, on a fresh connection to the same server.
+		s.reused = false
+		s.phase, s.since = phaseConnecting, l.wheel.now
+		l.wheel.schedule(cs, s.since+ticks(s.pool.Opts.ConnectTimeout)+1)
+		l.dial(s)
+		return
+	}
+	l.releaseTarget(s)
 	switch s.phase {
 	case phaseConnecting, phaseRequestBody, phaseAwaitResponse:
 		l.g.log.Warn("server closed before responding", "pool", s.pool.Name, "server", s.target.Name)
