@@ -67,3 +67,58 @@ func TestE2EProxyRetryOnDeadKeepAlive(t *testing.T) {
 		t.Fatalf("server saw %d connections and answered %d requests, want 2 and 3", conns.Load(), answered.Load())
 	}
 }
+
+// TestE2EProxyNoReplayOfPOST: the retry is for idempotent requests only. A
+// bodyless POST whose kept-alive connection dies unanswered gets 502: the
+// server may already have acted on it (RFC 9110 9.2.2), so it is not sent twice.
+func TestE2EProxyNoReplayOfPOST(t *testing.T) {
+	requireE2E(t, false, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var posts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if req.Method == http.MethodPost {
+						posts.Add(1)
+						return // acted on, then the connection died before the answer
+					}
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	g := startGateway(t, "-backend", "ka="+ln.Addr().String(), "-route", "/=backend:ka")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
+	resp, err := client.Get("http://" + g.Addr + "/warm") // opens the kept-alive server connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr+"/order", nil)
+	req.Header.Set("Content-Length", "0")
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || posts.Load() != 1 {
+		t.Fatalf("POST: status %d, server saw it %d times; want 502 and exactly once", resp.StatusCode, posts.Load())
+	}
+}

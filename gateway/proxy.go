@@ -55,6 +55,7 @@ type session struct {
 	relayed        bool   // some response bytes reached the client
 	serverKeep     bool   // the server keeps its connection open after this response
 	reused         bool   // this request went on a kept-alive server connection
+	idempotent     bool   // safe to send twice (RFC 9110 9.2.2)
 }
 
 type bodyState struct {
@@ -112,6 +113,12 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route, po
 		cs.sess = s
 	}
 	s.upgrade = req.IsUpgrade()
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		s.idempotent = true
+	default:
+		s.idempotent = req.Header("Idempotency-Key") != ""
+	}
 	s.headReq = req.Method == http.MethodHead
 	s.setCookie = setCookie
 	s.closeAfter = req.ProtoMinor == 0 || headerHasToken(req.Header("Connection"), "close")
@@ -264,7 +271,9 @@ func (l *loop) sendHead(s *session) {
 // keepAliveTimeout is 5 s). Its head is kept until the response head comes,
 // so it can be sent again once on a fresh connection, as HAProxy retries.
 func (s *session) retryable() bool {
-	return s.reused && s.reqBody.kind == codec.BodyNone && !s.relayed
+	// Only idempotent requests: the server may have acted on it before the
+	// connection died (a proxy must not replay a POST, RFC 9110 9.2.2).
+	return s.reused && s.idempotent && s.reqBody.kind == codec.BodyNone && !s.relayed
 }
 
 // pumpRequest forwards what has arrived of the request body.
@@ -304,7 +313,10 @@ func (l *loop) pump(s *session, from, to *conn, b *bodyState) (ok bool, err erro
 		s.count(from, n)
 		s.since = l.wheel.now
 		if done {
+			// The body is whole: the exchange moves on even if the other
+			// side is backlogged (gnet flushes it; nothing more is read).
 			b.kind = codec.BodyNone
+			break
 		}
 		if to.c.OutboundBuffered() > sendCap {
 			l.pause(s, from)
@@ -528,14 +540,10 @@ func (l *loop) resume(cs *conn) {
 	if cs == s.server {
 		other = s.client
 	}
-	if other == nil {
-		l.setReading(cs, true)
-		return
-	}
 	if !cs.upstream && s.phase != phaseRequestBody && s.phase != phaseTunnel {
-		return // a client waits for the exchange to end: exchangeDone resumes it
+		return // a client waits (for a server, or for the exchange to end): exchangeDone resumes it
 	}
-	if other.c.OutboundBuffered() < sendCap/2 {
+	if other == nil || other.c.OutboundBuffered() < sendCap/2 {
 		l.setReading(cs, true)
 	}
 }
