@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -198,5 +199,61 @@ func TestE2EBackpressureResponseEnds(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		t.Fatalf("%d of %d sizes failed, e.g. %q", len(bad), len(sizes), bad[:min(3, len(bad))])
+	}
+}
+
+// TestE2EBackpressureWhileConnecting: uploads to a pool whose server does
+// not answer SYNs (a listener with a full accept queue) wait for the connect;
+// meanwhile the clients are not read, so the gateway does not buffer their
+// bodies. Memory stays flat instead of growing by 64 KiB per tick per client.
+func TestE2EBackpressureWhileConnecting(t *testing.T) {
+	requireE2E(t, false, false)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // never accepted from: SYNs beyond the queue are dropped
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; i < 4; i++ { // fill the accept queue
+		go func() {
+			if c, err := net.DialTimeout("tcp", addr, 8*time.Second); err == nil {
+				time.Sleep(8 * time.Second)
+				c.Close()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	g := startGateway(t, "-backend", "bh="+addr+";connect-timeout=6s", "-route", "/=backend:bh")
+	before, _ := g.rss()
+	chunk := make([]byte, 64<<10)
+	for i := 0; i < 10; i++ {
+		c, err := net.DialTimeout("tcp", g.Addr, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 1<<30)
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			for {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(4 * time.Second)
+	after, _ := g.rss()
+	t.Logf("gateway RSS %d MiB before, %d MiB after 4 s of 10 uploads waiting for a connect", before>>20, after>>20)
+	if after-before > 40<<20 {
+		t.Fatalf("gateway RSS grew by %d MiB while uploads waited for their server: their bodies were read into memory", (after-before)>>20)
 	}
 }
