@@ -22,13 +22,12 @@ type Request struct {
 
 // Header returns the first value of the header called name (case-insensitive),
 // or "" when there is none.
-func (r *Request) Header(name string) string {
-	for i := range r.Headers {
-		if strings.EqualFold(r.Headers[i].Name, name) {
-			return r.Headers[i].Value
-		}
-	}
-	return ""
+func (r *Request) Header(name string) string { return headerValue(r.Headers, name) }
+
+// WantsClose reports whether the client ends the connection after this
+// request: HTTP/1.0, or "Connection: close".
+func (r *Request) WantsClose() bool {
+	return r.ProtoMinor == 0 || HasToken(r.Header("Connection"), "close")
 }
 
 // IsUpgrade reports whether r asks for a WebSocket upgrade: some Upgrade
@@ -36,16 +35,16 @@ func (r *Request) Header(name string) string {
 // whether the rest of the handshake is valid; Accept decides that.
 func (r *Request) IsUpgrade() bool {
 	for i := range r.Headers {
-		if strings.EqualFold(r.Headers[i].Name, "Upgrade") && hasToken(r.Headers[i].Value, "websocket") {
+		if strings.EqualFold(r.Headers[i].Name, "Upgrade") && HasToken(r.Headers[i].Value, "websocket") {
 			return true
 		}
 	}
 	return false
 }
 
-// hasToken reports whether the comma-separated list v holds token
+// HasToken reports whether the comma-separated list v holds token
 // (case-insensitive), ignoring optional whitespace around elements.
-func hasToken(v, token string) bool {
+func HasToken(v, token string) bool {
 	for v != "" {
 		var elem string
 		elem, v, _ = strings.Cut(v, ",")

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -98,7 +97,7 @@ func (l *loop) handshake(cs *conn) {
 			_, _ = cs.c.Write(g.page)
 			g.metrics.httpResponse(http.StatusOK)
 			_, _ = cs.c.Discard(n)
-			if req.ProtoMinor == 0 || headerHasToken(req.Header("Connection"), "close") {
+			if req.WantsClose() {
 				l.linger(cs)
 			}
 			continue
@@ -319,14 +318,4 @@ func httpStatus(err error) int {
 		return he.Status
 	}
 	return http.StatusBadRequest
-}
-
-// headerHasToken reports whether a comma-separated header value contains token.
-func headerHasToken(v, token string) bool {
-	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
 }

@@ -121,7 +121,7 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, route router.Route, po
 	}
 	s.headReq = req.Method == http.MethodHead
 	s.setCookie = setCookie
-	s.closeAfter = req.ProtoMinor == 0 || headerHasToken(req.Header("Connection"), "close")
+	s.closeAfter = req.WantsClose()
 	s.reqBody = bodyState{kind: body, remaining: length}
 	s.respBody = bodyState{}
 	s.relayed = false
@@ -456,7 +456,7 @@ func (l *loop) responseHead(s *session) bool {
 	}
 	s.respBody = bodyState{kind: kind, remaining: length}
 	s.phase = phaseResponseBody
-	s.serverKeep = resp.ProtoMinor > 0 && !headerHasToken(resp.Header("Connection"), "close") && !early
+	s.serverKeep = resp.ProtoMinor > 0 && !codec.HasToken(resp.Header("Connection"), "close") && !early
 	return true
 }
 
