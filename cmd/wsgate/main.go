@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/gateway/options"
 )
 
 func main() {
@@ -23,7 +24,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parseOptions(args, envLookup)
+	o, err := options.Parse(args, options.EnvLookup)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -33,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// Problems in the environment or -config file are configuration errors:
 	// report them with everything config() finds, one per line.
-	cfg, cerr := o.config()
+	cfg, cerr := o.Config()
 	if err = errors.Join(err, cerr); err != nil {
 		for _, line := range splitErrors(err) {
 			fmt.Fprintf(stderr, "[ALERT] %s\n", line)
@@ -41,16 +42,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsgate: configuration is invalid")
 		return 1
 	}
-	if o.check {
-		printPlan(stdout, cfg, o.kafka.describe())
+	if o.Check {
+		printPlan(stdout, cfg, o.BusPlan())
 		fmt.Fprintln(stdout, "Configuration is valid")
 		return 0
 	}
-	level, _ := o.level()
+	level, _ := o.Level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.New(cfg, o.kafka.newBus(log, reg), log, reg)
+	gw, err := gateway.New(cfg, o.NewBus(log, reg), log, reg)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
@@ -83,10 +84,10 @@ func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, log *s
 			return
 		case <-hup:
 		}
-		o, err := parseOptions(args, envLookup)
+		o, err := options.Parse(args, options.EnvLookup)
 		if err == nil {
 			var cfg gateway.Config
-			if cfg, err = o.config(); err == nil {
+			if cfg, err = o.Config(); err == nil {
 				err = gw.Reload(cfg)
 			}
 		}

@@ -1,4 +1,4 @@
-package main
+package options
 
 import (
 	"errors"
@@ -72,7 +72,9 @@ func (k *kafkaOptions) requiredAcks() (kafka.RequiredAcks, error) {
 	return 0, fmt.Errorf("-kafka-acks: %q: want one or all", k.acks)
 }
 
-// describe is the bus line of -check's plan.
+// BusPlan is the bus line of -check's plan.
+func (o *Options) BusPlan() string { return o.kafka.describe() }
+
 func (k *kafkaOptions) describe() string {
 	if len(k.brokerList()) == 0 {
 		return "bus: in-process (single node)"
@@ -81,9 +83,10 @@ func (k *kafkaOptions) describe() string {
 		strings.Join(k.brokerList(), ","), k.topic, k.nodeID, k.buffer, k.linger, k.acks)
 }
 
-// newBus returns the gateway's bus constructor: the Kafka bus when brokers
+// NewBus returns the gateway's bus constructor: the Kafka bus when brokers
 // are set, else the in-process bus.
-func (k *kafkaOptions) newBus(log *slog.Logger, reg prometheus.Registerer) gateway.NewBus {
+func (o *Options) NewBus(log *slog.Logger, reg prometheus.Registerer) gateway.NewBus {
+	k := &o.kafka
 	brokers := k.brokerList()
 	if len(brokers) == 0 {
 		return func(h bus.Handler) (bus.Bus, error) { return bus.NewLocal(h), nil }

@@ -1,4 +1,8 @@
-package main
+// Package options declares every wsgate flag in one place (with help text), reads
+// them from the command line, WSGATE_* environment variables and a -config file,
+// and turns them into a gateway.Config. cmd/wsgate and the in-process test
+// harness both use it, so a test configures a gateway exactly as a user does.
+package options
 
 import (
 	"errors"
@@ -21,8 +25,8 @@ const envPrefix = "WSGATE_"
 // defaultRoute applies when no -route is given: the built-in chat topic.
 const defaultRoute = "/ws=topic:chat"
 
-// options are the parsed flags: one place declares them all, with help text.
-type options struct {
+// Options are the parsed flags: one place declares them all, with help text.
+type Options struct {
 	cfg      gateway.Config
 	routes   listFlag
 	backends listFlag
@@ -31,7 +35,7 @@ type options struct {
 	origins  string
 	subprots string
 	logLevel string
-	check    bool
+	Check    bool
 	file     string
 	kafka    kafkaOptions // Kafka bus flags (options_kafka.go)
 }
@@ -42,7 +46,7 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-func newFlagSet(o *options) *flag.FlagSet {
+func newFlagSet(o *Options) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsgate", flag.ContinueOnError)
 	c := &o.cfg
 	fs.StringVar(&c.Listen, "listen", ":8080", "client listener `address` (WebSocket and HTTP)")
@@ -83,13 +87,18 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	kafkaFlags(fs, &o.kafka)
 	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
-	fs.BoolVar(&o.check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
+	fs.BoolVar(&o.Check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
 	return fs
 }
 
-// parseOptions reads flags, then fills what was not given from the environment.
-func parseOptions(args []string, env func(string) (string, bool)) (*options, error) {
-	o := &options{}
+// Parse reads flags, then fills what was not given from the environment (env
+// looks a variable up; nil means none) and the -config file. It returns nil
+// Options only for command-line syntax errors (flag has printed usage).
+func Parse(args []string, env func(string) (string, bool)) (*Options, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	o := &Options{}
 	fs := newFlagSet(o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -166,8 +175,8 @@ func applyFile(fs *flag.FlagSet, path string, given map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// config turns the options into a gateway.Config, reporting every problem.
-func (o *options) config() (gateway.Config, error) {
+// Config turns the options into a gateway.Config, reporting every problem.
+func (o *Options) Config() (gateway.Config, error) {
 	var errs []error
 	specs := o.routes
 	if len(specs) == 0 {
@@ -192,7 +201,7 @@ func (o *options) config() (gateway.Config, error) {
 	o.cfg.Drain = o.drain
 	o.cfg.Origins = splitList(o.origins)
 	o.cfg.Subprotocols = splitList(o.subprots)
-	if _, err := o.level(); err != nil {
+	if _, err := o.Level(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := o.kafka.validate(); err != nil {
@@ -204,7 +213,8 @@ func (o *options) config() (gateway.Config, error) {
 	return o.cfg, errors.Join(errs...)
 }
 
-func (o *options) level() (slog.Level, error) {
+// Level is the -log-level flag as a slog level.
+func (o *Options) Level() (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return 0, fmt.Errorf("-log-level: %q: want debug, info, warn or error", o.logLevel)
@@ -222,4 +232,5 @@ func splitList(s string) []string {
 	return out
 }
 
-func envLookup(name string) (string, bool) { return os.LookupEnv(name) }
+// EnvLookup reads the process environment (for Parse).
+func EnvLookup(name string) (string, bool) { return os.LookupEnv(name) }

@@ -1,0 +1,69 @@
+package options
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestEnvOverride(t *testing.T) {
+	env := map[string]string{"WSGATE_LISTEN": ":7000", "WSGATE_IDLE_TIMEOUT": "2m", "WSGATE_ROUTE": "/a=topic:a /b=topic:b"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	o, err := Parse([]string{"-listen", ":9000"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":9000" {
+		t.Errorf("flag must win over env: listen %q", cfg.Listen)
+	}
+	if cfg.IdleTimeout.String() != "2m0s" || len(cfg.Routes) != 2 {
+		t.Errorf("env not applied: idle %v routes %d", cfg.IdleTimeout, len(cfg.Routes))
+	}
+	if _, err := Parse(nil, func(k string) (string, bool) {
+		if k == "WSGATE_MAX_OUTBOUND" {
+			return "lots", true
+		}
+		return "", false
+	}); err == nil || !strings.Contains(err.Error(), "WSGATE_MAX_OUTBOUND") {
+		t.Errorf("bad env value not reported with its variable: %v", err)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	path := t.TempDir() + "/wsgate.conf"
+	content := "# routes\nroute /a=topic:a\n-route /b=topic:b\nidle-timeout 3m\ncompression\nlisten :1111\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) {
+		if k == "WSGATE_LISTEN" {
+			return ":2222", true
+		}
+		return "", false
+	}
+	o, err := Parse([]string{"-config", path, "-idle-timeout", "5m"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Routes) != 2 || !cfg.Compression || cfg.IdleTimeout.String() != "5m0s" || cfg.Listen != ":2222" {
+		t.Fatalf("routes %d compression %v idle %v listen %q: want 2, true, 5m (flag wins), :2222 (env wins)",
+			len(cfg.Routes), cfg.Compression, cfg.IdleTimeout, cfg.Listen)
+	}
+	if err := os.WriteFile(path, []byte("rout /a=topic:a\nmax-outbound lots\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse([]string{"-config", path}, func(string) (string, bool) { return "", false })
+	for _, w := range []string{path + `:1: unknown setting "rout"`, path + `:2: -max-outbound "lots": `} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v lacks %q", err, w)
+		}
+	}
+}
