@@ -145,8 +145,13 @@ type Kafka struct {
 	since    time.Time
 	local    map[uint64]time.Time // seqs delivered locally, awaiting their echo; value: when Kafka acked them (zero: not yet)
 
-	wake  chan struct{} // sender: queue grew
-	ready chan struct{} // closed once partitions are known and readers started
+	wake chan struct{} // sender: queue grew
+	// localQ holds messages to deliver on this node while Kafka is degraded,
+	// in publish order; one goroutine (kafka_local.go) delivers them outside
+	// mu, so a 64 MiB backlog never holds the lock event loops take in Publish.
+	localQ    []*outMsg
+	localWake chan struct{}
+	ready     chan struct{} // closed once partitions are known and readers started
 
 	readersMu sync.Mutex
 	readers   map[int]*partitionReader
@@ -166,17 +171,18 @@ func NewKafka(cfg KafkaConfig, h Handler) (*Kafka, error) {
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	b := &Kafka{
-		cfg:      cfg,
-		log:      cfg.Logger.With("bus", "kafka", "topic", cfg.Topic),
-		handler:  h,
-		run:      hex.EncodeToString(nonce[:]),
-		local:    map[uint64]time.Time{},
-		wake:     make(chan struct{}, 1),
-		ready:    make(chan struct{}),
-		readers:  map[int]*partitionReader{},
-		degraded: true,
-		reason:   "connecting to " + strings.Join(cfg.Brokers, ","),
-		since:    time.Now(),
+		cfg:       cfg,
+		log:       cfg.Logger.With("bus", "kafka", "topic", cfg.Topic),
+		handler:   h,
+		run:       hex.EncodeToString(nonce[:]),
+		local:     map[uint64]time.Time{},
+		wake:      make(chan struct{}, 1),
+		localWake: make(chan struct{}, 1),
+		ready:     make(chan struct{}),
+		readers:   map[int]*partitionReader{},
+		degraded:  true,
+		reason:    "connecting to " + strings.Join(cfg.Brokers, ","),
+		since:     time.Now(),
 	}
 	m, err := newKafkaMetrics(b, cfg.Registerer)
 	if err != nil {
@@ -204,7 +210,11 @@ func NewKafka(cfg KafkaConfig, h Handler) (*Kafka, error) {
 			b.bootstrapLoop()
 		}()
 	}
-	b.wg.Add(3)
+	b.wg.Add(4)
+	go func() {
+		defer b.wg.Done()
+		b.localLoop()
+	}()
 	go func() {
 		defer b.wg.Done()
 		b.sendLoop()
@@ -248,6 +258,7 @@ func (b *Kafka) Publish(topic string, op OpCode, payload []byte) error {
 		b.deliverOwnLocked(m)
 	}
 	b.mu.Unlock()
+	b.wakeLocal()
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -255,12 +266,13 @@ func (b *Kafka) Publish(topic string, op OpCode, payload []byte) error {
 	return nil
 }
 
-// deliverOwnLocked delivers a queued message on this node now and remembers
-// it so that its echo from Kafka is skipped. b.mu is held.
+// deliverOwnLocked hands a queued message to the local deliverer (in queue
+// order) and remembers it so that its echo from Kafka is skipped. b.mu is held;
+// the caller wakes the deliverer after unlocking.
 func (b *Kafka) deliverOwnLocked(m *outMsg) {
 	m.local = true
 	b.local[m.seq] = time.Time{}
-	b.deliver(Message{Topic: m.topic, OpCode: m.op, Payload: m.payload})
+	b.localQ = append(b.localQ, m)
 }
 
 // deliver calls the handler, one call at a time per topic stripe.
@@ -278,6 +290,7 @@ func (b *Kafka) deliver(msg Message) {
 // delivered locally at once, and so is everything already queued that was
 // not (in queue order, before any later publish).
 func (b *Kafka) setDegraded(reason string) {
+	defer b.wakeLocal()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reason = reason

@@ -350,6 +350,8 @@ func TestKafkaStartDownAndBufferLimit(t *testing.T) {
 	if got := counterValue(a.m.dropped); got != float64(20-fit) {
 		t.Errorf("dropped_total %v, want %d", got, 20-fit)
 	}
+	// Local delivery runs on the bus's own goroutine (never under the lock Publish takes).
+	waitFor(t, "local delivery of the accepted publishes", 5*time.Second, func() bool { return ra.len() >= fit })
 	if ra.len() != fit {
 		t.Errorf("delivered locally %d, want %d", ra.len(), fit)
 	}
