@@ -20,8 +20,8 @@ func TestEnvOverride(t *testing.T) {
 	if cfg.Listen != ":9000" {
 		t.Errorf("flag must win over env: listen %q", cfg.Listen)
 	}
-	if cfg.IdleTimeout.String() != "2m0s" || len(cfg.Routes) != 2 {
-		t.Errorf("env not applied: idle %v routes %d", cfg.IdleTimeout, len(cfg.Routes))
+	if cfg.IdleTimeout.String() != "2m0s" || len(cfg.Routing.Routes) != 2 {
+		t.Errorf("env not applied: idle %v routes %d", cfg.IdleTimeout, len(cfg.Routing.Routes))
 	}
 	if _, err := Parse(nil, func(k string) (string, bool) {
 		if k == "WSGATE_MAX_OUTBOUND" {
@@ -53,9 +53,9 @@ func TestConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Routes) != 2 || !cfg.Compression || cfg.IdleTimeout.String() != "5m0s" || cfg.Listen != ":2222" {
+	if len(cfg.Routing.Routes) != 2 || !cfg.Compression || cfg.IdleTimeout.String() != "5m0s" || cfg.Listen != ":2222" {
 		t.Fatalf("routes %d compression %v idle %v listen %q: want 2, true, 5m (flag wins), :2222 (env wins)",
-			len(cfg.Routes), cfg.Compression, cfg.IdleTimeout, cfg.Listen)
+			len(cfg.Routing.Routes), cfg.Compression, cfg.IdleTimeout, cfg.Listen)
 	}
 	if err := os.WriteFile(path, []byte("rout /a=topic:a\nmax-outbound lots\n"), 0o600); err != nil {
 		t.Fatal(err)
