@@ -31,7 +31,7 @@ type Decision struct {
 	Status int
 	Reason string // why it is refused, for the response body and the log
 
-	Route Route  // the matching route (zero for a 404)
+	Route Route  // the matching route, refused or not (zero for a 404)
 	Topic string // a topic route: the topic to join
 	Pool  *Pool  // a backend route: its pool
 

@@ -1,7 +1,7 @@
-// Package router decides where a request goes: the route table maps a Host and
-// a path prefix to a broadcast topic (or, later, a backend pool). It knows no
-// sockets and no gnet types, so it is tested with plain values.
 package router
+
+// The route table: a Host and a path prefix to a broadcast topic or a
+// backend pool.
 
 import (
 	"errors"

@@ -1,3 +1,13 @@
+// Package router decides where a request goes. A Router owns the route table
+// (Host and path prefix to a broadcast topic or a backend pool), the backend
+// pools (router/backend) and their health checks (router/health); it
+// validates a configuration of plain spec strings (Config), reloads to a new
+// one without dropping a session, and decides each request: a topic, a pool
+// and server (with the stickiness cookie to set), or a refusal status.
+//
+// It knows no sockets and no gnet types, so it is tested with plain values.
+// The gateway imports this package only: layer.go gives it the names it
+// needs from the sub-packages (bus, topic table, server states and stats).
 package router
 
 import (
@@ -31,6 +41,7 @@ type Router struct {
 type check struct {
 	checker *health.Checker
 	stop    context.CancelFunc
+	done    chan struct{} // closed when the checker has returned
 }
 
 // Snapshot is the routing of one configuration. It never changes; a reload
@@ -96,8 +107,9 @@ func (r *Router) startCheck(p *backend.Pool) {
 		return // not started yet (Start starts it), or running
 	}
 	ctx, stop := context.WithCancel(r.ctx)
-	c.stop = stop
+	c.stop, c.done = stop, make(chan struct{})
 	go func() {
+		defer close(c.done)
 		if err := c.checker.Run(ctx); err != nil {
 			r.log.Error("health checks", "pool", p.Name, "err", err)
 		}
