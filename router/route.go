@@ -1,8 +1,5 @@
 package router
 
-// The route table: a Host and a path prefix to a broadcast topic or a
-// backend pool.
-
 import (
 	"errors"
 	"fmt"

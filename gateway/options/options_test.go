@@ -67,3 +67,32 @@ func TestConfigFile(t *testing.T) {
 		}
 	}
 }
+
+// Config carries the routing as specs and pool defaults (plain data); the
+// router parses and checks them.
+func TestRoutingSpecs(t *testing.T) {
+	o, err := Parse([]string{"-balance", "leastconn", "-connect-timeout", "2s", "-backend", "app=127.0.0.1:1", "-route", "/api=backend:app", "-drain", "app/s1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Routing
+	if strings.Join(r.Routes, " ") != "/api=backend:app" || strings.Join(r.Backends, " ") != "app=127.0.0.1:1" || strings.Join(r.Drain, " ") != "app/s1" {
+		t.Errorf("specs %+v", r)
+	}
+	if r.PoolDefaults.Balance != "leastconn" || r.PoolDefaults.ConnectTimeout.String() != "2s" || r.PoolDefaults.Rise != 2 {
+		t.Errorf("pool defaults %+v", r.PoolDefaults)
+	}
+	pools, _ := r.Describe()
+	if len(pools) != 1 || !strings.Contains(pools[0], ";balance=leastconn;") || !strings.Contains(pools[0], ";connect-timeout=2s;") {
+		t.Errorf("the pool does not take the defaults: %q", pools)
+	}
+	// No -route: the built-in chat topic.
+	o, _ = Parse(nil, nil)
+	if cfg, err := o.Config(); err != nil || strings.Join(cfg.Routing.Routes, " ") != defaultRoute {
+		t.Errorf("default routes %q, %v", cfg.Routing.Routes, err)
+	}
+}
