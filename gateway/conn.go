@@ -102,7 +102,7 @@ func (l *loop) handshake(cs *conn) {
 			continue
 		}
 		rt := g.router.Current()
-		d := rt.Match(&router.Request{Host: req.Host, Upgrade: req.IsUpgrade(), PickRequest: router.PickRequest{Path: req.Path}})
+		d := rt.Match(&router.Request{Host: req.Host, Path: req.Path, Upgrade: req.IsUpgrade()})
 		if d.Status != 0 {
 			l.refuse(cs, d.Status, d.Reason)
 			return

@@ -7,19 +7,21 @@ import (
 	"github.com/wsgate/wsgate/router/backend"
 )
 
-// Request is what the router needs to know about a request head.
+// Request is what the router needs to know about a request head. Match
+// reads Host, Path and Upgrade; the rest is for Decide's server pick.
 type Request struct {
 	Host    string // the Host header (a port is ignored)
+	Path    string // the target's path, without the query
 	Upgrade bool   // a WebSocket upgrade request
-	// PickRequest is what a pool's balancer hashes: source IP, URI, Path
-	// (also what the route table matches), header and query lookups. Its
-	// Cookie is filled by Decide from Cookies.
-	PickRequest
-	// Cookies looks a request cookie up by name ("" if absent); nil: none.
-	Cookies func(name string) string
+
+	SourceIP string                   // client address, for balance=source
+	URI      string                   // request target as received, for balance=uri
+	Header   func(name string) string // header lookup (lower-case name), for balance=hdr; nil: none
+	Query    func(name string) string // query parameter lookup, for balance=query; nil: none
+	Cookies  func(name string) string // cookie lookup, for the pool's stickiness cookie; nil: none
 }
 
-// PickRequest is the part of a request a balancer looks at (backend.Request).
+// PickRequest is what a pool's balancer was given (backend.Request).
 type PickRequest = backend.Request
 
 // Decision is where a request goes: a topic, a backend pool (and, from
@@ -81,7 +83,7 @@ func (s *Snapshot) Decide(req *Request) Decision {
 		return d
 	}
 	p := d.Pool
-	pick := req.PickRequest
+	pick := PickRequest{SourceIP: req.SourceIP, URI: req.URI, Path: req.Path, Header: req.Header, Query: req.Query}
 	if p.Opts.Cookie != "" && req.Cookies != nil {
 		pick.Cookie = req.Cookies(p.Opts.Cookie)
 	}

@@ -38,7 +38,7 @@ func closedAddr(t *testing.T) string {
 }
 
 func upgrade(host, path string) *Request {
-	return &Request{Host: host, Upgrade: true, PickRequest: PickRequest{Path: path}}
+	return &Request{Host: host, Upgrade: true, Path: path}
 }
 
 func TestDecide(t *testing.T) {
@@ -74,19 +74,19 @@ func TestDecide(t *testing.T) {
 	}{
 		{"topic", upgrade("h", "/ws"), want{topic: "chat"}},
 		{"wildcard topic", upgrade("h", "/rooms/lobby"), want{topic: "lobby"}},
-		{"topic without upgrade", &Request{PickRequest: PickRequest{Path: "/ws"}}, want{status: 426, reason: "this route only speaks WebSocket", topic: "chat"}},
+		{"topic without upgrade", &Request{Path: "/ws"}, want{status: 426, reason: "this route only speaks WebSocket", topic: "chat"}},
 		{"no route", upgrade("h", "/nope"), want{status: 404, reason: "no route for /nope"}},
 		{"empty wildcard", upgrade("h", "/rooms/"), want{status: 404, reason: "no route for /rooms/"}},
 		{"backend, no cookie: the balancer picks and the cookie is set",
-			&Request{PickRequest: PickRequest{Path: "/api/x"}, Cookies: cookies("")},
+			&Request{Path: "/api/x", Cookies: cookies("")},
 			want{pool: "app", server: "s1", setCookie: true}},
 		{"backend, cookie names s2: sticky, not set again",
-			&Request{PickRequest: PickRequest{Path: "/api"}, Cookies: cookies("s2")},
+			&Request{Path: "/api", Cookies: cookies("s2")},
 			want{pool: "app", server: "s2"}},
 		{"backend, unknown cookie: redispatched and set",
-			&Request{PickRequest: PickRequest{Path: "/api"}, Cookies: cookies("s9")},
+			&Request{Path: "/api", Cookies: cookies("s9")},
 			want{pool: "app", server: "s2", setCookie: true}},
-		{"backend upgrade", &Request{Upgrade: true, PickRequest: PickRequest{Path: "/api"}}, want{pool: "app", server: "s1", setCookie: true}},
+		{"backend upgrade", &Request{Upgrade: true, Path: "/api"}, want{pool: "app", server: "s1", setCookie: true}},
 	} {
 		d := r.Decide(tc.req)
 		got := want{status: d.Status, reason: d.Reason, topic: d.Topic, setCookie: d.SetCookie, queue: d.Queue}
@@ -103,18 +103,35 @@ func TestDecide(t *testing.T) {
 
 	// Every server at maxconn: 503 without a queue, Queue with one.
 	for _, path := range []string{"/full", "/queued"} {
-		d := r.Decide(&Request{PickRequest: PickRequest{Path: path}})
+		d := r.Decide(&Request{Path: path})
 		if d.Status != 0 || d.Server == nil || !d.Server.Acquire() {
 			t.Fatalf("%s: first session not admitted: %+v", path, d)
 		}
 	}
-	if d := r.Decide(&Request{PickRequest: PickRequest{Path: "/full"}}); d.Status != http.StatusServiceUnavailable ||
+	if d := r.Decide(&Request{Path: "/full"}); d.Status != http.StatusServiceUnavailable ||
 		d.Reason != "pool one: all servers at maxconn" || d.Queue {
 		t.Errorf("full pool without a queue: %d %q queue=%v", d.Status, d.Reason, d.Queue)
 	}
-	if d := r.Decide(&Request{PickRequest: PickRequest{Path: "/queued", SourceIP: "10.0.0.1"}}); d.Status != 0 || !d.Queue ||
+	if d := r.Decide(&Request{Path: "/queued", SourceIP: "10.0.0.1"}); d.Status != 0 || !d.Queue ||
 		d.Server != nil || d.Pick == nil || d.Pick.SourceIP != "10.0.0.1" {
 		t.Errorf("full pool with a queue: %+v", d)
+	}
+
+	// The balancer sees the request: one header value, one server.
+	h := mustRouter(t, Config{Routes: []string{"/=backend:h"}, Backends: []string{"h=127.0.0.1:1,127.0.0.1:2,127.0.0.1:3;balance=hdr:X-User"}})
+	for _, user := range []string{"ann", "bob", "cy"} {
+		hdr := func(name string) string {
+			if name == "x-user" {
+				return user
+			}
+			return ""
+		}
+		first := h.Decide(&Request{Path: "/", Header: hdr}).Server
+		for range 5 {
+			if d := h.Decide(&Request{Path: "/", Header: hdr}); d.Server != first {
+				t.Fatalf("user %s: %v then %v", user, first, d.Server)
+			}
+		}
 	}
 
 	// No server up: 503.
@@ -123,7 +140,7 @@ func TestDecide(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if d := r.Decide(&Request{PickRequest: PickRequest{Path: "/api"}}); d.Status != http.StatusServiceUnavailable || d.Reason != "pool app: no server available" {
+	if d := r.Decide(&Request{Path: "/api"}); d.Status != http.StatusServiceUnavailable || d.Reason != "pool app: no server available" {
 		t.Errorf("no server up: %d %q", d.Status, d.Reason)
 	}
 }
@@ -132,14 +149,14 @@ func TestDecide(t *testing.T) {
 // missing (a configuration never has one: New refuses it; the check is a guard).
 func TestSnapshotMatch(t *testing.T) {
 	r := mustRouter(t, Config{Routes: []string{"/api=backend:app"}, Backends: []string{"app=127.0.0.1:1"}})
-	d := r.Current().Match(&Request{PickRequest: PickRequest{Path: "/api"}})
+	d := r.Current().Match(&Request{Path: "/api"})
 	if d.Status != 0 || d.Pool == nil || d.Pool.Name != "app" || d.Server != nil || d.Pick != nil {
 		t.Errorf("Match = %+v, want pool app and no server", d)
 	}
 	table := mustTable(t, "/api=backend:gone")
 	empty, _ := backend.NewRegistry(nil)
 	s := &Snapshot{routes: table, pools: empty}
-	if d := s.Decide(&Request{PickRequest: PickRequest{Path: "/api"}}); d.Status != http.StatusServiceUnavailable || d.Reason != "no backend pool gone" {
+	if d := s.Decide(&Request{Path: "/api"}); d.Status != http.StatusServiceUnavailable || d.Reason != "no backend pool gone" {
 		t.Errorf("route to a missing pool: %d %q", d.Status, d.Reason)
 	}
 }
@@ -289,7 +306,7 @@ func TestReloadPools(t *testing.T) {
 	if web.Servers[0].State() != backend.Drain || cur.Pool("new").Servers[0].State() != backend.Drain {
 		t.Error("-drain on reload not applied")
 	}
-	if d := r.Decide(&Request{PickRequest: PickRequest{Path: "/o"}}); d.Status != http.StatusNotFound {
+	if d := r.Decide(&Request{Path: "/o"}); d.Status != http.StatusNotFound {
 		t.Errorf("route to the removed pool: %+v", d)
 	}
 }
