@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/wsgate/wsgate/router/bus"
+	"github.com/wsgate/wsgate/router"
 )
 
 // adminHandler serves the admin listener: health, metrics and profiles. It is
@@ -21,7 +21,7 @@ func (g *Gateway) adminHandler() http.Handler {
 			return
 		}
 		// A degraded bus still serves local clients: report it, stay 200.
-		if s, ok := g.bus.(bus.Statuser); ok {
+		if s, ok := g.bus.(router.BusStatuser); ok {
 			if healthy, detail := s.Status(); !healthy {
 				_, _ = w.Write([]byte("ok\nbus: degraded: " + detail + "\n"))
 				return

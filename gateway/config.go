@@ -7,17 +7,18 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/router"
-	"github.com/wsgate/wsgate/router/backend"
 )
 
 // Config is everything the gateway needs; cmd/wsgate fills it from flags.
 type Config struct {
 	Listen      string // client listener, host:port
 	AdminListen string // admin listener (healthz, metrics, pprof); "" disables
-	Routes      []router.Route
-	Backends    []*backend.Pool // parsed -backend flags
-	Drain       []string        // POOL/SERVER put in drain at start
-	DemoPath    string          // path of the built-in chat page; "" disables
+	DemoPath    string // path of the built-in chat page; "" disables
+
+	// Routing is the -route, -backend and -drain specs and the pool
+	// defaults: plain data that the router turns into pools and checks. It
+	// is the part of the configuration a reload applies.
+	Routing router.Config
 
 	HandshakeTimeout time.Duration
 	ClientTimeout    time.Duration // a request body stalled this long gets 408
@@ -95,23 +96,8 @@ func (c *Config) Validate() error {
 	if c.EventLoops < 0 {
 		errs = append(errs, fmt.Errorf("-event-loops: %d must be >= 0", c.EventLoops))
 	}
-	if _, err := router.NewTable(c.Routes); err != nil {
-		errs = append(errs, fmt.Errorf("-route: %w", err))
-	}
-	pools, err := backend.NewRegistry(c.Backends)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("-backend: %w", err))
-	} else {
-		for _, r := range c.Routes {
-			if r.Kind == router.TargetBackend && pools.Pool(r.Name) == nil {
-				errs = append(errs, fmt.Errorf("-route %q: no -backend named %q", r.Spec, r.Name))
-			}
-		}
-		for _, ref := range c.Drain {
-			if _, err := pools.Lookup(ref); err != nil {
-				errs = append(errs, fmt.Errorf("-drain: %w", err))
-			}
-		}
+	if err := c.Routing.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ClientTimeout < tick {
 		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, tick))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/router"
-	"github.com/wsgate/wsgate/router/bus"
 )
 
 type connState uint8
@@ -102,19 +101,15 @@ func (l *loop) handshake(cs *conn) {
 			}
 			continue
 		}
-		rt := g.routing.Load()
-		route, topicName, ok := rt.routes.Match(req.Host, req.Path)
-		if !ok {
-			l.refuse(cs, http.StatusNotFound, "no route for "+req.Path)
+		rt := g.router.Current()
+		d := rt.Match(&router.Request{Host: req.Host, Path: req.Path, Upgrade: req.IsUpgrade()})
+		if d.Status != 0 {
+			l.refuse(cs, d.Status, d.Reason)
 			return
 		}
-		if route.Kind == router.TargetBackend {
-			l.proxy(cs, req, n, route, rt.pools)
+		if d.Route.Kind == router.TargetBackend {
+			l.proxy(cs, req, n, d.Route, rt.Pools())
 			continue
-		}
-		if !req.IsUpgrade() {
-			l.refuse(cs, http.StatusUpgradeRequired, "this route only speaks WebSocket")
-			return
 		}
 		resp, hs, err := codec.Accept(l.scratch[:0], buf[:n], &g.upgrade)
 		l.scratch = resp
@@ -134,8 +129,8 @@ func (l *loop) handshake(cs *conn) {
 		cs.state = stateOpen
 		cs.deflate = hs.Deflate
 		cs.dec.SetDeflate(hs.Deflate)
-		if route.Kind == router.TargetTopic {
-			l.join(cs, topicName)
+		if d.Route.Kind == router.TargetTopic {
+			l.join(cs, d.Topic)
 		}
 		l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
 	}
@@ -181,7 +176,7 @@ func (l *loop) frames(cs *conn) {
 			g.metrics.msgsIn.Inc()
 			g.metrics.bytesIn.Add(float64(len(ev.Payload)))
 			if cs.group != nil {
-				if err := g.bus.Publish(cs.group.Name(), bus.OpCode(ev.OpCode), ev.Payload); err != nil {
+				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {
 					g.metrics.publishErrors.Inc()
 					l.publishFailed(cs.group.Name(), err)
 				}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/pool"
-	"github.com/wsgate/wsgate/router/bus"
+	"github.com/wsgate/wsgate/router"
 )
 
 // message is one broadcast, encoded once and shared by every event loop.
@@ -59,7 +59,7 @@ func (m *message) release() {
 // deliver is the bus handler: it is called once per message in bus order, and
 // hands the message to every event loop's inbox (one task per loop, not one per
 // connection). Inboxes are FIFO, so every loop delivers in bus order.
-func (g *Gateway) deliver(bm bus.Message) {
+func (g *Gateway) deliver(bm router.BusMessage) {
 	loops := *g.loops.Load()
 	if len(loops) == 0 {
 		return

@@ -20,8 +20,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/pool"
-	"github.com/wsgate/wsgate/router/backend"
-	"github.com/wsgate/wsgate/router/bus"
+	"github.com/wsgate/wsgate/router"
 )
 
 // Gateway is one wsgate node's client side.
@@ -30,10 +29,8 @@ type Gateway struct {
 
 	cfg      Config
 	log      *slog.Logger
-	routing  atomic.Pointer[routing]
-	runMu    sync.Mutex      // orders Run's start of health checks with Reload's swaps
-	runCtx   context.Context // nil until Run: health checks run under it
-	bus      bus.Bus
+	router   *router.Router // routes, pools, health checks; Reload swaps what it decides with
+	bus      router.Bus
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
@@ -56,16 +53,16 @@ type Gateway struct {
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
-type NewBus func(bus.Handler) (bus.Bus, error)
+type NewBus func(router.BusHandler) (router.Bus, error)
 
 // New builds a gateway. reg receives its metrics and serves /metrics.
 func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	rt, err := newRouting(&cfg, log)
+	rt, err := router.New(cfg.Routing, log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("routing: %w", err)
 	}
 	g := &Gateway{
 		cfg:      cfg,
@@ -82,11 +79,11 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		pingTicks:      ticks(cfg.PingInterval),
 		idleTicks:      ticks(cfg.IdleTimeout),
 	}
-	g.routing.Store(rt)
+	g.router = rt
 	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
-	reg.MustRegister(newServerCollector(func() []*backend.Pool { return g.routing.Load().pools.Pools() }))
+	reg.MustRegister(newServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
 		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
 		{Name: "Cache-Control", Value: "no-cache"},
@@ -124,10 +121,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer close(stopped)
 	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
-	g.runMu.Lock()
-	g.runCtx = runCtx
-	g.routing.Load().start(runCtx, g.log)
-	g.runMu.Unlock()
+	g.router.Start(runCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -171,7 +165,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) OnBoot(eng gnet.Engine) gnet.Action {
 	g.engine = eng
 	close(g.booted)
-	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.routing.Load().routes.Routes()))
+	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.router.Current().Routes()))
 	return gnet.None
 }
 

@@ -7,7 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
-	"github.com/wsgate/wsgate/router/topic"
+	"github.com/wsgate/wsgate/router"
 )
 
 // wheelSlots × tick is one turn of the wheel (≈100 s); longer timeouts simply
@@ -21,7 +21,7 @@ type loop struct {
 	el     gnet.EventLoop
 	wheel  *wheel
 	parser codec.Parser
-	topics *topic.Table[*conn]
+	topics *router.TopicTable[*conn]
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run
@@ -52,7 +52,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		g:      g,
 		el:     el,
 		wheel:  newWheel(wheelSlots),
-		topics: topic.NewTable[*conn](),
+		topics: router.NewTopicTable[*conn](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes},
 		epfd:   -1,
 	}
@@ -85,4 +85,4 @@ func (l *loop) leave(cs *conn) {
 	l.g.subs.Add(-1)
 }
 
-type topicGroup = topic.Group[*conn]
+type topicGroup = router.TopicGroup[*conn]

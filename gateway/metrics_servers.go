@@ -3,20 +3,20 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wsgate/wsgate/router/backend"
+	"github.com/wsgate/wsgate/router"
 )
 
 // serverCollector exports per-pool and per-server figures at scrape time
 // from the running configuration, so a reload's new servers appear and removed
 // ones go. Labels are pool and server names: bounded by the configuration.
 type serverCollector struct {
-	pools func() []*backend.Pool
+	pools func() []router.PoolStats
 
 	up, active, queued       *prometheus.Desc
 	total, bytesIn, bytesOut *prometheus.Desc
 }
 
-func newServerCollector(pools func() []*backend.Pool) *serverCollector {
+func newServerCollector(pools func() []router.PoolStats) *serverCollector {
 	l := []string{"pool", "server"}
 	return &serverCollector{
 		pools:    pools,
@@ -37,18 +37,17 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.pools() {
-		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(p.Queued()), p.Name)
-		for _, s := range p.Servers {
-			st := s.Stats()
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(p.Queued), p.Name)
+		for _, st := range p.Servers {
 			up := 0.0
-			if st.State == backend.Up {
+			if st.State == router.ServerUp {
 				up = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, p.Name, s.Name, st.State.String())
-			ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(st.Active), p.Name, s.Name)
-			ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(st.Total), p.Name, s.Name)
-			ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.CounterValue, float64(st.BytesIn), p.Name, s.Name)
-			ch <- prometheus.MustNewConstMetric(c.bytesOut, prometheus.CounterValue, float64(st.BytesOut), p.Name, s.Name)
+			ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, p.Name, st.Name, st.State.String())
+			ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(st.Active), p.Name, st.Name)
+			ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(st.Total), p.Name, st.Name)
+			ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.CounterValue, float64(st.BytesIn), p.Name, st.Name)
+			ch <- prometheus.MustNewConstMetric(c.bytesOut, prometheus.CounterValue, float64(st.BytesOut), p.Name, st.Name)
 		}
 	}
 }

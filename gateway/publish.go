@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/wsgate/wsgate/router/bus"
+	"github.com/wsgate/wsgate/router"
 )
 
 // publishHandler serves POST /v1/publish/{topic}: backends and other systems
@@ -41,9 +41,9 @@ func (g *Gateway) publishHandler() http.Handler {
 			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		op := bus.OpText
+		op := router.OpText
 		if r.URL.Query().Get("binary") == "1" {
-			op = bus.OpBinary
+			op = router.OpBinary
 		}
 		if err := g.bus.Publish(name, op, body); err != nil {
 			g.metrics.publishErrors.Inc()

@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
-	"github.com/wsgate/wsgate/router/backend"
+	"github.com/wsgate/wsgate/router"
 )
 
 // serversHandler serves GET /v1/servers (every server's state and counters as
@@ -16,11 +17,9 @@ func (g *Gateway) serversHandler() http.Handler {
 		ref := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/servers"), "/")
 		switch {
 		case r.Method == http.MethodGet && ref == "":
-			var out []backend.Stats
-			for _, p := range g.routing.Load().pools.Pools() {
-				for _, s := range p.Servers {
-					out = append(out, s.Stats())
-				}
+			var out []router.ServerStats
+			for _, p := range g.router.Current().PoolStats() {
+				out = append(out, p.Servers...)
 			}
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(out)
@@ -29,27 +28,18 @@ func (g *Gateway) serversHandler() http.Handler {
 				http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 				return
 			}
-			s, err := g.routing.Load().pools.Lookup(ref)
-			if err != nil {
+			st, err := g.router.SetServerState(ref, r.URL.Query().Get("state"))
+			switch {
+			case errors.Is(err, router.ErrBadState):
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			case err != nil:
 				http.Error(w, err.Error(), http.StatusNotFound)
 				return
 			}
-			switch state := r.URL.Query().Get("state"); state {
-			case "drain":
-				s.SetMaint(false)
-				s.SetDrain(true)
-			case "maint":
-				s.SetMaint(true)
-			case "ready":
-				s.SetMaint(false)
-				s.SetDrain(false)
-			default:
-				http.Error(w, "state must be drain, maint or ready", http.StatusBadRequest)
-				return
-			}
-			g.log.Info("server state set by admin", "server", ref, "state", s.State().String())
+			g.log.Info("server state set by admin", "server", ref, "state", st.State.String())
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(s.Stats())
+			_ = json.NewEncoder(w).Encode(st)
 		default:
 			http.Error(w, "GET /v1/servers or POST /v1/servers/POOL/SERVER?state=drain|maint|ready", http.StatusMethodNotAllowed)
 		}

@@ -16,8 +16,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/router"
-	"github.com/wsgate/wsgate/router/backend"
-	"github.com/wsgate/wsgate/router/bus"
 )
 
 // Stats is what the stats page shows, and its ?json form.
@@ -47,14 +45,7 @@ type RouteStats struct {
 }
 
 // PoolStats is one backend pool with its servers.
-type PoolStats struct {
-	Name    string          `json:"name"`
-	Balance string          `json:"balance"`
-	Cookie  string          `json:"cookie,omitempty"`
-	Up      int             `json:"up"`
-	Queued  int             `json:"queued"`
-	Servers []backend.Stats `json:"servers"`
-}
+type PoolStats = router.PoolStats
 
 // TopicStats is one topic on this node.
 type TopicStats struct {
@@ -85,28 +76,22 @@ func (g *Gateway) snapshot(ctx context.Context, topN int) Stats {
 		Bus:         "in-process",
 		Draining:    g.draining.Load(),
 	}}
-	if s, ok := g.bus.(bus.Statuser); ok {
+	if s, ok := g.bus.(router.BusStatuser); ok {
 		if healthy, detail := s.Status(); healthy {
 			st.Node.Bus = "ok: " + detail
 		} else {
 			st.Node.Bus = "DEGRADED: " + detail
 		}
 	}
-	rt := g.routing.Load()
-	for _, r := range rt.routes.Routes() {
+	rt := g.router.Current()
+	for _, r := range rt.Routes() {
 		kind := "topic:"
 		if r.Kind == router.TargetBackend {
 			kind = "backend:"
 		}
 		st.Routes = append(st.Routes, RouteStats{Spec: r.Spec, Target: kind + r.Name})
 	}
-	for _, p := range rt.pools.Pools() {
-		ps := PoolStats{Name: p.Name, Balance: p.Method.String(), Cookie: p.Opts.Cookie, Up: p.Up(), Queued: p.Queued()}
-		for _, s := range p.Servers {
-			ps.Servers = append(ps.Servers, s.Stats())
-		}
-		st.Pools = append(st.Pools, ps)
-	}
+	st.Pools = rt.PoolStats()
 	st.Topics = g.topicStats(ctx, topN)
 	return st
 }

@@ -1,6 +1,3 @@
-// Package router decides where a request goes: the route table maps a Host and
-// a path prefix to a broadcast topic (or, later, a backend pool). It knows no
-// sockets and no gnet types, so it is tested with plain values.
 package router
 
 import (
@@ -9,6 +6,8 @@ import (
 	"net"
 	"sort"
 	"strings"
+
+	"github.com/wsgate/wsgate/router/spec"
 )
 
 // TargetKind says what a route leads to.
@@ -21,7 +20,8 @@ const (
 	TargetBackend
 )
 
-// Route is one `-route [HOST]PATH_PREFIX=KIND:NAME` entry.
+// Route is one `-route [HOST]PATH_PREFIX=KIND:NAME[;opt=val...]` entry. It
+// is plain data: parsing it starts nothing and a reload compares it by value.
 type Route struct {
 	Host   string // lower case, no port; "" matches any host
 	Prefix string // starts with "/"
@@ -35,24 +35,37 @@ type Route struct {
 // Wildcard reports whether the topic name comes from the request path.
 func (r Route) Wildcard() bool { return r.Kind == TargetTopic && r.Name == "*" }
 
-// ParseRoute parses a `-route` flag value.
-func ParseRoute(spec string) (Route, error) {
-	left, target, ok := strings.Cut(spec, "=")
-	if !ok {
-		return Route{}, fmt.Errorf("route %q: want [HOST]PATH_PREFIX=topic:NAME or backend:POOL", spec)
+// ParseRoute parses a `-route` flag value. Options after the target follow
+// the grammar of router/spec, shared with -backend; routeKeys lists them.
+func ParseRoute(text string) (Route, error) {
+	r, err := parseRoute(text)
+	if err != nil {
+		return Route{}, fmt.Errorf("route %q: %w", text, err)
 	}
-	r := Route{Spec: spec}
+	return r, nil
+}
+
+func parseRoute(text string) (Route, error) {
+	left, right, ok := strings.Cut(text, "=")
+	if !ok {
+		return Route{}, errors.New("want [HOST]PATH_PREFIX=topic:NAME or backend:POOL")
+	}
+	target, opts, err := spec.Cut(right)
+	if err != nil {
+		return Route{}, err
+	}
+	r := Route{Spec: text}
 	slash := strings.IndexByte(left, '/')
 	if slash < 0 {
-		return Route{}, fmt.Errorf("route %q: path prefix must start with /", spec)
+		return Route{}, errors.New("path prefix must start with /")
 	}
 	r.Host, r.Prefix = normalizeHost(left[:slash]), left[slash:]
 	if strings.ContainsAny(r.Prefix, "?# ") {
-		return Route{}, fmt.Errorf("route %q: path prefix %q must not contain '?', '#' or spaces", spec, r.Prefix)
+		return Route{}, fmt.Errorf("path prefix %q must not contain '?', '#' or spaces", r.Prefix)
 	}
 	kind, name, ok := strings.Cut(target, ":")
 	if !ok || name == "" {
-		return Route{}, fmt.Errorf("route %q: target %q: want topic:NAME or backend:POOL", spec, target)
+		return Route{}, fmt.Errorf("target %q: want topic:NAME or backend:POOL", target)
 	}
 	switch kind {
 	case "topic":
@@ -60,13 +73,23 @@ func ParseRoute(spec string) (Route, error) {
 	case "backend":
 		r.Kind = TargetBackend
 	default:
-		return Route{}, fmt.Errorf("route %q: unknown target kind %q (want topic or backend)", spec, kind)
+		return Route{}, fmt.Errorf("unknown target kind %q (want topic or backend)", kind)
 	}
 	if strings.ContainsAny(name, "/ ") {
-		return Route{}, fmt.Errorf("route %q: name %q must not contain '/' or spaces", spec, name)
+		return Route{}, fmt.Errorf("name %q must not contain '/' or spaces", name)
 	}
 	r.Name = name
+	if err := spec.Apply(opts, routeKeys(&r)); err != nil {
+		return Route{}, err
+	}
 	return r, nil
+}
+
+// routeKeys are the options a route accepts, each setting a field of r.
+// None yet: the coming issues add publish=, auth= and origins= here.
+func routeKeys(r *Route) []spec.Key {
+	_ = r
+	return nil
 }
 
 // Table is an immutable route table: longest prefix first, and among equal

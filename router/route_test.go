@@ -62,19 +62,39 @@ func TestNoCatchAll(t *testing.T) {
 	}
 }
 
+// TestParseRouteErrors is the table `wsgate -check` relies on: each broken
+// -route value and the exact error it gives.
 func TestParseRouteErrors(t *testing.T) {
-	for _, s := range []string{
-		"",
-		"/ws",
-		"ws=topic:chat",
-		"/ws=queue:chat",
-		"/ws=topic:",
-		"/ws=topic:a/b",
-		"/w s=topic:a",
-		"/ws?x=topic:a",
+	for _, tc := range []struct{ spec, err string }{
+		{"", `route "": want [HOST]PATH_PREFIX=topic:NAME or backend:POOL`},
+		{"/ws", `route "/ws": want [HOST]PATH_PREFIX=topic:NAME or backend:POOL`},
+		{"ws=topic:chat", `route "ws=topic:chat": path prefix must start with /`},
+		{"/ws=queue:chat", `route "/ws=queue:chat": unknown target kind "queue" (want topic or backend)`},
+		{"/ws=topic:", `route "/ws=topic:": target "topic:": want topic:NAME or backend:POOL`},
+		{"/ws=topic:;x=1", `route "/ws=topic:;x=1": target "topic:": want topic:NAME or backend:POOL`},
+		{"/ws=topic:a/b", `route "/ws=topic:a/b": name "a/b" must not contain '/' or spaces`},
+		{"/w s=topic:a", `route "/w s=topic:a": path prefix "/w s" must not contain '?', '#' or spaces`},
+		{"/ws?x=topic:a", `route "/ws?x=topic:a": path prefix "/ws?x" must not contain '?', '#' or spaces`},
+		// Options: the grammar of router/spec, and no route option exists yet.
+		{"/ws=topic:chat;publish=yes", `route "/ws=topic:chat;publish=yes": unknown option "publish" (no options are defined yet)`},
+		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (no options are defined yet)`},
+		{"/api=backend:app;=x", `route "/api=backend:app;=x": option "=x": missing key before '='`},
+		{"/api=backend:app;auth=", `route "/api=backend:app;auth=": option "auth=": want auth=VALUE`},
+		{"/api=backend:app;a b", `route "/api=backend:app;a b": option "a b": want key=value or a bare key`},
 	} {
-		if _, err := ParseRoute(s); err == nil {
-			t.Errorf("ParseRoute(%q) accepted", s)
+		_, err := ParseRoute(tc.spec)
+		if err == nil || err.Error() != tc.err {
+			t.Errorf("ParseRoute(%q):\n got  %v\n want %s", tc.spec, err, tc.err)
+		}
+	}
+}
+
+func TestParseRouteOptionsSyntax(t *testing.T) {
+	// Empty option items are tolerated, like in -backend; the target ends at the first ';'.
+	for _, s := range []string{"/ws=topic:chat;", "/ws=topic:chat;;"} {
+		r, err := ParseRoute(s)
+		if err != nil || r.Name != "chat" || r.Kind != TargetTopic || r.Spec != s {
+			t.Errorf("ParseRoute(%q) = %+v, %v", s, r, err)
 		}
 	}
 }

@@ -23,6 +23,16 @@ func TestCheckErrors(t *testing.T) {
 		{[]string{"-log-level", "loud"}, []string{`[ALERT] -log-level: "loud": want debug, info, warn or error`}},
 		{[]string{"-backend", "app=127.0.0.1:1;balance=random"}, []string{`[ALERT] -backend: `, `balance`}},
 		{[]string{"-drain", "app/s9", "-backend", "app=127.0.0.1:1"}, []string{`[ALERT] -drain: server "app/s9": backend "app" has no server "s9"`}},
+		// Route and pool options share one grammar (;key=value or a bare ;key): unknown or malformed ones are named.
+		{[]string{"-route", "/ws=topic:chat;publish=yes"}, []string{`[ALERT] -route: route "/ws=topic:chat;publish=yes": unknown option "publish" (no options are defined yet)`}},
+		{[]string{"-route", "/api=backend:app;grip", "-backend", "app=127.0.0.1:1"}, []string{`[ALERT] -route: route "/api=backend:app;grip": unknown option "grip" (no options are defined yet)`}},
+		{[]string{"-route", "/ws=topic:chat;Auth=x"}, []string{`[ALERT] -route: route "/ws=topic:chat;Auth=x": option "Auth=x": want key=value or a bare key`}},
+		{[]string{"-backend", "app=127.0.0.1:1;grip"}, []string{`[ALERT] -backend: backend "app": unknown option "grip" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)`}},
+		{[]string{"-backend", "app=127.0.0.1:1;retries=3"}, []string{`[ALERT] -backend: backend "app": unknown option "retries" (want balance, cookie`}},
+		{[]string{"-backend", "app=127.0.0.1:1;inter"}, []string{`[ALERT] -backend: backend "app": option "inter": want inter=VALUE`}},
+		{[]string{"-backend", "app=127.0.0.1:1;127.0.0.1:2"}, []string{`[ALERT] -backend: backend "app": option "127.0.0.1:2": want key=value or a bare key (separate servers with ',')`}},
+		// A route to a pool whose spec is broken: the pool's error, not a second one for the route.
+		{[]string{"-route", "/api=backend:app", "-backend", "app=127.0.0.1:x"}, []string{`[ALERT] -backend: backend "app": server "127.0.0.1:x"`}},
 		// Every problem is reported, not just the first.
 		{[]string{"-route", "bad", "-max-header-bytes", "10"}, []string{`[ALERT] -route: route "bad"`, `[ALERT] -max-header-bytes: 10 is too small (minimum 512)`}},
 	}
@@ -32,6 +42,16 @@ func TestCheckErrors(t *testing.T) {
 		if code != 1 {
 			t.Errorf("%q: exit %d, want 1 (stderr %q)", c.args, code, errOut.String())
 			continue
+		}
+		// One line per problem: as many [ALERT] lines as wanted lines starting with one.
+		alerts := 0
+		for _, w := range c.want {
+			if strings.HasPrefix(w, "[ALERT]") {
+				alerts++
+			}
+		}
+		if n := strings.Count(errOut.String(), "[ALERT]"); n != alerts {
+			t.Errorf("%q: %d [ALERT] lines, want %d:\n%s", c.args, n, alerts, errOut.String())
 		}
 		for _, w := range c.want {
 			if !strings.Contains(errOut.String(), w) {

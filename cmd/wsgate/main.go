@@ -101,11 +101,12 @@ func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, log *s
 
 func printPlan(w io.Writer, cfg gateway.Config, busLine string) {
 	fmt.Fprintf(w, "listen %s, admin %q, demo page %q\n", cfg.Listen, cfg.AdminListen, cfg.DemoPath)
-	for _, p := range cfg.Backends {
+	pools, routes := cfg.Routing.Describe()
+	for _, p := range pools {
 		fmt.Fprintf(w, "backend %s\n", p)
 	}
-	for _, r := range cfg.Routes {
-		fmt.Fprintf(w, "route %s\n", r.Spec)
+	for _, r := range routes {
+		fmt.Fprintf(w, "route %s\n", r)
 	}
 	fmt.Fprintln(w, busLine)
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/wsgate/wsgate/gateway"
 	"github.com/wsgate/wsgate/router"
-	"github.com/wsgate/wsgate/router/backend"
 )
 
 // envPrefix: every flag can also be set as WSGATE_<NAME> (upper case, '-' → '_').
@@ -31,7 +30,6 @@ type Options struct {
 	routes   listFlag
 	backends listFlag
 	drain    listFlag
-	poolDef  backend.Options
 	origins  string
 	subprots string
 	logLevel string
@@ -51,17 +49,17 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	c := &o.cfg
 	fs.StringVar(&c.Listen, "listen", ":8080", "client listener `address` (WebSocket and HTTP)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "admin listener `address` for /healthz, /metrics, /debug/pprof/ (\"\" disables)")
-	fs.Var(&o.routes, "route", "route `[HOST]PATH_PREFIX=topic:NAME`, repeatable; topic:* takes the topic from the rest of the path (default "+defaultRoute+")")
+	fs.Var(&o.routes, "route", "route `[HOST]PATH_PREFIX=topic:NAME|backend:POOL[;opt=val...]`, repeatable; topic:* takes the topic from the rest of the path (default "+defaultRoute+"); no route option exists yet")
 	fs.Var(&o.backends, "backend", "backend pool `POOL=[NAME@]HOST:PORT[*WEIGHT],...[;opt=val...]`, repeatable; options: balance=roundrobin|leastconn|source|uri|hdr:NAME|query:NAME, cookie=NAME, check=tcp|http:PATH, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout, tunnel-timeout")
 	fs.Var(&o.drain, "drain", "put server `POOL/SERVER` in drain at start (no new sessions, existing kept), repeatable")
-	def := backend.DefaultOptions()
-	fs.StringVar(&o.poolDef.Balance, "balance", def.Balance, "default balance `method` of pools")
-	fs.DurationVar(&o.poolDef.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "default time to connect to a server (then redispatch once, then 503)")
-	fs.DurationVar(&o.poolDef.ServerTimeout, "server-timeout", def.ServerTimeout, "default time a server may take to answer an HTTP request or upgrade (504 after it)")
-	fs.DurationVar(&o.poolDef.TunnelTimeout, "tunnel-timeout", def.TunnelTimeout, "default idle time of a WebSocket tunnel to a server, both directions silent")
-	fs.DurationVar(&o.poolDef.Inter, "check-inter", def.Inter, "default interval of health checks")
-	fs.IntVar(&o.poolDef.Rise, "check-rise", def.Rise, "default consecutive successful checks to mark a server up")
-	fs.IntVar(&o.poolDef.Fall, "check-fall", def.Fall, "default consecutive failed checks (or connects) to mark a server down")
+	def, pd := router.DefaultPoolOptions(), &c.Routing.PoolDefaults
+	fs.StringVar(&pd.Balance, "balance", def.Balance, "default balance `method` of pools")
+	fs.DurationVar(&pd.ConnectTimeout, "connect-timeout", def.ConnectTimeout, "default time to connect to a server (then redispatch once, then 503)")
+	fs.DurationVar(&pd.ServerTimeout, "server-timeout", def.ServerTimeout, "default time a server may take to answer an HTTP request or upgrade (504 after it)")
+	fs.DurationVar(&pd.TunnelTimeout, "tunnel-timeout", def.TunnelTimeout, "default idle time of a WebSocket tunnel to a server, both directions silent")
+	fs.DurationVar(&pd.Inter, "check-inter", def.Inter, "default interval of health checks")
+	fs.IntVar(&pd.Rise, "check-rise", def.Rise, "default consecutive successful checks to mark a server up")
+	fs.IntVar(&pd.Fall, "check-fall", def.Fall, "default consecutive failed checks (or connects) to mark a server down")
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", 30*time.Second, "time a client may stall while sending a proxied request body (408 after it)")
 	fs.DurationVar(&c.DrainTime, "drain-time", 10*time.Second, "on SIGTERM/SIGINT, spread close 1001 to every client over this long, then exit (a second signal exits at once)")
 	fs.StringVar(&c.DemoPath, "demo-path", "/", "`path` of the built-in chat page (\"\" disables)")
@@ -178,27 +176,15 @@ func applyFile(fs *flag.FlagSet, path string, given map[string]bool) error {
 // Config turns the options into a gateway.Config, reporting every problem.
 func (o *Options) Config() (gateway.Config, error) {
 	var errs []error
-	specs := o.routes
-	if len(specs) == 0 {
-		specs = listFlag{defaultRoute}
+	routes := o.routes
+	if len(routes) == 0 {
+		routes = listFlag{defaultRoute}
 	}
-	for _, s := range specs {
-		r, err := router.ParseRoute(s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("-route: %w", err))
-			continue
-		}
-		o.cfg.Routes = append(o.cfg.Routes, r)
-	}
-	for _, s := range o.backends {
-		p, err := backend.Parse(s, o.poolDef)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("-backend: %w", err))
-			continue
-		}
-		o.cfg.Backends = append(o.cfg.Backends, p)
-	}
-	o.cfg.Drain = o.drain
+	// Specs are parsed and checked by the router (Validate below), in one
+	// place for -check, start and reload.
+	o.cfg.Routing.Routes = routes
+	o.cfg.Routing.Backends = o.backends
+	o.cfg.Routing.Drain = o.drain
 	o.cfg.Origins = splitList(o.origins)
 	o.cfg.Subprotocols = splitList(o.subprots)
 	if _, err := o.Level(); err != nil {

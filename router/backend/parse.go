@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/router/balance"
+	"github.com/wsgate/wsgate/router/spec"
 )
 
 // MaxWeight is the largest server weight (HAProxy's limit).
@@ -17,6 +19,8 @@ const MaxWeight = 256
 //
 //	POOL=SERVER[,SERVER...][;opt=val...]
 //	SERVER = [NAME@]HOST:PORT[*WEIGHT]
+//
+// The options follow the grammar of router/spec, shared with routes.
 //
 // Server names default to s1, s2, … by position; weights default to 1.
 // Options: balance=roundrobin|leastconn|source|uri|hdr:NAME|query:NAME,
@@ -36,13 +40,13 @@ func Parse(spec string, def Options) (*Pool, error) {
 	fail := func(format string, a ...any) (*Pool, error) {
 		return nil, fmt.Errorf("backend %q: "+format, append([]any{name}, a...)...)
 	}
-	parts := strings.Split(rest, ";")
-	if strings.TrimSpace(parts[0]) == "" {
+	servers, items, _ := strings.Cut(rest, ";")
+	if strings.TrimSpace(servers) == "" {
 		return fail("no servers")
 	}
-	var servers []*Server
+	var list []*Server
 	seen := map[string]string{}
-	for i, item := range strings.Split(parts[0], ",") {
+	for i, item := range strings.Split(servers, ",") {
 		s, err := parseServer(strings.TrimSpace(item), i)
 		if err != nil {
 			return fail("server %q: %v", item, err)
@@ -51,13 +55,13 @@ func Parse(spec string, def Options) (*Pool, error) {
 			return fail("server %q: duplicate name %q (also %q)", item, s.Name, prev)
 		}
 		seen[s.Name] = item
-		servers = append(servers, s)
+		list = append(list, s)
 	}
-	opts, err := parseOptions(parts[1:], def)
+	opts, err := parseOptions(items, def)
 	if err != nil {
 		return fail("%v", err)
 	}
-	p, err := NewPool(name, servers, opts)
+	p, err := NewPool(name, list, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -117,59 +121,50 @@ func checkName(n string) error {
 	return nil
 }
 
-func parseOptions(opts []string, def Options) (Options, error) {
+// parseOptions applies a pool's options (the grammar of router/spec) over def.
+func parseOptions(items string, def Options) (Options, error) {
 	o := def
-	seen := map[string]bool{}
-	for _, kv := range opts {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue // tolerate a trailing ';'
+	opts, err := spec.Parse(items)
+	if err != nil {
+		var ie *spec.ItemError
+		if errors.As(err, &ie) && strings.Contains(ie.Item, ":") && !strings.Contains(ie.Item, "=") {
+			return o, fmt.Errorf("%w (separate servers with ',')", err)
 		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok && strings.Contains(kv, ":") {
-			return o, fmt.Errorf("option %q: want opt=val (separate servers with ',')", kv)
-		}
-		if !ok || v == "" {
-			return o, fmt.Errorf("option %q: want opt=val", kv)
-		}
-		if seen[k] {
-			return o, fmt.Errorf("option %q given twice", k)
-		}
-		seen[k] = true
-		var err error
-		switch k {
-		case "balance":
-			if _, err = balance.ParseMethod(v); err == nil {
-				o.Balance = v
+		return o, err
+	}
+	duration := func(k string, dst *time.Duration) spec.Key {
+		return spec.Key{Name: k, Set: func(v string) (err error) { *dst, err = parseDuration(k, v); return err }}
+	}
+	integer := func(k string, lo int, dst *int) spec.Key {
+		return spec.Key{Name: k, Set: func(v string) (err error) { *dst, err = parseInt(k, v, lo); return err }}
+	}
+	err = spec.Apply(opts, []spec.Key{
+		{Name: "balance", Set: func(v string) error {
+			if _, err := balance.ParseMethod(v); err != nil {
+				return err
 			}
-		case "cookie":
-			if err = checkCookieName(v); err == nil {
-				o.Cookie = v
+			o.Balance = v
+			return nil
+		}},
+		{Name: "cookie", Set: func(v string) error {
+			if err := checkCookieName(v); err != nil {
+				return err
 			}
-		case "check":
-			o.Check, err = ParseCheck(v)
-		case "inter":
-			o.Inter, err = parseDuration(k, v)
-		case "connect-timeout":
-			o.ConnectTimeout, err = parseDuration(k, v)
-		case "server-timeout":
-			o.ServerTimeout, err = parseDuration(k, v)
-		case "tunnel-timeout":
-			o.TunnelTimeout, err = parseDuration(k, v)
-		case "rise":
-			o.Rise, err = parseInt(k, v, 1)
-		case "fall":
-			o.Fall, err = parseInt(k, v, 1)
-		case "maxconn":
-			o.MaxConn, err = parseInt(k, v, 0)
-		case "queue":
-			o.Queue, err = parseInt(k, v, 0)
-		default:
-			err = fmt.Errorf("unknown option %q (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)", k)
-		}
-		if err != nil {
-			return o, err
-		}
+			o.Cookie = v
+			return nil
+		}},
+		{Name: "check", Set: func(v string) (err error) { o.Check, err = ParseCheck(v); return err }},
+		duration("inter", &o.Inter),
+		integer("rise", 1, &o.Rise),
+		integer("fall", 1, &o.Fall),
+		integer("maxconn", 0, &o.MaxConn),
+		integer("queue", 0, &o.Queue),
+		duration("connect-timeout", &o.ConnectTimeout),
+		duration("server-timeout", &o.ServerTimeout),
+		duration("tunnel-timeout", &o.TunnelTimeout),
+	})
+	if err != nil {
+		return o, err
 	}
 	if o.Queue > 0 && o.MaxConn == 0 {
 		return o, fmt.Errorf("queue=%d needs maxconn (sessions only wait for a server at its maxconn)", o.Queue)
