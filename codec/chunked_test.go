@@ -21,6 +21,17 @@ func TestChunkedScanner(t *testing.T) {
 		{name: "bad hex", body: "5x\r\nhello\r\n", bad: true},
 		{name: "missing CRLF after data", body: "2\r\nhiX\r\n", bad: true},
 		{name: "size too long", body: "1000000000000000\r\n", bad: true},
+		{name: "BWS before extension", body: "5 \t;a=\"b c\"\r\nhello\r\n0\r\n\r\n", tail: "x"},
+		{name: "trailer with empty value, bare LF", body: "0\nX:\n\n", tail: "x"},
+		{name: "whitespace after size without extension", body: "5 \r\nhello\r\n0\r\n\r\n", bad: true},
+		{name: "bare CR in extension", body: "5;a\rb\r\nhello\r\n0\r\n\r\n", bad: true},
+		{name: "control character in extension", body: "5;a\x00\r\nhello\r\n0\r\n\r\n", bad: true},
+		{name: "CR not followed by LF after size", body: "5\rhello\r\n0\r\n\r\n", bad: true},
+		{name: "trailer obs-fold", body: "0\r\nX: a\r\n b\r\n\r\n", bad: true},
+		{name: "trailer without colon", body: "0\r\nX-Sum 1\r\n\r\n", bad: true},
+		{name: "trailer name not a token", body: "0\r\nX Sum: 1\r\n\r\n", bad: true},
+		{name: "NUL in trailer value", body: "0\r\nX: a\x00\r\n\r\n", bad: true},
+		{name: "bare CR ends the body", body: "0\r\r\n", bad: true},
 	}
 	for _, c := range cases {
 		for _, step := range []int{0, 1, 2, 3, 7} {

@@ -83,16 +83,46 @@ func checkRequestLine(line []byte) (minor int, err error) {
 	if !ok || len(target) == 0 {
 		return 0, badRequest("bad request line: request-target")
 	}
-	for _, c := range target {
-		if c <= ' ' || c == 0x7f {
-			return 0, badRequest("bad request line: request-target")
-		}
+	if !isRequestTarget(target) {
+		return 0, badRequest("bad request line: request-target")
 	}
 	minor, ok = checkVersion(proto)
 	if !ok {
 		return 0, badRequest("bad request line: not HTTP/1.x")
 	}
 	return minor, nil
+}
+
+// isRequestTarget checks the request-target loosely but in ASCII (RFC 9112
+// 3.2): visible ASCII only (no SP, control character or byte over 0x7e; RFC
+// 3986 has none, clients percent-encode them), in one of the four forms by
+// its first bytes: "/" (origin-form), "*" (asterisk-form), or a scheme and
+// ":" (absolute-form; authority-form "host:port" looks the same). Which
+// characters a path may hold is left to the router, as llhttp does.
+func isRequestTarget(t []byte) bool {
+	for _, c := range t {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	switch {
+	case t[0] == '/':
+		return true
+	case len(t) == 1 && t[0] == '*':
+		return true
+	}
+	// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1)
+	for i, c := range t {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		case i > 0 && c == ':':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // buildRequest splits the already validated head s (request line first).

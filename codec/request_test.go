@@ -201,6 +201,16 @@ func TestParseRequestHeadErrors(t *testing.T) {
 			status: 400,
 		},
 		{
+			name:   "non-ASCII byte in target",
+			head:   "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n",
+			status: 400,
+		},
+		{
+			name:   "target in none of the four forms",
+			head:   "GET a/b HTTP/1.1\r\nHost: h\r\n\r\n",
+			status: 400,
+		},
+		{
 			name:   "trailing garbage after version",
 			head:   "GET / HTTP/1.1 x\r\nHost: h\r\n\r\n",
 			status: 400,
