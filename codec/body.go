@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ func RequestBodyOf(r *Request) (BodyKind, int64, error) {
 	return kind, n, nil
 }
 
-// ResponseBodyOf returns how a response body is delimited (RFC 7230 3.3.3).
+// ResponseBodyOf returns how a response body is delimited (RFC 9112 6.3),
+// reading until close when the framing is broken. ResponseBody tells.
 func ResponseBodyOf(headRequest bool, r *Response) (BodyKind, int64) {
 	if headRequest || r.Status < 200 || r.Status == http.StatusNoContent || r.Status == http.StatusNotModified {
 		return BodyNone, 0
@@ -42,6 +44,33 @@ func ResponseBodyOf(headRequest bool, r *Response) (BodyKind, int64) {
 	}
 	return kind, n
 }
+
+// ResponseBody is ResponseBodyOf that refuses a response whose framing is
+// broken instead of reading it until close: a malformed or conflicting
+// Content-Length (RFC 9112 6.3 wants a proxy to answer 502) or both
+// Transfer-Encoding and Content-Length (ibid.: a sign of response
+// splitting, "ought to be handled as an error"). The error wraps
+// ErrBadResponse. A Transfer-Encoding that does not end in chunked still
+// means until close (ibid.).
+func ResponseBody(headRequest bool, r *Response) (BodyKind, int64, error) {
+	if headRequest || r.Status < 200 || r.Status == http.StatusNoContent || r.Status == http.StatusNotModified {
+		return BodyNone, 0, nil
+	}
+	kind, n, err := bodyOf(r.Headers)
+	switch {
+	case errors.Is(err, errNotChunked):
+		return BodyUntilClose, 0, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	case kind == BodyNone && r.Header("Content-Length") == "":
+		return BodyUntilClose, 0, nil
+	}
+	return kind, n, nil
+}
+
+// errNotChunked: a Transfer-Encoding whose last coding is not chunked (a
+// request must be refused, a response is read until close).
+var errNotChunked = errors.New("Transfer-Encoding does not end in chunked")
 
 func bodyOf(hs []HeaderField) (BodyKind, int64, error) {
 	var te, cl string
@@ -63,7 +92,7 @@ func bodyOf(hs []HeaderField) (BodyKind, int64, error) {
 		}
 		codings := strings.Split(te, ",")
 		if !strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked") {
-			return 0, 0, errors.New("Transfer-Encoding does not end in chunked")
+			return 0, 0, errNotChunked
 		}
 		return BodyChunked, 0, nil
 	}
