@@ -91,6 +91,8 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzParseRequestHead -fuzztime=$(FUZZTIME) ./codec/
 	$(GO) test -run=NONE -fuzz=FuzzParserNext -fuzztime=$(FUZZTIME) ./codec/
+	$(GO) test -run=NONE -fuzz=FuzzParseResponseHead -fuzztime=$(FUZZTIME) ./codec/
+	$(GO) test -run=NONE -fuzz=FuzzChunkedScanner -fuzztime=$(FUZZTIME) ./codec/
 
 clean:
 	rm -rf $(BIN)

@@ -79,17 +79,18 @@ func BenchmarkUTF8Valid(b *testing.B) {
 	}
 }
 
+// The gateway's handshake: one parse, then the upgrade decision on it.
 func BenchmarkHandshake(b *testing.B) {
 	head := []byte(chromeHead)
 	opts := &UpgradeOptions{Subprotocols: []string{"chat"}, Compression: true, Origins: []string{"http://localhost:8080"}}
 	dst := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		_, n, err := ParseRequestHead(head, 16384)
+		req, _, err := ParseRequestHead(head, 16384)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := Accept(dst[:0], head[:n], opts); err != nil {
+		if _, _, err := AcceptRequest(dst[:0], req, opts); err != nil {
 			b.Fatal(err)
 		}
 	}

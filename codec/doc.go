@@ -1,16 +1,22 @@
 // Package codec turns bytes into protocol decisions and back, without I/O:
-// the HTTP/1.x request head, the RFC 6455 opening handshake (gobwas/ws's
-// Upgrader), client frames (gobwas/ws's header reader and checks, wsflate for
+// HTTP/1.x request and response heads (one grammar, head.go), body framing
+// and chunked bodies, the RFC 6455 opening handshake (gobwas/ws's Upgrader
+// checks, made on the parsed request), client frames (gobwas/ws's header reader and checks, wsflate for
 // permessage-deflate) and server frames. The gateway owns the sockets; codec
 // only says what the bytes mean and which answer they deserve.
 //
 // # HTTP answers
 //
-// ParseRequestHead:
+// ParseRequestHead (ParseResponseHead applies the same grammar and refuses
+// with an error wrapping ErrBadResponse; its start line is checked by
+// ParseStatusLine's rules: HTTP/1.x, a status in 100-599, a reason without
+// control characters):
 //
 //	incomplete head, fewer than max bytes            → n == 0, err == nil
 //	no complete head within max bytes                → 431 (ErrHeadTooLarge)
-//	bad request line (method not a token, bad target,
+//	more fields than ParseRequestHeadLimits allows   → 431 (ErrTooManyFields)
+//	bad request line (method not a token, target not
+//	  visible ASCII or in none of the four forms,
 //	  HTTP/0.9 style line without version)           → 400
 //	version other than HTTP/1.x (HTTP/2.0, HTTP/0.9)  → 400
 //	bad header line (no colon, name not a token,
@@ -19,7 +25,10 @@
 //	bare CR                                          → 400
 //	several Host headers; HTTP/1.1 without Host      → 400
 //
-// Accept (every refusal carries Connection: close):
+// Bare LF line ends are accepted (RFC 9112 2.2), and so are empty lines
+// before the start line.
+//
+// AcceptRequest, and Accept on head bytes (every refusal carries Connection: close):
 //
 //	valid upgrade                                    → 101 with Sec-WebSocket-Accept
 //	method other than GET                            → 405 + Allow: GET (gobwas's choice)

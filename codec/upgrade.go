@@ -1,10 +1,9 @@
 package codec
 
 import (
-	"bytes"
+	"crypto/sha1"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -47,7 +46,7 @@ var (
 	)
 )
 
-// appendWriter is the io.Writer gobwas writes the response to: it appends to b.
+// appendWriter is the io.Writer httphead writes extension options to: it appends to b.
 type appendWriter struct{ b []byte }
 
 func (w *appendWriter) Write(p []byte) (int, error) {
@@ -55,121 +54,217 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Accept runs the RFC 6455 server handshake over head (the complete request
-// head bytes, as delimited by ParseRequestHead) using gobwas/ws's Upgrader and
+// Accept parses head (the complete request head bytes, as delimited by
+// ParseRequestHead) and runs AcceptRequest on it; a head ParseRequestHead
+// refuses or finds incomplete gets AppendError's 400. It is for callers that
+// hold only bytes: the gateway parses a head once and calls AcceptRequest.
+func Accept(dst []byte, head []byte, opts *UpgradeOptions) ([]byte, Handshake, error) {
+	req, n, err := ParseRequestHead(head, 0)
+	if err == nil && n == 0 {
+		err = badRequest("malformed or incomplete request head")
+	}
+	if err != nil {
+		he := err.(*HTTPError)
+		return AppendError(dst, he.Status, he.Reason), Handshake{}, he
+	}
+	return AcceptRequest(dst, req, opts)
+}
+
+// AcceptRequest runs the RFC 6455 server handshake on a parsed request and
 // appends to dst either the 101 Switching Protocols response or the error
 // response (400/403/426+Sec-WebSocket-Version: 13, with Connection: close).
 // On refusal err is an *HTTPError carrying the status that was written.
 //
-// gobwas decides every refusal and its status; its own error response is
-// replaced by AppendError's so that every refusal carries Connection: close.
-// Statuses gobwas picks that the spec does not list: 405 (with Allow: GET)
-// for a method other than GET and 505 for HTTP/1.0. gobwas checks only the
-// key's length (24); Accept also requires it to decode to 16 bytes
-// (RFC 6455 4.2.1) and to be sent once.
-func Accept(dst []byte, head []byte, opts *UpgradeOptions) ([]byte, Handshake, error) {
+// It makes the checks of gobwas/ws's Upgrader, in its order and with its
+// errors (so its statuses: 405 with Allow: GET for a method other than GET
+// and 505 for HTTP/1.0, which the spec does not list), on the fields the
+// head parser already split instead of reading the bytes again. It also
+// requires the key to decode to 16 bytes (RFC 6455 4.2.1; gobwas checks
+// only its length) and to be sent once.
+func AcceptRequest(dst []byte, req *Request, opts *UpgradeOptions) ([]byte, Handshake, error) {
 	if opts == nil {
 		opts = &UpgradeOptions{}
 	}
-	var ext *wsflate.Extension
-	u := ws.Upgrader{
-		// The head is in memory: one read buffer holds it whole, so gobwas
-		// never has to stitch a long header line together.
-		ReadBufferSize: max(len(head), 256),
-	}
-	if len(opts.Subprotocols) > 0 {
-		// Subprotocol tokens are case-sensitive (RFC 6455 4.1, 11.5).
-		// gobwas scans the client's list in order and keeps the first match.
-		u.Protocol = func(p []byte) bool {
-			for _, s := range opts.Subprotocols {
-				if string(p) == s {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	if opts.Compression {
-		ext = &wsflate.Extension{Parameters: deflateParams}
-		u.Negotiate = func(offer httphead.Option) (httphead.Option, error) {
-			accept, err := ext.Negotiate(offer)
-			if err != nil {
-				// RFC 7692 5: an offer with unknown or invalid parameters is
-				// declined, not a reason to refuse the connection (gobwas
-				// would answer 500).
-				return httphead.Option{}, nil
-			}
-			return accept, nil
-		}
-	}
-	if len(opts.Origins) > 0 {
-		u.OnHeader = func(key, value []byte) error {
-			// gobwas hands header names canonicalized.
-			if string(key) == "Origin" && !originAllowed(opts.Origins, value) {
-				return errOriginRejected
-			}
-			return nil
-		}
-	}
-	if !secKeyValid(head) {
-		// Only reached once gobwas found nothing else wrong, so its order
-		// of checks (and statuses) stays as it is.
-		u.OnBeforeUpgrade = func() (ws.HandshakeHeader, error) { return nil, errBadSecKey }
-	}
-
-	w := appendWriter{b: dst}
-	hs, err := u.Upgrade(struct {
-		io.Reader
-		io.Writer
-	}{bytes.NewReader(head), &w})
+	hs, key, err := checkUpgrade(req, opts)
 	if err != nil {
-		status, reason := http.StatusBadRequest, "malformed or incomplete request head"
+		status, reason := http.StatusBadRequest, err.Error()
 		var rej *ws.ConnectionRejectedError
-		if errors.As(err, &rej) {
-			reason = rej.Error()
-			if rej.StatusCode() != 0 {
-				status = rej.StatusCode()
-			}
+		if errors.As(err, &rej) && rej.StatusCode() != 0 {
+			status = rej.StatusCode()
 		}
 		return AppendError(dst, status, reason), Handshake{}, &HTTPError{Status: status, Reason: reason}
 	}
-	res := Handshake{Subprotocol: hs.Protocol}
-	if ext != nil {
-		_, res.Deflate = ext.Accepted()
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"...)
+	dst = AppendHeader(dst, "Sec-WebSocket-Accept", acceptKey(key))
+	if hs.Subprotocol != "" {
+		dst = AppendHeader(dst, "Sec-WebSocket-Protocol", hs.Subprotocol)
 	}
-	return w.b, res, nil
+	if hs.Deflate {
+		w := appendWriter{b: append(dst, "Sec-WebSocket-Extensions: "...)}
+		_, _ = httphead.WriteOptions(&w, []httphead.Option{deflateParams.Option()})
+		dst = append(w.b, "\r\n"...)
+	}
+	return append(dst, "\r\n"...), hs, nil
 }
 
-func originAllowed(allowed []string, origin []byte) bool {
+// The headers checkUpgrade must see, as bits of a set.
+const (
+	seenHost = 1 << iota
+	seenUpgrade
+	seenConnection
+	seenVersion
+	seenKey
+	seenAll = seenHost | seenUpgrade | seenConnection | seenVersion | seenKey
+)
+
+// checkUpgrade is gobwas's Upgrader.Upgrade (v1.5.0) without the I/O: the
+// first failed check, in header order, decides the refusal; then a missing
+// header, in the order Host, Upgrade, Connection, Version, Key.
+func checkUpgrade(req *Request, opts *UpgradeOptions) (hs Handshake, key string, err error) {
+	switch {
+	case req.ProtoMinor < 1:
+		return hs, "", ws.ErrHandshakeBadProtocol
+	case req.Method != http.MethodGet:
+		return hs, "", ws.ErrHandshakeBadMethod
+	}
+	var (
+		seen uint8
+		keys int
+		ext  *wsflate.Extension
+	)
+	if opts.Compression {
+		ext = &wsflate.Extension{Parameters: deflateParams}
+	}
+	for _, h := range req.Headers {
+		switch {
+		case strings.EqualFold(h.Name, "Host"):
+			seen |= seenHost
+		case strings.EqualFold(h.Name, "Upgrade"):
+			seen |= seenUpgrade
+			if !strings.EqualFold(h.Value, "websocket") {
+				return hs, "", ws.ErrHandshakeBadUpgrade
+			}
+		case strings.EqualFold(h.Name, "Connection"):
+			seen |= seenConnection
+			if !HasToken(h.Value, "upgrade") {
+				return hs, "", ws.ErrHandshakeBadConnection
+			}
+		case strings.EqualFold(h.Name, "Sec-WebSocket-Version"):
+			seen |= seenVersion
+			if h.Value != "13" {
+				return hs, "", ws.ErrHandshakeUpgradeRequired
+			}
+		case strings.EqualFold(h.Name, "Sec-WebSocket-Key"):
+			seen |= seenKey
+			if len(h.Value) != 24 {
+				return hs, "", ws.ErrHandshakeBadSecKey
+			}
+			key = h.Value
+			keys++
+		case strings.EqualFold(h.Name, "Sec-WebSocket-Protocol"):
+			if len(opts.Subprotocols) > 0 && hs.Subprotocol == "" {
+				var ok bool
+				if hs.Subprotocol, ok = selectProtocol(h.Value, opts.Subprotocols); !ok {
+					return hs, "", ws.ErrMalformedRequest
+				}
+			}
+		case strings.EqualFold(h.Name, "Sec-WebSocket-Extensions"):
+			if ext != nil && !negotiateDeflate(ext, h.Value) {
+				return hs, "", ws.ErrMalformedRequest
+			}
+		case strings.EqualFold(h.Name, "Origin"):
+			if len(opts.Origins) > 0 && !originAllowed(opts.Origins, h.Value) {
+				return hs, "", errOriginRejected
+			}
+		}
+	}
+	switch {
+	case seen&seenHost == 0:
+		return hs, "", ws.ErrHandshakeBadHost
+	case seen&seenUpgrade == 0:
+		return hs, "", ws.ErrHandshakeBadUpgrade
+	case seen&seenConnection == 0:
+		return hs, "", ws.ErrHandshakeBadConnection
+	case seen&seenVersion == 0:
+		// Absent: 400, not 426, as the RFC's ABNF has no empty version.
+		return hs, "", ws.ErrHandshakeBadSecVersion
+	case seen&seenKey == 0:
+		return hs, "", ws.ErrHandshakeBadSecKey
+	case keys > 1 || !secKeyValid(key):
+		return hs, "", errBadSecKey
+	}
+	if ext != nil {
+		_, hs.Deflate = ext.Accepted()
+	}
+	return hs, key, nil
+}
+
+// selectProtocol returns the first protocol of the client's list v that is
+// in ours. Subprotocol tokens are case-sensitive (RFC 6455 4.1, 11.5). ok is
+// false when v is not a token list.
+func selectProtocol(v string, ours []string) (selected string, ok bool) {
+	ok = httphead.ScanTokens([]byte(v), func(p []byte) bool {
+		for _, s := range ours {
+			if string(p) == s {
+				selected = s
+				return false
+			}
+		}
+		return true
+	})
+	return selected, ok
+}
+
+// negotiateDeflate offers each extension of the list v to ext, which keeps
+// the first permessage-deflate offer it can accept. An offer with unknown or
+// invalid parameters is declined, not a reason to refuse the connection
+// (RFC 7692 5; gobwas would answer 500). ok is false when v is not an
+// extension list.
+func negotiateDeflate(ext *wsflate.Extension, v string) (ok bool) {
+	index := -1
+	var current httphead.Option
+	offer := func() {
+		if current.Size() > 0 {
+			_, _ = ext.Negotiate(current)
+		}
+	}
+	ok = httphead.ScanOptions([]byte(v), func(i int, name, attr, val []byte) httphead.Control {
+		if i != index {
+			offer()
+			index = i
+			current = httphead.Option{Name: name}
+		}
+		if attr != nil {
+			current.Parameters.Set(attr, val)
+		}
+		return httphead.ControlContinue
+	})
+	if ok {
+		offer()
+	}
+	return ok
+}
+
+// acceptKey is Sec-WebSocket-Accept for key (RFC 6455 4.2.2).
+func acceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+func originAllowed(allowed []string, origin string) bool {
 	for _, o := range allowed {
-		if strings.EqualFold(o, string(origin)) {
+		if strings.EqualFold(o, origin) {
 			return true
 		}
 	}
 	return false
 }
 
-// secKeyValid reports whether head carries exactly one Sec-WebSocket-Key whose
-// value is base64 of 16 bytes. A missing key is left to gobwas (400 as well).
-func secKeyValid(head []byte) bool {
-	seen := 0
-	ok := true
-	for len(head) > 0 {
-		var line []byte
-		line, head, _ = bytes.Cut(head, []byte("\n"))
-		name, value, found := bytes.Cut(line, []byte(":"))
-		if !found || !bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Key")) {
-			continue
-		}
-		seen++
-		var key [18]byte // a 24-byte value without padding decodes to 18
-		value = bytes.Trim(value, " \t\r")
-		if len(value) != 24 {
-			ok = false
-			continue
-		}
-		n, err := base64.StdEncoding.Decode(key[:], value)
-		ok = ok && err == nil && n == 16
-	}
-	return seen <= 1 && ok
+// secKeyValid reports whether key is base64 of 16 bytes.
+func secKeyValid(key string) bool {
+	var b [18]byte // a 24-byte value without padding decodes to 18
+	n, err := base64.StdEncoding.Decode(b[:], []byte(key))
+	return err == nil && n == 16
 }

@@ -111,7 +111,7 @@ func (l *loop) handshake(cs *conn) {
 			l.proxy(cs, req, n, d.Route, rt.Pools())
 			continue
 		}
-		resp, hs, err := codec.Accept(l.scratch[:0], buf[:n], &g.upgrade)
+		resp, hs, err := codec.AcceptRequest(l.scratch[:0], req, &g.upgrade) // the head parsed above, not its bytes again
 		l.scratch = resp
 		if err != nil {
 			_, _ = cs.c.Write(resp)

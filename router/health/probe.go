@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/router/backend"
 )
 
@@ -60,14 +61,12 @@ func httpCheck(ctx context.Context, addr, path string, connect, timeout time.Dur
 	return code == 101 || code >= 200 && code < 400, "HTTP status " + strconv.Itoa(code)
 }
 
-// parseStatus reads the code of an HTTP/1.x status line.
+// parseStatus reads the code of an HTTP/1.x status line with the grammar
+// the proxy applies to a server's response (codec.ParseStatusLine), so a
+// check does not pass a server whose answers the proxy would refuse.
 func parseStatus(line string) (int, error) {
-	proto, rest, ok := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-	if !ok || !strings.HasPrefix(proto, "HTTP/1.") || len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ') {
-		return 0, fmt.Errorf("bad HTTP status line %q", truncate(line, 40))
-	}
-	code, err := strconv.Atoi(rest[:3])
-	if err != nil || code < 100 {
+	_, code, _, err := codec.ParseStatusLine([]byte(line))
+	if err != nil {
 		return 0, fmt.Errorf("bad HTTP status line %q", truncate(line, 40))
 	}
 	return code, nil

@@ -1,0 +1,199 @@
+package codec
+
+import "errors"
+
+// ChunkedScanner finds where a chunked body (RFC 9112 7.1) ends in a byte
+// stream without decoding it: the proxy relays the bytes as they are, so it
+// holds them to the same grammar as a head (bare LF accepted as a line end,
+// bare CR and control characters refused), lest the next hop read the
+// stream otherwise. It keeps a few words of state, so a size line split
+// over reads at any byte works. The zero value is ready for a new body.
+type ChunkedScanner struct {
+	state     uint8
+	digits    uint8 // hex digits of the current size
+	remaining int64 // chunk size being read, then data bytes left
+	lineLen   int   // bytes of the current size or trailer line (CR excluded)
+}
+
+const (
+	chunkSize         = iota // reading hex digits of the chunk-size line
+	chunkSizeWS              // BWS after the size: only more of it or ";" may follow
+	chunkExt                 // chunk extensions up to the line end
+	chunkSizeLF              // the LF after the size line's CR
+	chunkData                // inside chunk data
+	chunkDataCR              // the CR or LF after chunk data
+	chunkDataLF              // the LF after chunk data's CR
+	chunkTrailer             // start of a trailer line (an empty one ends the body)
+	chunkTrailerName         // field name of a trailer line
+	chunkTrailerValue        // field value of a trailer line
+	chunkTrailerLF           // the LF after a trailer line's CR
+	chunkEndLF               // the LF after the final empty line's CR
+	chunkDone                // the body has ended (Scan then resets the scanner)
+)
+
+// maxChunkLine bounds a chunk-size or trailer line (extensions included).
+const maxChunkLine = 4096
+
+// ErrBadChunk is returned for a malformed chunked body.
+var ErrBadChunk = errors.New("malformed chunked body")
+
+// isCtl reports a control character other than HTAB (not allowed in a field
+// value, a chunk extension or a reason phrase).
+func isCtl(b byte) bool { return (b < ' ' && b != '\t') || b == 0x7f }
+
+// Scan consumes what it can of buf and reports how many bytes belong to the
+// body and whether the body ended within them.
+func (c *ChunkedScanner) Scan(buf []byte) (n int, done bool, err error) {
+	for n < len(buf) {
+		if c.state == chunkData {
+			k := int64(len(buf) - n)
+			if k > c.remaining {
+				k = c.remaining
+			}
+			n += int(k)
+			if c.remaining -= k; c.remaining == 0 {
+				c.state = chunkDataCR
+			}
+			continue
+		}
+		b := buf[n]
+		n++
+		if c.lineLen++; c.lineLen > maxChunkLine {
+			return n, false, ErrBadChunk
+		}
+		if !c.step(b) {
+			return n, false, ErrBadChunk
+		}
+		if c.state == chunkEndLF+1 {
+			*c = ChunkedScanner{}
+			return n, true, nil
+		}
+	}
+	return n, false, nil
+}
+
+// step moves past one byte outside chunk data; false when it is not allowed
+// there.
+func (c *ChunkedScanner) step(b byte) bool {
+	switch c.state {
+	case chunkSize:
+		if d, ok := hexDigit(b); ok {
+			if c.digits++; c.digits > 15 {
+				return false
+			}
+			c.remaining = c.remaining<<4 | int64(d)
+			return true
+		}
+		if c.digits == 0 {
+			return false
+		}
+		switch b {
+		case ';':
+			c.state = chunkExt
+		case ' ', '\t':
+			c.state = chunkSizeWS
+		case '\r':
+			c.state = chunkSizeLF
+		case '\n':
+			c.endSizeLine()
+		default:
+			return false
+		}
+	case chunkSizeWS:
+		switch b {
+		case ';':
+			c.state = chunkExt
+		case ' ', '\t':
+		default:
+			return false
+		}
+	case chunkExt:
+		switch {
+		case b == '\r':
+			c.state = chunkSizeLF
+		case b == '\n':
+			c.endSizeLine()
+		case isCtl(b):
+			return false
+		}
+	case chunkSizeLF:
+		if b != '\n' {
+			return false
+		}
+		c.endSizeLine()
+	case chunkDataCR:
+		switch b {
+		case '\r':
+			c.state = chunkDataLF
+		case '\n':
+			c.state, c.lineLen = chunkSize, 0
+		default:
+			return false
+		}
+	case chunkDataLF:
+		if b != '\n' {
+			return false
+		}
+		c.state, c.lineLen = chunkSize, 0
+	case chunkTrailer:
+		switch {
+		case b == '\r':
+			c.state = chunkEndLF
+		case b == '\n':
+			c.state = chunkDone
+		case tchars[b]:
+			c.state = chunkTrailerName
+		default:
+			return false // obs-fold, or not a field line
+		}
+	case chunkTrailerName:
+		switch {
+		case b == ':':
+			c.state = chunkTrailerValue
+		case !tchars[b]:
+			return false
+		}
+	case chunkTrailerValue:
+		switch {
+		case b == '\r':
+			c.state = chunkTrailerLF
+		case b == '\n':
+			c.state, c.lineLen = chunkTrailer, 0
+		case isCtl(b):
+			return false
+		}
+	case chunkTrailerLF:
+		if b != '\n' {
+			return false
+		}
+		c.state, c.lineLen = chunkTrailer, 0
+	case chunkEndLF:
+		if b != '\n' {
+			return false
+		}
+		c.state = chunkDone
+	}
+	return true
+}
+
+// endSizeLine moves past a complete chunk-size line.
+func (c *ChunkedScanner) endSizeLine() {
+	c.lineLen, c.digits = 0, 0
+	if c.remaining == 0 {
+		c.state = chunkTrailer
+		return
+	}
+	c.state = chunkData
+}
+
+func hexDigit(b byte) (byte, bool) {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0', true
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10, true
+	case b >= 'A' && b <= 'F':
+		return b - 'A' + 10, true
+	}
+	return 0, false
+}
