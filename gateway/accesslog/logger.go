@@ -87,7 +87,7 @@ func checkWritable(path string) error {
 // calls them without checking.
 type Logger struct {
 	queue   chan Record
-	format  func([]byte, *Record) []byte
+	text    bool // -access-log-format text, else json
 	sample  uint64
 	seen    atomic.Uint64 // successful records offered, for sampling
 	closed  atomic.Bool
@@ -155,7 +155,6 @@ func newLogger(cfg Config, out io.Writer, reg prometheus.Registerer, log *slog.L
 	}
 	l := &Logger{
 		queue:  make(chan Record, n),
-		format: AppendJSON,
 		sample: uint64(max(cfg.Sample, 1)),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_access_log_dropped_total",
 			Help: "Access-log lines lost: queue full (the writer fell behind), write errors, or logged after close."}),
@@ -167,9 +166,7 @@ func newLogger(cfg Config, out io.Writer, reg prometheus.Registerer, log *slog.L
 		done:   make(chan struct{}),
 		out:    out,
 	}
-	if cfg.Format == "text" {
-		l.format = AppendText
-	}
+	l.text = cfg.Format == "text"
 	if reg != nil {
 		for _, c := range []prometheus.Collector{l.dropped, l.written} {
 			if err := reg.Register(c); err != nil {
@@ -216,8 +213,8 @@ func (l *Logger) Log(rec *Record) {
 }
 
 // Reopen makes the writer flush, close and reopen the file (after logrotate
-// renamed it: SIGUSR1 from its postrotate). Queued lines stay queued and go
-// to the new file, so none is lost. If the file cannot be opened, the old one
+// renamed it: SIGUSR1 from its postrotate). Lines queued before the call go
+// to the old file, later ones to the new file: none is lost. If the file cannot be opened, the old one
 // is kept and the error returned. Without a file (stdout, stderr) it does
 // nothing.
 func (l *Logger) Reopen() error {
@@ -263,6 +260,14 @@ func (l *Logger) run() {
 				w.flush()
 			}
 		case reply := <-l.reopen:
+			// Lines queued before the request belong to the old file.
+			for n := len(l.queue); n > 0; n-- {
+				rec := <-l.queue
+				w.add(&rec)
+				if len(w.batch) >= flushAt {
+					w.flush()
+				}
+			}
 			w.flush()
 			reply <- l.reopenFile()
 		case <-l.stop:
@@ -308,8 +313,15 @@ type writer struct {
 	failing bool // last write failed: log the next failure only after a success
 }
 
+// add encodes rec into the batch. Direct calls, not a func value, so rec
+// stays on the writer's stack (a func value would make it escape: one heap
+// Record per line).
 func (w *writer) add(rec *Record) {
-	w.batch = w.l.format(w.batch, rec)
+	if w.l.text {
+		w.batch = AppendText(w.batch, rec)
+	} else {
+		w.batch = AppendJSON(w.batch, rec)
+	}
 	w.lines++
 }
 
