@@ -19,7 +19,7 @@ build:
 # The gateway with its embedded default: chat page at http://localhost:8080/,
 # broadcast topic at ws://localhost:8080/ws, admin on 127.0.0.1:9090.
 run: build
-	./$(BIN)/wsgate $(ARGS)
+	./$(BIN)/wsgate -access-log stdout $(ARGS)
 
 # Cross-node broadcast on one machine: a Kafka-protocol dev broker (cmd/kafkadev = franz-go's kfake,
 # not Apache Kafka; deploy/compose.yaml has the real thing) and 3 wsgate nodes on loopback.

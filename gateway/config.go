@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -47,6 +48,8 @@ type Config struct {
 
 	EventLoops int // 0: one per CPU
 	ReusePort  bool
+
+	AccessLog accesslog.Config // -access-log*, -request-id-*: access log and request IDs (package accesslog)
 }
 
 // tick is the timing wheel's granularity: timeouts fire up to one tick late.

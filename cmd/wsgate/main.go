@@ -63,12 +63,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 		stop() // a second signal gets Go's default: exit at once
 	}()
 	go reloadOnHUP(ctx, args, gw, log)
+	go reopenOnUSR1(ctx, gw, log)
 	if err := gw.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return 1
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// reopenOnUSR1 reopens the access log file on SIGUSR1 (logrotate's
+// postrotate). The signal is caught even with the access log off, so a USR1
+// sent by a rotation script never kills the process (Go's default).
+func reopenOnUSR1(ctx context.Context, gw *gateway.Gateway, log *slog.Logger) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	// The gateway owns the access log; until the session machine wiring adds
+	// Gateway.ReopenAccessLog, there is nothing to reopen.
+	reopener, _ := any(gw).(interface{ ReopenAccessLog() error })
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr1:
+		}
+		switch {
+		case reopener == nil:
+			log.Info("SIGUSR1: no access log to reopen")
+		default:
+			if err := reopener.ReopenAccessLog(); err != nil {
+				log.Error("access log reopen failed, still writing to the old file", "err", err)
+			} else {
+				log.Info("access log reopened")
+			}
+		}
+	}
 }
 
 // reloadOnHUP re-reads the flags, the environment and -config on SIGHUP and

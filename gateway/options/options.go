@@ -83,6 +83,11 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&c.EventLoops, "event-loops", 0, "number of event loops (0: one per CPU)")
 	fs.BoolVar(&c.ReusePort, "reuseport", false, "listen with SO_REUSEPORT so several wsgate processes share one port")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&c.AccessLog.Output, "access-log", "off", "access log `stderr|stdout|FILE|off`: one line per HTTP request, WebSocket session and refused connection; SIGUSR1 reopens FILE (logrotate)")
+	fs.StringVar(&c.AccessLog.Format, "access-log-format", "json", "access log `format`: json (one object per line) or text (close to HAProxy's httplog)")
+	fs.IntVar(&c.AccessLog.Sample, "access-log-sample", 1, "log 1 in `N` successful requests and sessions; refusals and errors always")
+	fs.StringVar(&c.AccessLog.RequestIDHeader, "request-id-header", "X-Request-Id", "request ID `header`: kept from trusted clients, else generated; forwarded to servers and logged (\"\" disables)")
+	fs.StringVar(&c.AccessLog.RequestIDTrusted, "request-id-trusted", "", "comma-separated `CIDRs` whose own request ID is kept (default none: always generated)")
 	kafkaFlags(fs, &o.kafka)
 	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
 	fs.BoolVar(&o.Check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
@@ -191,6 +196,9 @@ func (o *Options) Config() (gateway.Config, error) {
 		errs = append(errs, err)
 	}
 	if err := o.kafka.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := o.cfg.AccessLog.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := o.cfg.Validate(); err != nil {
