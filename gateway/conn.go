@@ -6,7 +6,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/router"
@@ -246,13 +245,6 @@ func (l *loop) linger(cs *conn) {
 	cs.lingerTo = l.wheel.now + lingerTicks
 	l.shutdownWrite(cs)
 	l.wheel.schedule(cs, l.wheel.now+1)
-}
-
-func (l *loop) shutdownWrite(cs *conn) {
-	if !cs.shutWr && cs.c.OutboundBuffered() == 0 {
-		_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
-		cs.shutWr = true
-	}
 }
 
 // fire runs when a connection's timer comes due.

@@ -7,6 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/router/topic"
 )
 
@@ -29,7 +30,7 @@ type loop struct {
 	wv       [][]byte // per-subscriber copy of iov: gnet's Writev trims it in place
 	slow     []*conn
 	deflater *codec.Compressor // nil until a compressing subscriber needs it
-	epfd     int               // gnet's epoll instance for this loop, found on first pause; -1 unknown
+	poller   gnetx.Poller      // pauses reading on this loop's connections (pause.go)
 
 	publishFails   int    // refused publishes since the last log line
 	lastPublishLog uint32 // tick of that line
@@ -54,7 +55,6 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		wheel:  newWheel(wheelSlots),
 		topics: topic.NewTable[*conn](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes},
-		epfd:   -1,
 	}
 	l.wheel.now = g.now()
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
