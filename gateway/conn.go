@@ -31,6 +31,7 @@ type conn struct {
 	group    *topicGroup // nil unless subscribed
 	sess     *session    // nil unless proxied
 	timer    timerLink
+	peers    peerLink // the loop's client list (drain.go)
 	dec      codec.Decoder
 	lastSeen uint32 // wheel tick of the last bytes from the peer
 	lingerTo uint32 // stateClosing: tick at which we stop waiting

@@ -42,8 +42,8 @@ type loop struct {
 	}
 	spare []*message
 
-	draining     []*conn // Drain: connections still to close, a share per tick
-	drainPerTick int
+	clients      clientList // every client connection (drain.go)
+	drainPerTick int        // Drain: connections closed per tick
 
 	tickTask, drainTask gnet.Runnable
 }
@@ -58,7 +58,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 	}
 	l.wheel.now = g.now()
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
-		if len(l.draining) > 0 {
+		if l.clients.next != nil {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now(), l.fire)
