@@ -304,7 +304,7 @@ func (g *Gateway) loopOf(c gnet.Conn) (*loop, error) {
 		}
 	}
 	l := newLoop(g, el)
-	p, err := g.epolls.Find(c.Fd())
+	p, err := g.epolls.Find(c)
 	if err != nil && !errors.Is(err, gnetx.ErrUnsupported) {
 		return nil, fmt.Errorf("backpressure: %w", err)
 	}

@@ -23,11 +23,10 @@ func (l *loop) setReading(cs *conn, on bool) {
 	if cs.c == nil || cs.state == stateClosed || (on && !cs.paused) {
 		return
 	}
-	fd := cs.c.Fd()
-	if err := l.poller.SetReading(fd, on, cs.c.OutboundBuffered() > 0); err != nil {
+	if err := l.poller.SetReading(cs.c, on); err != nil {
 		// Off Linux this is ErrUnsupported on every call, announced once at start.
 		if !errors.Is(err, gnetx.ErrUnsupported) {
-			l.g.log.Debug("pause reading", "fd", fd, "on", on, "err", err)
+			l.g.log.Debug("pause reading", "on", on, "err", err)
 		}
 		return
 	}
@@ -37,7 +36,7 @@ func (l *loop) setReading(cs *conn, on bool) {
 // shutdownWrite sends FIN once gnet has flushed everything we wrote (linger).
 func (l *loop) shutdownWrite(cs *conn) {
 	if !cs.shutWr && cs.c.OutboundBuffered() == 0 {
-		_ = gnetx.ShutdownWrite(cs.c.Fd())
+		_ = gnetx.ShutdownWrite(cs.c)
 		cs.shutWr = true
 	}
 }

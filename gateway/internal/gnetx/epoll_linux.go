@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,15 +54,17 @@ type Finder struct {
 	cands []int // the process's epoll fds at the last scan of /proc/self/fd
 }
 
-// Find returns the poller of the event loop that has just registered fd, a
-// connection gnet opened and nothing has been written to yet (OnOpen).
+// Find returns the poller of the event loop that has just opened c: call it
+// from OnOpen, before anything is written to c.
 //
 // The epoll fds of the process are listed once (at the first loop's first
 // connection, when the process has few fds; again only if none of those
-// watches fd); each candidate is then asked with an EPOLL_CTL_MOD of fd to
+// watches c); each candidate is then asked with an EPOLL_CTL_MOD of c's fd to
 // exactly the events gnet registered it with: the instance that does not
 // answer ENOENT is the loop's, and its interest set is left as it was.
-func (f *Finder) Find(fd int) (Poller, error) {
+func (f *Finder) Find(c gnet.Conn) (Poller, error) { return f.find(c.Fd()) }
+
+func (f *Finder) find(fd int) (Poller, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, ok := f.probe(fd); ok {
@@ -120,15 +123,18 @@ type Poller struct {
 
 var errNoPoller = errors.New("no epoll instance found for this event loop")
 
-// SetReading turns read interest for fd on or off and keeps the rest of the
-// interest set gnet keeps for it: writePending must say whether gnet holds
-// outbound bytes for fd (Conn.OutboundBuffered() > 0), since gnet then waits
-// for EPOLLOUT to flush them.
+// SetReading turns read interest for c on or off and keeps the rest of the
+// interest set gnet keeps for it: EPOLLOUT while gnet holds outbound bytes
+// for c, since gnet then waits for it to flush them.
 //
 // In level-triggered mode gnet re-arms reading by itself (ModRead) once that
 // outbound buffer drains, and on a short write (ModReadWrite): a pause lasts
 // until then at most, and the caller pauses again if it must.
-func (p Poller) SetReading(fd int, on, writePending bool) error {
+func (p Poller) SetReading(c gnet.Conn, on bool) error {
+	return p.setReading(c.Fd(), on, c.OutboundBuffered() > 0)
+}
+
+func (p Poller) setReading(fd int, on, writePending bool) error {
 	if !p.found {
 		return errNoPoller
 	}

@@ -82,7 +82,7 @@ func TestFindLeavesGnetsEventsAlone(t *testing.T) {
 		other := newTestLoop(t, et) // another loop's instance: must not be taken
 		l := newTestLoop(t, et)
 		f := &Finder{EdgeTriggered: et}
-		p, err := f.Find(l.fd)
+		p, err := f.find(l.fd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func TestFindLeavesGnetsEventsAlone(t *testing.T) {
 			t.Fatalf("et=%v: Find changed the interest set to %#x, gnet had %#x", et, got, want)
 		}
 		// The second loop is found from the cached scan.
-		if p, err := f.Find(other.fd); err != nil || p.epfd != other.ep {
+		if p, err := f.find(other.fd); err != nil || p.epfd != other.ep {
 			t.Fatalf("et=%v: other loop: epoll %d, %v; want %d", et, p.epfd, err, other.ep)
 		}
 	}
@@ -107,17 +107,17 @@ func TestFindFailsForUnwatchedFD(t *testing.T) {
 	defer unix.Close(pair[0])
 	defer unix.Close(pair[1])
 	var f Finder
-	if _, err := f.Find(pair[0]); err == nil {
+	if _, err := f.find(pair[0]); err == nil {
 		t.Fatal("found an epoll instance for an fd no instance watches")
 	}
-	if err := (Poller{}).SetReading(pair[0], false, false); err == nil {
+	if err := (Poller{}).setReading(pair[0], false, false); err == nil {
 		t.Fatal("a zero Poller paused reading")
 	}
 }
 
 func TestPauseResumeLevelTriggered(t *testing.T) {
 	l := newTestLoop(t, false)
-	p, err := (&Finder{}).Find(l.fd)
+	p, err := (&Finder{}).find(l.fd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestPauseResumeLevelTriggered(t *testing.T) {
 		{true, false, unix.EPOLLIN | unix.EPOLLPRI, unix.EPOLLIN},
 	}
 	for i, s := range steps {
-		if err := p.SetReading(l.fd, s.on, s.writePending); err != nil {
+		if err := p.setReading(l.fd, s.on, s.writePending); err != nil {
 			t.Fatal(err)
 		}
 		if got := l.interest(t); got != s.interest {
@@ -152,11 +152,11 @@ func TestPauseResumeLevelTriggered(t *testing.T) {
 
 func TestPauseResumeEdgeTriggered(t *testing.T) {
 	l := newTestLoop(t, true)
-	p, err := (&Finder{EdgeTriggered: true}).Find(l.fd)
+	p, err := (&Finder{EdgeTriggered: true}).find(l.fd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SetReading(l.fd, false, false); err != nil {
+	if err := p.setReading(l.fd, false, false); err != nil {
 		t.Fatal(err)
 	}
 	// gnet's EPOLLOUT|EPOLLET stay; no read interest, not even a peer's FIN.
@@ -170,7 +170,7 @@ func TestPauseResumeEdgeTriggered(t *testing.T) {
 	if got := l.ready(t); got&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 {
 		t.Fatalf("paused connection reported %#x", got)
 	}
-	if err := p.SetReading(l.fd, true, false); err != nil {
+	if err := p.setReading(l.fd, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := l.interest(t), gnetEvents(true, false); got != want {
@@ -189,7 +189,7 @@ func TestShutdownWrite(t *testing.T) {
 	}
 	defer unix.Close(pair[0])
 	defer unix.Close(pair[1])
-	if err := ShutdownWrite(pair[0]); err != nil {
+	if err := shutdownWrite(pair[0]); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1)
@@ -199,7 +199,7 @@ func TestShutdownWrite(t *testing.T) {
 	if _, err := unix.Write(pair[1], []byte("x")); err != nil {
 		t.Fatalf("the read side was closed too: %v", err)
 	}
-	if err := ShutdownWrite(-1); err == nil {
+	if err := shutdownWrite(-1); err == nil {
 		t.Fatal("no error for a bad fd")
 	}
 }

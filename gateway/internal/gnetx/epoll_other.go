@@ -2,6 +2,8 @@
 
 package gnetx
 
+import "github.com/panjf2000/gnet/v2"
+
 // Check reports whether reads can be paused here: never, off Linux.
 func Check() error { return ErrUnsupported }
 
@@ -11,10 +13,10 @@ type Finder struct {
 }
 
 // Find returns ErrUnsupported: pausing reads is Linux-only.
-func (f *Finder) Find(int) (Poller, error) { return Poller{}, ErrUnsupported }
+func (f *Finder) Find(gnet.Conn) (Poller, error) { return Poller{}, ErrUnsupported }
 
 // Poller is a no-op off Linux.
 type Poller struct{}
 
 // SetReading returns ErrUnsupported: pausing reads is Linux-only.
-func (Poller) SetReading(int, bool, bool) error { return ErrUnsupported }
+func (Poller) SetReading(gnet.Conn, bool) error { return ErrUnsupported }
