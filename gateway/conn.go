@@ -6,7 +6,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/router"
@@ -31,6 +30,7 @@ type conn struct {
 	group    *topicGroup // nil unless subscribed
 	sess     *session    // nil unless proxied
 	timer    timerLink
+	peers    peerLink // the loop's client list (drain.go)
 	dec      codec.Decoder
 	lastSeen uint32 // wheel tick of the last bytes from the peer
 	lingerTo uint32 // stateClosing: tick at which we stop waiting
@@ -241,13 +241,6 @@ func (l *loop) linger(cs *conn) {
 	cs.lingerTo = l.wheel.now + lingerTicks
 	l.shutdownWrite(cs)
 	l.wheel.schedule(cs, l.wheel.now+1)
-}
-
-func (l *loop) shutdownWrite(cs *conn) {
-	if !cs.shutWr && cs.c.OutboundBuffered() == 0 {
-		_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
-		cs.shutWr = true
-	}
 }
 
 // fire runs when a connection's timer comes due.

@@ -38,27 +38,64 @@ func (g *Gateway) Drain(ctx context.Context, drainTime time.Duration) {
 	g.log.Info("drained")
 }
 
-// startDrain queues every connection of the loop for closing; the timing
-// wheel's tick closes a share of them each time (drainStep).
-func (l *loop) startDrain(ticks int) {
-	l.draining = l.draining[:0]
-	for _, head := range l.wheel.slots {
-		for c := head; c != nil; c = c.timer.next {
-			l.draining = append(l.draining, c)
-		}
+// clientList links every client connection of a loop, so that Drain reaches
+// each one whatever its state and whether or not it waits on the timing wheel.
+// It is intrusive (the links live in conn.peers): O(1) to add and remove, no
+// allocation. Upstream (server side) connections are not in it: a session
+// ends with its client.
+type clientList struct {
+	head *conn
+	n    int
+	next *conn // while draining: the next connection drainStep visits
+}
+
+// peerLink is embedded in conn.
+type peerLink struct{ next, prev *conn }
+
+func (ls *clientList) add(c *conn) {
+	c.peers = peerLink{next: ls.head}
+	if ls.head != nil {
+		ls.head.peers.prev = c
 	}
-	l.drainPerTick = max(1, (len(l.draining)+ticks-1)/ticks)
+	ls.head = c
+	ls.n++
+}
+
+func (ls *clientList) remove(c *conn) {
+	if c.peers.prev == nil && ls.head != c {
+		return // not linked
+	}
+	if ls.next == c {
+		ls.next = c.peers.next
+	}
+	if c.peers.prev != nil {
+		c.peers.prev.peers.next = c.peers.next
+	} else {
+		ls.head = c.peers.next
+	}
+	if c.peers.next != nil {
+		c.peers.next.peers.prev = c.peers.prev
+	}
+	c.peers = peerLink{}
+	ls.n--
+}
+
+// startDrain starts closing every client connection of the loop; the timing
+// wheel's tick closes a share of them each time (drainStep). Connections
+// close in list order; one that closes before its turn unlinks itself.
+func (l *loop) startDrain(ticks int) {
+	l.clients.next = l.clients.head
+	l.drainPerTick = max(1, (l.clients.n+ticks-1)/ticks)
 	l.drainStep()
 }
 
-// drainStep closes the next share of the connections queued by startDrain.
+// drainStep closes the next share of the connections.
 func (l *loop) drainStep() {
-	n := min(l.drainPerTick, len(l.draining))
-	for _, cs := range l.draining[:n] {
+	for n := l.drainPerTick; n > 0 && l.clients.next != nil; n-- {
+		cs := l.clients.next
+		l.clients.next = cs.peers.next
 		l.drainConn(cs)
 	}
-	clear(l.draining[:n])
-	l.draining = l.draining[n:]
 }
 
 func (l *loop) drainConn(cs *conn) {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/gobwas/ws"
@@ -21,38 +20,43 @@ type message struct {
 	op     ws.OpCode
 	frame  *pool.Buffer // header + payload
 	hdrLen int
-	refs   atomic.Int32 // loops that have not delivered it yet
+	// refs counts the loops that have not delivered it yet; the last one
+	// returns both buffers (frame and deflated) to the pool.
+	refs atomic.Int32
 
-	deflateOnce sync.Once
-	deflated    *pool.Buffer // permessage-deflate frame, made by the first loop that needs it
-	pool        *pool.Pool
+	deflated atomic.Pointer[pool.Buffer] // permessage-deflate frame, published by the first loop that made one
+	pool     *pool.Pool
 }
 
 func (m *message) payload() []byte { return m.frame.B[m.hdrLen:] }
 
-// deflatedFrame compresses the message once for all loops, with the
-// compressor of the first loop that needs it.
+// deflatedFrame returns the message as a compressed frame. No loop waits for
+// another: one that finds no frame published compresses the message with its
+// own compressor and publishes the result; if another loop published first
+// (both compressed at the same moment), it uses that one and returns its own
+// buffer. Every loop but the racers reuses the first loop's work.
 func (m *message) deflatedFrame(c *codec.Compressor) []byte {
-	m.deflateOnce.Do(func() {
-		b := m.pool.Get()
-		var err error
-		if b.B, err = c.AppendFrame(b.B, m.op, m.payload()); err != nil {
-			// Cannot happen with an in-memory writer; fall back to the plain frame.
-			m.pool.Put(b)
-			return
-		}
-		m.deflated = b
-	})
-	if m.deflated == nil {
+	if b := m.deflated.Load(); b != nil {
+		return b.B
+	}
+	b := m.pool.Get()
+	var err error
+	if b.B, err = c.AppendFrame(b.B, m.op, m.payload()); err != nil {
+		// Cannot happen with an in-memory writer; fall back to the plain frame.
+		m.pool.Put(b)
 		return m.frame.B
 	}
-	return m.deflated.B
+	if !m.deflated.CompareAndSwap(nil, b) {
+		m.pool.Put(b)
+		return m.deflated.Load().B
+	}
+	return b.B
 }
 
 func (m *message) release() {
 	if m.refs.Add(-1) == 0 {
 		m.pool.Put(m.frame)
-		m.pool.Put(m.deflated)
+		m.pool.Put(m.deflated.Load())
 	}
 }
 

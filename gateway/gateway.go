@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router"
 )
@@ -48,6 +49,10 @@ type Gateway struct {
 	start  time.Time
 	booted chan struct{}
 	engine gnet.Engine
+
+	epolls  gnetx.Finder          // each event loop's poller, for pausing reads (pause.go)
+	noPause error                 // why reads cannot be paused on this platform (off Linux); nil on Linux
+	fatal   atomic.Pointer[error] // set when an event loop cannot work as it must: Run returns it
 
 	handshakeTicks, pingTicks, idleTicks uint32
 }
@@ -80,6 +85,13 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		idleTicks:      ticks(cfg.IdleTimeout),
 	}
 	g.router = rt
+	g.epolls.EdgeTriggered = edgeTriggered
+	if err := gnetx.Check(); errors.Is(err, gnetx.ErrUnsupported) {
+		g.noPause = err // announced by Run
+	} else if err != nil {
+		// Without pausing reads a tunnel's backpressure is silently lost: refuse to start.
+		return nil, fmt.Errorf("backpressure: %w", err)
+	}
 	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
@@ -93,6 +105,10 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	}
 	return g, nil
 }
+
+// edgeTriggered is gnet's WithEdgeTriggeredIO: gnetx must know it to keep
+// gnet's own flags when it pauses reading a connection.
+const edgeTriggered = false
 
 func ticks(d time.Duration) uint32 { return uint32((d + tick - 1) / tick) }
 
@@ -115,6 +131,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 		defer admin.Close()
 		g.log.Info("admin listener", "addr", ln.Addr().String())
+	}
+	if g.noPause != nil {
+		g.log.Warn("backpressure on proxied connections is off on this platform: a side that outruns its peer is not paused, its bytes are buffered in memory", "reason", g.noPause)
 	}
 
 	stopped := make(chan struct{})
@@ -148,6 +167,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		gnet.WithReusePort(g.cfg.ReusePort),
 		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithEdgeTriggeredIO(edgeTriggered),
 		gnet.WithLogger(gnetLogger{g.log}),
 	}
 	if g.cfg.EventLoops > 0 {
@@ -157,6 +177,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = g.bus.Close()
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", g.cfg.Listen, err)
+	}
+	if p := g.fatal.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -185,10 +208,17 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		// Written before the client sent anything: HTTP clients read it as the answer.
 		return codec.AppendError(nil, http.StatusServiceUnavailable, "connection limit reached ("+reason+")"), gnet.Close
 	}
+	l, err := g.loopOf(c)
+	if err != nil {
+		// The engine stops at the loop's first connection: Run returns err.
+		g.fatal.CompareAndSwap(nil, &err)
+		g.log.Error("stopping", "err", err)
+		return nil, gnet.Shutdown
+	}
 	g.open.Add(1)
-	l := g.loopOf(c.EventLoop())
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	c.SetContext(cs)
+	l.clients.add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
 	g.metrics.connsOpen.Inc()
 	g.metrics.connsTotal.Inc()
@@ -211,6 +241,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		g.limits.release(addrOf(c.RemoteAddr()))
 	}
 	l.wheel.remove(cs)
+	l.clients.remove(cs)
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
@@ -248,11 +279,14 @@ func (g *Gateway) admit(c gnet.Conn) (reason string) {
 	return ""
 }
 
-// loopOf returns the state of event loop el, creating it on first use.
-func (g *Gateway) loopOf(el gnet.EventLoop) *loop {
+// loopOf returns the state of c's event loop, creating it on the loop's first
+// connection (gnet gives no other hook on a loop's goroutine): that is when
+// the loop's epoll instance is found, once, from c.
+func (g *Gateway) loopOf(c gnet.Conn) (*loop, error) {
+	el := c.EventLoop()
 	for _, l := range *g.loops.Load() {
 		if l.el == el {
-			return l
+			return l, nil
 		}
 	}
 	g.loopsMu.Lock()
@@ -260,13 +294,18 @@ func (g *Gateway) loopOf(el gnet.EventLoop) *loop {
 	old := *g.loops.Load()
 	for _, l := range old {
 		if l.el == el {
-			return l
+			return l, nil
 		}
 	}
 	l := newLoop(g, el)
+	p, err := g.epolls.Find(c)
+	if err != nil && !errors.Is(err, gnetx.ErrUnsupported) {
+		return nil, fmt.Errorf("backpressure: %w", err)
+	}
+	l.poller = p
 	next := append(append(make([]*loop, 0, len(old)+1), old...), l)
 	g.loops.Store(&next)
-	return l
+	return l, nil
 }
 
 // gnetLogger sends gnet's own log lines to slog.

@@ -7,6 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -29,7 +30,7 @@ type loop struct {
 	wv       [][]byte // per-subscriber copy of iov: gnet's Writev trims it in place
 	slow     []*conn
 	deflater *codec.Compressor // nil until a compressing subscriber needs it
-	epfd     int               // gnet's epoll instance for this loop, found on first pause; -1 unknown
+	poller   gnetx.Poller      // pauses reading on this loop's connections (pause.go)
 
 	publishFails   int    // refused publishes since the last log line
 	lastPublishLog uint32 // tick of that line
@@ -41,8 +42,8 @@ type loop struct {
 	}
 	spare []*message
 
-	draining     []*conn // Drain: connections still to close, a share per tick
-	drainPerTick int
+	clients      clientList // every client connection (drain.go)
+	drainPerTick int        // Drain: connections closed per tick
 
 	tickTask, drainTask gnet.Runnable
 }
@@ -54,11 +55,10 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		wheel:  newWheel(wheelSlots),
 		topics: router.NewTopicTable[*conn](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes},
-		epfd:   -1,
 	}
 	l.wheel.now = g.now()
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
-		if len(l.draining) > 0 {
+		if l.clients.next != nil {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now(), l.fire)
