@@ -582,3 +582,58 @@ func TestSmuggling(t *testing.T) {
 }
 
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// TestSmuggleJudge checks the checker on made-up outcomes, without processes: each smuggling symptom
+// must fail a case, and the safe outcomes must pass.
+func TestSmuggleJudge(t *testing.T) {
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	req := func(i int, method, url, body string) record {
+		return record{Kind: "request", I: i, Method: method, URL: url, Body: enc(body), Complete: true}
+	}
+	ok200 := response{status: 200, recorder: true}
+	base := smuggleCase{name: "x", policy: mayRefuse, want: []wantReq{post("hello"), wInnocent}}
+	strict := base
+	strict.policy = mustRefuse
+	valid := base
+	valid.policy = mustForward
+	tun := smuggleCase{name: "t", policy: mustForward, want: []wantReq{{method: "GET", target: "/app/ws-ok", upgrade: true}}, tunnel: "abc"}
+	for _, tc := range []struct {
+		name  string
+		c     smuggleCase
+		resps []response
+		eof   bool
+		recs  []record
+		pass  bool
+	}{
+		{"exact", base, []response{ok200, ok200}, false, []record{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", "")}, true},
+		{"extra request", base, []response{ok200, ok200, ok200},
+			false, []record{req(0, "POST", "/app/a", ""), req(1, "GET", "/app/SMUGGLED", ""), req(2, "GET", "/app/innocent", "")}, false},
+		{"glued into a body", base, []response{ok200}, false, []record{req(0, "POST", "/app/a", "helloGET /app/innocent")}, false},
+		{"framing header dropped", base, []response{ok200, ok200}, false, []record{req(0, "POST", "/app/a", ""), req(1, "GET", "/app/innocent", "")}, false},
+		{"backend parse error", base, []response{ok200}, false,
+			[]record{req(0, "POST", "/app/a", "hello"), {Kind: "error", Code: "HPE_INVALID_METHOD"}}, false},
+		{"connection reset is no parse error", base, []response{ok200, ok200}, false,
+			[]record{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", ""), {Kind: "error", Code: "ECONNRESET"}}, true},
+		{"backend left waiting for body", base, []response{}, false,
+			[]record{{Kind: "request", Method: "POST", URL: "/app/a", Body: enc("hel")}}, false},
+		{"refused, nothing forwarded", base, []response{{status: 400}}, true, nil, true},
+		{"refused after an aborted head", strict, []response{{status: 400}}, true,
+			[]record{{Kind: "request", Method: "POST", URL: "/app/a"}, {Kind: "error", Code: "HPE_INVALID_EOF_STATE"}}, true},
+		{"refused, but smuggled", base, []response{{status: 400}}, true, []record{req(0, "GET", "/app/SMUGGLED", "")}, false},
+		{"backend 400 is no proxy refusal", strict, []response{{status: 400, recorder: true}}, false, nil, false},
+		{"must refuse, accepted", strict, []response{ok200, ok200}, false,
+			[]record{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", "")}, false},
+		{"must forward, refused", valid, []response{{status: 400}}, true, nil, false},
+		{"closed after Connection: close", base, []response{{status: 200, recorder: true, close: true}}, true,
+			[]record{req(0, "POST", "/app/a", "hello")}, true},
+		{"stopped without close", base, []response{ok200}, false, []record{req(0, "POST", "/app/a", "hello")}, false},
+		{"tunnel as sent", tun, []response{{status: 101, recorder: true}}, false,
+			[]record{{Kind: "upgrade", Method: "GET", URL: "/app/ws-ok", Complete: true}, {Kind: "tunnel", Data: enc("abc")}}, true},
+		{"tunnel bytes parsed as a request", tun, []response{{status: 101, recorder: true}}, false,
+			[]record{{Kind: "upgrade", Method: "GET", URL: "/app/ws-ok", Complete: true}, req(1, "GET", "abc", "")}, false},
+	} {
+		if got := judge(tc.c, tc.resps, tc.eof, tc.recs); got.pass != tc.pass {
+			t.Errorf("%s: pass = %v, want %v (%s: %s)", tc.name, got.pass, tc.pass, got.verdict, got.detail)
+		}
+	}
+}
