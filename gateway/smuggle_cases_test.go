@@ -290,7 +290,9 @@ func smuggleCases() []smuggleCase {
 	cl0("cl0-404", "GET /nothere HTTP/1.1", "404, discard the body or close")
 	cl0("cl0-405-refusal", "POST /page HTTP/1.1", "405, close")
 	cl0("cl0-426-topic", "GET /topic HTTP/1.1", "426, close")
-	partial := "GET /app/SMUGGLED HTTP/1.1\r\n" + hostLine + "X-Glue: "
+	// No Host in the smuggled head: the victim's request line becomes X-Glue's value and its own
+	// headers (Host, cookies) complete the attacker's request.
+	partial := "GET /app/SMUGGLED HTTP/1.1\r\nX-Glue: "
 	add(smuggleCase{name: "cl0-page-glue-victim", class: "CL.0", policy: mayRefuse,
 		expect: "serve the page, discard the body (or close); the next request must not be glued into a smuggled one",
 		raw:    rq("GET /page HTTP/1.1", clOf(partial)) + partial + innocent,

@@ -42,6 +42,7 @@ var knownHoles = map[string]int{
 	"connection-transfer-encoding": 1, // Connection: Transfer-Encoding strips the framing header
 	"connection-host":              1, // Connection: Host strips Host
 	"cl0-page":                     2, // the page's request body is parsed as the next request
+	"cl0-page-glue-victim":         2, // ... and the next client request is glued into the smuggled one
 	"absolute-form-host-mismatch":  3, // absolute-form forwarded with the client's other Host
 	"host-invalid":                 3, // Host "a b/c@d" forwarded
 	"te-duplicate-chunked":         5, // chunked twice forwarded; llhttp refuses it
