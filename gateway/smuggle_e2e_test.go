@@ -60,14 +60,14 @@ var knownHoles = map[string]int{
 	"chunk-missing-final-crlf":     5, // the next request's lines swallowed as trailer fields
 }
 
-// recorder is a running testdata/llhttp-recorder.js.
-type recorder struct {
+// smRecorder is a running testdata/llhttp-recorder.js.
+type smRecorder struct {
 	addr    string // data port: the proxy's backend
 	control string // GET /records, GET /reset
 	client  *http.Client
 }
 
-func startRecorder(t *testing.T) *recorder {
+func startSmuggleRecorder(t *testing.T) *smRecorder {
 	t.Helper()
 	cmd := exec.Command("node", "llhttp-recorder.js")
 	cmd.Dir = "testdata"
@@ -91,12 +91,12 @@ func startRecorder(t *testing.T) *recorder {
 	if err != nil {
 		t.Fatalf("llhttp-recorder.js: %v", err)
 	}
-	return &recorder{addr: "127.0.0.1:" + port, control: fmt.Sprintf("127.0.0.1:%d", control),
+	return &smRecorder{addr: "127.0.0.1:" + port, control: fmt.Sprintf("127.0.0.1:%d", control),
 		client: &http.Client{Timeout: 3 * time.Second}}
 }
 
-// record is one line of the recorder's log (see the script's header for the kinds).
-type record struct {
+// smRecord is one line of the recorder's log (see the script's header for the kinds).
+type smRecord struct {
 	Kind       string   `json:"kind"`
 	I          int      `json:"i"`
 	Conn       int      `json:"conn"`
@@ -112,13 +112,13 @@ type record struct {
 	Raw        string   `json:"raw"`
 }
 
-func fromB64(s string) string {
+func smB64(s string) string {
 	b, _ := base64.StdEncoding.DecodeString(s)
 	return string(b)
 }
 
 // header returns every value of the named header the backend saw, in order.
-func (r record) header(name string) []string {
+func (r smRecord) header(name string) []string {
 	var out []string
 	for i := 0; i+1 < len(r.RawHeaders); i += 2 {
 		if strings.EqualFold(r.RawHeaders[i], name) {
@@ -128,7 +128,7 @@ func (r record) header(name string) []string {
 	return out
 }
 
-func (rc *recorder) get(path string) ([]byte, error) {
+func (rc *smRecorder) get(path string) ([]byte, error) {
 	resp, err := rc.client.Get("http://" + rc.control + path)
 	if err != nil {
 		return nil, fmt.Errorf("recorder %s: %w", path, err)
@@ -143,7 +143,7 @@ func (rc *recorder) get(path string) ([]byte, error) {
 
 // records waits until the recorder's log stops changing (two equal reads 40 ms apart, at most ~1 s)
 // and returns it. It returns errors rather than failing t: HAProxy's column runs on another goroutine.
-func (rc *recorder) records() ([]record, error) {
+func (rc *smRecorder) records() ([]smRecord, error) {
 	var last []byte
 	for range 25 {
 		b, err := rc.get("/records")
@@ -156,23 +156,23 @@ func (rc *recorder) records() ([]record, error) {
 		last = b
 		time.Sleep(40 * time.Millisecond)
 	}
-	var recs []record
+	var recs []smRecord
 	if err := json.Unmarshal(last, &recs); err != nil {
 		return nil, fmt.Errorf("recorder /records: %w: %s", err, last)
 	}
 	return recs, nil
 }
 
-func (rc *recorder) reset() error {
+func (rc *smRecorder) reset() error {
 	_, err := rc.get("/reset")
 	return err
 }
 
-// startHAProxy runs Debian's haproxy in the foreground with a generated config: one HTTP frontend on a
+// startSmuggleHAProxy runs Debian's haproxy in the foreground with a generated config: one HTTP frontend on a
 // free port, one backend server = the recorder, short timeouts, no connection reuse across clients
 // (so each client connection's requests land on their own server connection, as with wsgate).
 // It returns "" when haproxy is not installed; when installed it must start.
-func startHAProxy(t *testing.T, backend string) string {
+func startSmuggleHAProxy(t *testing.T, backend string) string {
 	t.Helper()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -206,26 +206,26 @@ func startHAProxy(t *testing.T, backend string) string {
 	return ""
 }
 
-// response is one response the client read.
-type response struct {
-	status   int
-	recorder bool // carries X-Recorder: it came from the backend, not the proxy
-	close    bool // Connection: close
-	body     string
+// smResponse is one response the client read.
+type smResponse struct {
+	status     int
+	smRecorder bool // carries X-Recorder: it came from the backend, not the proxy
+	close      bool // Connection: close
+	body       string
 }
 
-func (r response) String() string {
+func (r smResponse) String() string {
 	from := "proxy"
-	if r.recorder {
+	if r.smRecorder {
 		from = "backend"
 	}
 	return fmt.Sprintf("%d(%s)", r.status, from)
 }
 
-// exchange sends c.raw as one write on a fresh connection to addr and reads responses until the
+// smuggleExchange sends c.raw as one write on a fresh connection to addr and reads responses until the
 // connection ends, or wantFinal final responses arrived (then 120 ms more for anything extra), or
 // nothing arrives for 1.5 s (generous: the machine may be loaded; only broken cases wait that long). After a 101 it stops parsing HTTP.
-func exchange(addr string, raw string, wantFinal int) (resps []response, eof bool, err error) {
+func smuggleExchange(addr string, raw string, wantFinal int) (resps []smResponse, eof bool, err error) {
 	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
 		return nil, false, fmt.Errorf("dial %s: %w", addr, err)
@@ -253,7 +253,7 @@ func exchange(addr string, raw string, wantFinal int) (resps []response, eof boo
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		r := response{status: resp.StatusCode, recorder: resp.Header.Get("X-Recorder") != "",
+		r := smResponse{status: resp.StatusCode, smRecorder: resp.Header.Get("X-Recorder") != "",
 			close: resp.Close, body: string(body)}
 		resps = append(resps, r)
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
@@ -266,17 +266,17 @@ func exchange(addr string, raw string, wantFinal int) (resps []response, eof boo
 	}
 }
 
-// caseResult is one case through one proxy.
-type caseResult struct {
+// smuggleResult is one case through one proxy.
+type smuggleResult struct {
 	pass    bool
 	verdict string // short, for the table
 	detail  string // why it failed, and what the backend saw
 }
 
 // runSmuggleCase runs c through the proxy at addr and judges it.
-func runSmuggleCase(rc *recorder, addr string, c smuggleCase) caseResult {
+func runSmuggleCase(rc *smRecorder, addr string, c smuggleCase) smuggleResult {
 	if err := rc.reset(); err != nil {
-		return caseResult{verdict: "harness error", detail: err.Error()}
+		return smuggleResult{verdict: "harness error", detail: err.Error()}
 	}
 	wantFinal := 1
 	for _, want := range c.wants() {
@@ -288,21 +288,21 @@ func runSmuggleCase(rc *recorder, addr string, c smuggleCase) caseResult {
 		}
 		wantFinal = max(wantFinal, n)
 	}
-	resps, eof, err := exchange(addr, c.raw, wantFinal)
+	resps, eof, err := smuggleExchange(addr, c.raw, wantFinal)
 	if err != nil {
-		return caseResult{verdict: "client error", detail: err.Error()}
+		return smuggleResult{verdict: "client error", detail: err.Error()}
 	}
 	recs, err := rc.records()
 	if err != nil {
-		return caseResult{verdict: "harness error", detail: err.Error()}
+		return smuggleResult{verdict: "harness error", detail: err.Error()}
 	}
-	return judge(c, resps, eof, recs)
+	return judgeSmuggle(c, resps, eof, recs)
 }
 
-// judge decides a case from what the client got and what the backend recorded.
-func judge(c smuggleCase, resps []response, eof bool, recs []record) caseResult {
-	var reqs, aborted, errs, tunnels []record
-	var conns []record
+// judgeSmuggle decides a case from what the client got and what the backend recorded.
+func judgeSmuggle(c smuggleCase, resps []smResponse, eof bool, recs []smRecord) smuggleResult {
+	var reqs, aborted, errs, tunnels []smRecord
+	var conns []smRecord
 	for _, r := range recs {
 		switch {
 		case r.Kind == "request" && !r.Complete:
@@ -323,10 +323,10 @@ func judge(c smuggleCase, resps []response, eof bool, recs []record) caseResult 
 		}
 	}
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].I < reqs[j].I })
-	saw := describeBackend(reqs, aborted, errs, tunnels)
+	saw := smDescribeBackend(reqs, aborted, errs, tunnels)
 	refusal := 0
 	for _, r := range resps {
-		if !r.recorder && r.status >= 400 {
+		if !r.smRecorder && r.status >= 400 {
 			refusal = r.status
 			break
 		}
@@ -347,28 +347,28 @@ func judge(c smuggleCase, resps []response, eof bool, recs []record) caseResult 
 	for _, e := range errs {
 		verdict += ", backend: " + e.Code
 	}
-	fail := func(why string) caseResult {
-		return caseResult{verdict: verdict, detail: why + "; client got " + fmt.Sprint(resps) +
-			fmt.Sprintf(" (eof %v); backend saw: %s; raw at backend: %s", eof, saw, describeConns(conns))}
+	fail := func(why string) smuggleResult {
+		return smuggleResult{verdict: verdict, detail: why + "; client got " + fmt.Sprint(resps) +
+			fmt.Sprintf(" (eof %v); backend saw: %s; raw at backend: %s", eof, saw, smDescribeConns(conns))}
 	}
 	if len(errs) > 0 {
 		return fail("the backend's parser refused what the proxy sent (a framing disagreement)")
 	}
 	if refusal != 0 {
-		if c.policy == mustForward {
+		if c.smPolicy == mustForward {
 			return fail("a valid request was refused")
 		}
 		if len(tunnels) > 0 {
 			return fail("bytes were tunnelled to the backend")
 		}
 		for _, want := range c.wants() {
-			if len(reqs) <= len(want) && matchReqs(reqs, want[:len(reqs)]) == "" {
-				return caseResult{pass: true, verdict: verdict}
+			if len(reqs) <= len(want) && smMatch(reqs, want[:len(reqs)]) == "" {
+				return smuggleResult{pass: true, verdict: verdict}
 			}
 		}
 		return fail("refused, but the backend saw requests the client did not send that way")
 	}
-	if c.policy == mustRefuse {
+	if c.smPolicy == mustRefuse {
 		return fail("accepted, but RFC 9112 requires a refusal")
 	}
 	if len(aborted) > 0 {
@@ -376,13 +376,13 @@ func judge(c smuggleCase, resps []response, eof bool, recs []record) caseResult 
 	}
 	var why string
 	for _, want := range c.wants() {
-		why = matchReqs(reqs, want)
+		why = smMatch(reqs, want)
 		if why == "" {
 			break
 		}
 		// A proxy may close after a response it marked Connection: close (RFC 9112 9.6): the requests
 		// after it never reach the backend, which is no smuggling.
-		if len(reqs) < len(want) && matchReqs(reqs, want[:len(reqs)]) == "" && eof && closedAfter(resps, len(reqs)) {
+		if len(reqs) < len(want) && smMatch(reqs, want[:len(reqs)]) == "" && eof && smClosedAfter(resps, len(reqs)) {
 			why = ""
 			verdict += " then closed"
 			break
@@ -391,15 +391,15 @@ func judge(c smuggleCase, resps []response, eof bool, recs []record) caseResult 
 	if why != "" {
 		return fail(why)
 	}
-	if got, want := tunnelData(tunnels), c.tunnel; got != want {
+	if got, want := smTunnelData(tunnels), c.tunnel; got != want {
 		return fail(fmt.Sprintf("tunnel bytes %q, want %q", got, want))
 	}
-	return caseResult{pass: true, verdict: verdict}
+	return smuggleResult{pass: true, verdict: verdict}
 }
 
 // closedAfter: the client got n final responses, the last of them with Connection: close.
-func closedAfter(resps []response, n int) bool {
-	var finals []response
+func smClosedAfter(resps []smResponse, n int) bool {
+	var finals []smResponse
 	for _, r := range resps {
 		if r.status >= 200 || r.status == http.StatusSwitchingProtocols {
 			finals = append(finals, r)
@@ -408,16 +408,16 @@ func closedAfter(resps []response, n int) bool {
 	return n > 0 && len(finals) == n && finals[n-1].close
 }
 
-func tunnelData(ts []record) string {
+func smTunnelData(ts []smRecord) string {
 	var s string
 	for _, t := range ts {
-		s += fromB64(t.Data)
+		s += smB64(t.Data)
 	}
 	return s
 }
 
-// matchReqs compares what the backend parsed with what it should have, request by request.
-func matchReqs(got []record, want []wantReq) string {
+// smMatch compares what the backend parsed with what it should have, request by request.
+func smMatch(got []smRecord, want []wantReq) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("the backend parsed %d requests, the client sent %d", len(got), len(want))
 	}
@@ -425,10 +425,10 @@ func matchReqs(got []record, want []wantReq) string {
 		g := got[i]
 		targets := append([]string{w.target}, w.altTargets...)
 		switch {
-		case g.Method != w.method || !containsString(targets, g.URL):
+		case g.Method != w.method || !smContains(targets, g.URL):
 			return fmt.Sprintf("request %d: backend saw %s %s, want %s %s", i, g.Method, g.URL, w.method, strings.Join(targets, " or "))
-		case fromB64(g.Body) != w.body:
-			return fmt.Sprintf("request %d (%s %s): backend body %q, want %q", i, g.Method, g.URL, fromB64(g.Body), w.body)
+		case smB64(g.Body) != w.body:
+			return fmt.Sprintf("request %d (%s %s): backend body %q, want %q", i, g.Method, g.URL, smB64(g.Body), w.body)
 		case (g.Kind == "upgrade") != w.upgrade:
 			return fmt.Sprintf("request %d (%s %s): upgrade %v, want %v", i, g.Method, g.URL, g.Kind == "upgrade", w.upgrade)
 		}
@@ -441,7 +441,7 @@ func matchReqs(got []record, want []wantReq) string {
 	return ""
 }
 
-func containsString(list []string, s string) bool {
+func smContains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
 			return true
@@ -450,23 +450,23 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-func describeBackend(reqs, aborted, errs, tunnels []record) string {
+func smDescribeBackend(reqs, aborted, errs, tunnels []smRecord) string {
 	var parts []string
 	for _, r := range reqs {
 		s := fmt.Sprintf("#%d c%d %s %s", r.I, r.Conn, r.Method, r.URL)
 		if r.Body != "" {
-			s += fmt.Sprintf(" body %q", fromB64(r.Body))
+			s += fmt.Sprintf(" body %q", smB64(r.Body))
 		}
 		parts = append(parts, s)
 	}
 	for _, r := range aborted {
-		parts = append(parts, fmt.Sprintf("#%d c%d %s %s INCOMPLETE body %q", r.I, r.Conn, r.Method, r.URL, fromB64(r.Body)))
+		parts = append(parts, fmt.Sprintf("#%d c%d %s %s INCOMPLETE body %q", r.I, r.Conn, r.Method, r.URL, smB64(r.Body)))
 	}
 	for _, r := range errs {
 		parts = append(parts, fmt.Sprintf("c%d PARSE ERROR %s (%s)", r.Conn, r.Code, r.Reason))
 	}
 	for _, r := range tunnels {
-		parts = append(parts, fmt.Sprintf("c%d tunnel %q", r.Conn, fromB64(r.Data)))
+		parts = append(parts, fmt.Sprintf("c%d tunnel %q", r.Conn, smB64(r.Data)))
 	}
 	if len(parts) == 0 {
 		return "nothing"
@@ -474,10 +474,10 @@ func describeBackend(reqs, aborted, errs, tunnels []record) string {
 	return strings.Join(parts, " | ")
 }
 
-func describeConns(conns []record) string {
+func smDescribeConns(conns []smRecord) string {
 	var parts []string
 	for _, c := range conns {
-		parts = append(parts, fmt.Sprintf("c%d %q", c.Conn, fromB64(c.Raw)))
+		parts = append(parts, fmt.Sprintf("c%d %q", c.Conn, smB64(c.Raw)))
 	}
 	if len(parts) == 0 {
 		return "no connection"
@@ -506,13 +506,13 @@ func TestSmuggling(t *testing.T) {
 		}
 	}
 
-	wsRec, haRec := startRecorder(t), startRecorder(t)
+	wsRec, haRec := startSmuggleRecorder(t), startSmuggleRecorder(t)
 	g := startGateway(t, "-backend", "app=rec@"+wsRec.addr, "-route", "/app/=backend:app",
 		"-route", "/topic=topic:chat", "-demo-path", "/page")
-	haAddr := startHAProxy(t, haRec.addr)
+	haAddr := startSmuggleHAProxy(t, haRec.addr)
 
-	ws := make([]caseResult, len(cases))
-	ha := make([]caseResult, len(cases))
+	ws := make([]smuggleResult, len(cases))
+	ha := make([]smuggleResult, len(cases))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -563,7 +563,7 @@ func TestSmuggling(t *testing.T) {
 			}
 		}
 		fmt.Fprintf(&table, "| %d | %s | %s | %s | %s | %s | %s |\n", i+1, c.name, c.class, c.expect,
-			mdCell(ws[i].verdict), mdCell(haCell), result)
+			smMDCell(ws[i].verdict), smMDCell(haCell), result)
 	}
 	fmt.Fprintf(&table, "\n%d cases: %d pass, %d known holes, %d fail. ✗ in the HAProxy column: HAProxy's outcome would not pass the same check (reference only).\n",
 		len(cases), passed, holes, len(cases)-passed-holes)
@@ -582,58 +582,58 @@ func TestSmuggling(t *testing.T) {
 	}
 }
 
-func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+func smMDCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 // TestSmuggleJudge checks the checker on made-up outcomes, without processes: each smuggling symptom
 // must fail a case, and the safe outcomes must pass.
 func TestSmuggleJudge(t *testing.T) {
 	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	req := func(i int, method, url, body string) record {
-		return record{Kind: "request", I: i, Method: method, URL: url, Body: enc(body), Complete: true}
+	req := func(i int, method, url, body string) smRecord {
+		return smRecord{Kind: "request", I: i, Method: method, URL: url, Body: enc(body), Complete: true}
 	}
-	ok200 := response{status: 200, recorder: true}
-	base := smuggleCase{name: "x", policy: mayRefuse, want: []wantReq{post("hello"), wInnocent}}
+	ok200 := smResponse{status: 200, smRecorder: true}
+	base := smuggleCase{name: "x", smPolicy: mayRefuse, want: []wantReq{smPost("hello"), wInnocent}}
 	strict := base
-	strict.policy = mustRefuse
+	strict.smPolicy = mustRefuse
 	valid := base
-	valid.policy = mustForward
-	tun := smuggleCase{name: "t", policy: mustForward, want: []wantReq{{method: "GET", target: "/app/ws-ok", upgrade: true}}, tunnel: "abc"}
+	valid.smPolicy = mustForward
+	tun := smuggleCase{name: "t", smPolicy: mustForward, want: []wantReq{{method: "GET", target: "/app/ws-ok", upgrade: true}}, tunnel: "abc"}
 	for _, tc := range []struct {
 		name  string
 		c     smuggleCase
-		resps []response
+		resps []smResponse
 		eof   bool
-		recs  []record
+		recs  []smRecord
 		pass  bool
 	}{
-		{"exact", base, []response{ok200, ok200}, false, []record{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", "")}, true},
-		{"extra request", base, []response{ok200, ok200, ok200},
-			false, []record{req(0, "POST", "/app/a", ""), req(1, "GET", "/app/SMUGGLED", ""), req(2, "GET", "/app/innocent", "")}, false},
-		{"glued into a body", base, []response{ok200}, false, []record{req(0, "POST", "/app/a", "helloGET /app/innocent")}, false},
-		{"framing header dropped", base, []response{ok200, ok200}, false, []record{req(0, "POST", "/app/a", ""), req(1, "GET", "/app/innocent", "")}, false},
-		{"backend parse error", base, []response{ok200}, false,
-			[]record{req(0, "POST", "/app/a", "hello"), {Kind: "error", Code: "HPE_INVALID_METHOD"}}, false},
-		{"connection reset is no parse error", base, []response{ok200, ok200}, false,
-			[]record{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", ""), {Kind: "error", Code: "ECONNRESET"}}, true},
-		{"backend left waiting for body", base, []response{}, false,
-			[]record{{Kind: "request", Method: "POST", URL: "/app/a", Body: enc("hel")}}, false},
-		{"refused, nothing forwarded", base, []response{{status: 400}}, true, nil, true},
-		{"refused after an aborted head", strict, []response{{status: 400}}, true,
-			[]record{{Kind: "request", Method: "POST", URL: "/app/a"}, {Kind: "error", Code: "HPE_INVALID_EOF_STATE"}}, true},
-		{"refused, but smuggled", base, []response{{status: 400}}, true, []record{req(0, "GET", "/app/SMUGGLED", "")}, false},
-		{"backend 400 is no proxy refusal", strict, []response{{status: 400, recorder: true}}, false, nil, false},
-		{"must refuse, accepted", strict, []response{ok200, ok200}, false,
-			[]record{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", "")}, false},
-		{"must forward, refused", valid, []response{{status: 400}}, true, nil, false},
-		{"closed after Connection: close", base, []response{{status: 200, recorder: true, close: true}}, true,
-			[]record{req(0, "POST", "/app/a", "hello")}, true},
-		{"stopped without close", base, []response{ok200}, false, []record{req(0, "POST", "/app/a", "hello")}, false},
-		{"tunnel as sent", tun, []response{{status: 101, recorder: true}}, false,
-			[]record{{Kind: "upgrade", Method: "GET", URL: "/app/ws-ok", Complete: true}, {Kind: "tunnel", Data: enc("abc")}}, true},
-		{"tunnel bytes parsed as a request", tun, []response{{status: 101, recorder: true}}, false,
-			[]record{{Kind: "upgrade", Method: "GET", URL: "/app/ws-ok", Complete: true}, req(1, "GET", "abc", "")}, false},
+		{"exact", base, []smResponse{ok200, ok200}, false, []smRecord{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", "")}, true},
+		{"extra request", base, []smResponse{ok200, ok200, ok200},
+			false, []smRecord{req(0, "POST", "/app/a", ""), req(1, "GET", "/app/SMUGGLED", ""), req(2, "GET", "/app/innocent", "")}, false},
+		{"glued into a body", base, []smResponse{ok200}, false, []smRecord{req(0, "POST", "/app/a", "helloGET /app/innocent")}, false},
+		{"framing header dropped", base, []smResponse{ok200, ok200}, false, []smRecord{req(0, "POST", "/app/a", ""), req(1, "GET", "/app/innocent", "")}, false},
+		{"backend parse error", base, []smResponse{ok200}, false,
+			[]smRecord{req(0, "POST", "/app/a", "hello"), {Kind: "error", Code: "HPE_INVALID_METHOD"}}, false},
+		{"connection reset is no parse error", base, []smResponse{ok200, ok200}, false,
+			[]smRecord{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", ""), {Kind: "error", Code: "ECONNRESET"}}, true},
+		{"backend left waiting for body", base, []smResponse{}, false,
+			[]smRecord{{Kind: "request", Method: "POST", URL: "/app/a", Body: enc("hel")}}, false},
+		{"refused, nothing forwarded", base, []smResponse{{status: 400}}, true, nil, true},
+		{"refused after an aborted head", strict, []smResponse{{status: 400}}, true,
+			[]smRecord{{Kind: "request", Method: "POST", URL: "/app/a"}, {Kind: "error", Code: "HPE_INVALID_EOF_STATE"}}, true},
+		{"refused, but smuggled", base, []smResponse{{status: 400}}, true, []smRecord{req(0, "GET", "/app/SMUGGLED", "")}, false},
+		{"backend 400 is no proxy refusal", strict, []smResponse{{status: 400, smRecorder: true}}, false, nil, false},
+		{"must refuse, accepted", strict, []smResponse{ok200, ok200}, false,
+			[]smRecord{req(0, "POST", "/app/a", "hello"), req(1, "GET", "/app/innocent", "")}, false},
+		{"must forward, refused", valid, []smResponse{{status: 400}}, true, nil, false},
+		{"closed after Connection: close", base, []smResponse{{status: 200, smRecorder: true, close: true}}, true,
+			[]smRecord{req(0, "POST", "/app/a", "hello")}, true},
+		{"stopped without close", base, []smResponse{ok200}, false, []smRecord{req(0, "POST", "/app/a", "hello")}, false},
+		{"tunnel as sent", tun, []smResponse{{status: 101, smRecorder: true}}, false,
+			[]smRecord{{Kind: "upgrade", Method: "GET", URL: "/app/ws-ok", Complete: true}, {Kind: "tunnel", Data: enc("abc")}}, true},
+		{"tunnel bytes parsed as a request", tun, []smResponse{{status: 101, smRecorder: true}}, false,
+			[]smRecord{{Kind: "upgrade", Method: "GET", URL: "/app/ws-ok", Complete: true}, req(1, "GET", "abc", "")}, false},
 	} {
-		if got := judge(tc.c, tc.resps, tc.eof, tc.recs); got.pass != tc.pass {
+		if got := judgeSmuggle(tc.c, tc.resps, tc.eof, tc.recs); got.pass != tc.pass {
 			t.Errorf("%s: pass = %v, want %v (%s: %s)", tc.name, got.pass, tc.pass, got.verdict, got.detail)
 		}
 	}
