@@ -91,7 +91,7 @@ func smHeaderIs(name, v string) func(smRecord) string {
 	}
 }
 
-// appendedBy127 checks that the list header name ends with the proxy's own element for the client
+// smAppendedBy127 checks that the list header name ends with the proxy's own element for the client
 // (127.0.0.1): a client-sent value may stay in front of it but must not be the last word. With
 // absentOK, no header at all also passes (the proxy stripped the client's).
 func smAppendedBy127(name string, absentOK bool) func(smRecord) string {
