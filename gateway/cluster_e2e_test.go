@@ -8,7 +8,6 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/router/bus/kcattest"
 )
 
 const (
@@ -258,37 +259,13 @@ func publish(t *testing.T, g *gatewayProc, topic, token, query string, body []by
 	return resp.StatusCode
 }
 
-func requireKcat(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Fatalf("kcat is not installed (%v): run `make test` (test-deps installs Debian's kcat)", err)
-	}
-	return p
-}
-
-func runKcat(t *testing.T, stdin string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, requireKcat(t), args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kcat %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
 // 3 nodes + broker: 12 clients (4 per node) all publish on one topic; the
 // publish API and kcat publish too. Every client receives every message
 // exactly once, all in one order; kcat sees the records as key = topic,
 // value = payload.
 func TestClusterKafkaBroadcast(t *testing.T) {
 	requireE2E(t, false, false)
-	requireKcat(t)
+	kcattest.Path(t)
 	broker := startKafkadev(t, "127.0.0.1:0", "")
 	nodes := startCluster(t, broker.Addr, 3, "-max-message-bytes", "65536")
 
@@ -335,7 +312,7 @@ func TestClusterKafkaBroadcast(t *testing.T) {
 	want += 2
 	// kcat as an outside producer: key = wsgate topic, value = payload.
 	// murmur2_random is the Java client's partitioner, which the bus uses.
-	runKcat(t, "kcat-hello\n", "-P", "-b", broker.Addr, "-t", clusterTopic, "-k", "chat", "-X", "topic.partitioner=murmur2_random")
+	kcattest.Run(t, "kcat-hello\n", "-P", "-b", broker.Addr, "-t", clusterTopic, "-k", "chat", "-X", "topic.partitioner=murmur2_random")
 	want++
 	waitClients(t, "API and kcat messages everywhere", 15*time.Second, clients, func(c *clusterClient) bool {
 		return c.has("api-text") && c.has("api-\x00binary") && c.has("kcat-hello")
@@ -352,7 +329,7 @@ func TestClusterKafkaBroadcast(t *testing.T) {
 	}
 
 	// kcat as an outside consumer: what the gateways wrote is key = topic, value = raw payload.
-	out := runKcat(t, "", "-C", "-b", broker.Addr, "-t", clusterTopic, "-o", "beginning", "-e", "-q", "-f", "%k|%s|%h\n")
+	out := kcattest.Run(t, "", "-C", "-b", broker.Addr, "-t", clusterTopic, "-o", "beginning", "-e", "-q", "-f", "%k|%s|%h\n")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != want {
 		t.Errorf("kcat consumed %d records, want %d", len(lines), want)
