@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 // TestE2EBackpressureTunnel: a backend floods a tunnel whose client never
@@ -38,7 +40,7 @@ func TestE2EBackpressureTunnel(t *testing.T) {
 		}
 		key := req.Header.Get("Sec-WebSocket-Key")
 		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Accept: " + acceptFor(key) + "\r\n\r\n"))
+			"Sec-WebSocket-Accept: " + wstest.AcceptKey(key) + "\r\n\r\n"))
 		// Unmasked binary frames of 64 KiB, as fast as the gateway takes them, for at most 6 s.
 		frame := append([]byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, make([]byte, 64<<10)...)
 		stop := time.Now().Add(6 * time.Second)
@@ -49,7 +51,7 @@ func TestE2EBackpressureTunnel(t *testing.T) {
 		}
 	}()
 
-	g := startGateway(t, "-backend", "flood="+ln.Addr().String(), "-route", "/flood=backend:flood")
+	g := startGatewayProcess(t, "-backend", "flood="+ln.Addr().String(), "-route", "/flood=backend:flood")
 	client := upgradeRaw(t, g.Addr, "/flood", 0)
 	_ = client // never read from: its receive window fills and stays full
 
@@ -82,7 +84,7 @@ func TestE2EBackpressureTunnel(t *testing.T) {
 	stop := time.Now().Add(1500 * time.Millisecond)
 	for time.Now().Before(stop) {
 		_ = client.SetReadDeadline(stop)
-		n, err := client.br.Read(buf)
+		n, err := client.R.Read(buf)
 		got += int64(n)
 		if err != nil {
 			break
@@ -231,7 +233,7 @@ func TestE2EBackpressureWhileConnecting(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 
-	g := startGateway(t, "-backend", "bh="+addr+";connect-timeout=6s", "-route", "/=backend:bh")
+	g := startGatewayProcess(t, "-backend", "bh="+addr+";connect-timeout=6s", "-route", "/=backend:bh")
 	before, _ := g.rss()
 	chunk := make([]byte, 64<<10)
 	for i := 0; i < 10; i++ {

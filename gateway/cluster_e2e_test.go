@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/codec/wstest"
 	"github.com/wsgate/wsgate/router/bus/kcattest"
 )
 
@@ -76,9 +77,9 @@ func startKafkadev(t *testing.T, addr, dataDir string) *kafkadevProc {
 }
 
 // startCluster starts n wsgate nodes on the broker and waits until each reports its bus healthy.
-func startCluster(t *testing.T, broker string, n int, extra ...string) []*gatewayProc {
+func startCluster(t *testing.T, broker string, n int, extra ...string) []*testGateway {
 	t.Helper()
-	nodes := make([]*gatewayProc, n)
+	nodes := make([]*testGateway, n)
 	for i := range nodes {
 		args := append([]string{"-kafka-brokers", broker, "-node-id", fmt.Sprintf("n%d", i),
 			"-publish-token", clusterToken, "-drain-time", "100ms"}, extra...)
@@ -90,7 +91,7 @@ func startCluster(t *testing.T, broker string, n int, extra ...string) []*gatewa
 
 // waitBusHealthy waits, up to timeout for each node, until every node's /healthz is ok and does not
 // report its bus degraded. what ("" or e.g. " at start") goes into the failure message.
-func waitBusHealthy(t *testing.T, nodes []*gatewayProc, timeout time.Duration, what string) {
+func waitBusHealthy(t *testing.T, nodes []*testGateway, timeout time.Duration, what string) {
 	t.Helper()
 	for i, g := range nodes {
 		deadline := time.Now().Add(timeout)
@@ -107,7 +108,7 @@ func waitBusHealthy(t *testing.T, nodes []*gatewayProc, timeout time.Duration, w
 	}
 }
 
-func healthz(g *gatewayProc) (string, int) {
+func healthz(g *testGateway) (string, int) {
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + g.Admin + "/healthz")
 	if err != nil {
@@ -136,19 +137,19 @@ type clusterClient struct {
 	done chan struct{}
 }
 
-func dialCluster(t *testing.T, g *gatewayProc, node int, path string) *clusterClient {
+func dialCluster(t *testing.T, g *testGateway, node int, path string) *clusterClient {
 	t.Helper()
 	c := &clusterClient{node: node, conn: upgradeRaw(t, g.Addr, path, 0), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		for {
-			f, err := c.conn.readFrame(time.Now().Add(2 * time.Minute))
+			f, err := c.conn.ReadFrame(time.Now().Add(2 * time.Minute))
 			if err != nil {
 				return
 			}
-			if f.op == opText || f.op == opBinary {
+			if f.Op == wstest.OpText || f.Op == wstest.OpBinary {
 				c.mu.Lock()
-				c.got = append(c.got, received{op: f.op, payload: string(f.payload), at: time.Now()})
+				c.got = append(c.got, received{op: f.Op, payload: string(f.Payload), at: time.Now()})
 				c.mu.Unlock()
 			}
 		}
@@ -158,7 +159,7 @@ func dialCluster(t *testing.T, g *gatewayProc, node int, path string) *clusterCl
 
 // send writes one masked text frame; safe from several goroutines.
 func (c *clusterClient) send(payload string) error {
-	b := encodeFrame(frameSpec{fin: true, op: opText, payload: []byte(payload)})
+	b := wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(payload)})
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -241,7 +242,7 @@ func checkSameStream(t *testing.T, clients []*clusterClient, want int) {
 	}
 }
 
-func publish(t *testing.T, g *gatewayProc, topic, token, query string, body []byte) int {
+func publish(t *testing.T, g *testGateway, topic, token, query string, body []byte) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+g.Admin+"/v1/publish/"+topic+query, bytes.NewReader(body))
 	if err != nil {
@@ -320,10 +321,10 @@ func TestClusterKafkaBroadcast(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // let any duplicate arrive
 	checkSameStream(t, clients, want)
 	for _, r := range clients[5].messages() {
-		if r.payload == "api-\x00binary" && r.op != opBinary {
+		if r.payload == "api-\x00binary" && r.op != wstest.OpBinary {
 			t.Errorf("?binary=1 message arrived with opcode %d", r.op)
 		}
-		if r.payload == "kcat-hello" && r.op != opText {
+		if r.payload == "kcat-hello" && r.op != wstest.OpText {
 			t.Errorf("kcat message arrived with opcode %d, want text (no wsgate-op header)", r.op)
 		}
 	}

@@ -37,7 +37,7 @@ type clusterWSSummary struct {
 
 // runClusterWSClients runs broadcast-clients.js with one --urls list covering nodes and decodes both
 // views of its summary.
-func runClusterWSClients(t *testing.T, nodes []*gatewayProc, timeoutMs int) (*broadcastSummary, *clusterWSSummary) {
+func runClusterWSClients(t *testing.T, nodes []*testGateway, timeoutMs int) (*broadcastSummary, *clusterWSSummary) {
 	t.Helper()
 	urls := make([]string, len(nodes))
 	for i, g := range nodes {
@@ -122,7 +122,7 @@ func TestE2EClusterNodeWSClients(t *testing.T) {
 	// node, so every client misses two thirds of the stream. If this ever passes, the checks above (or
 	// the script) cannot tell a cluster from three separate gateways.
 	t.Run("control-without-kafka", func(t *testing.T) {
-		var nodes []*gatewayProc
+		var nodes []*testGateway
 		for i := range 3 {
 			nodes = append(nodes, startGateway(t, "-node-id", fmt.Sprintf("solo%d", i)))
 		}

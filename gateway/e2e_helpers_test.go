@@ -8,10 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -379,33 +376,16 @@ func nodeReadyLine(wantPort int) func([]byte) (string, bool, error) {
 // ---------------------------------------------------------------------------------------------------
 // The gateway under test
 
-// gatewayProc is one running wsgate process on loopback.
-type gatewayProc struct {
-	Addr  string // client listener host:port
-	Admin string // admin listener host:port
-	*childProc
-}
-
-// freePort asks the kernel for a free loopback port. The port is released before wsgate binds it, so a
-// race with another process is possible: startGateway retries on an early exit.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startGateway runs the built binary with the given extra flags on fresh loopback ports, waits until both
-// listeners accept, and kills it (by PID) when the test ends. The gateway's log is printed on failure.
-func startGateway(t *testing.T, extra ...string) *gatewayProc {
+// startGatewayProcess runs the built binary with the given extra flags on fresh loopback ports, waits
+// until both listeners accept, and stops it (SIGTERM, then SIGKILL after 3 s, by PID) when the test
+// ends. Its log is printed on failure. Use it only where the test needs a process of its own (signals,
+// the binary's flags, its RSS); startGateway runs the gateway in the test process.
+func startGatewayProcess(t *testing.T, extra ...string) *testGateway {
 	t.Helper()
 	bin := env.binary(t)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		g, err := tryStartGateway(t, bin, extra)
+		g, err := tryStartGatewayProcess(t, bin, extra)
 		if err == nil {
 			return g
 		}
@@ -415,25 +395,23 @@ func startGateway(t *testing.T, extra ...string) *gatewayProc {
 	return nil
 }
 
-func tryStartGateway(t *testing.T, bin string, extra []string) (*gatewayProc, error) {
-	g := &gatewayProc{
+func tryStartGatewayProcess(t *testing.T, bin string, extra []string) (*testGateway, error) {
+	g := &testGateway{
 		Addr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
 	args := append([]string{"-listen", g.Addr, "-admin-listen", g.Admin}, extra...)
-	var err error
-	g.childProc, err = startChild(t, childSpec{label: "wsgate " + strings.Join(args, " "), logMax: 64 << 10, grace: 3 * time.Second},
+	p, err := startChild(t, childSpec{label: "wsgate " + strings.Join(args, " "), logMax: 64 << 10, grace: 3 * time.Second},
 		exec.Command(bin, args...))
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	if err := g.awaitListening(10*time.Second, g.Addr, g.Admin); err != nil {
+	g.proc, g.log, g.done = p, p.log, p.done
+	if err := p.awaitListening(10*time.Second, g.Addr, g.Admin); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
-
-func (g *gatewayProc) wsURL(path string) string { return "ws://" + g.Addr + path }
 
 // ---------------------------------------------------------------------------------------------------
 // Node peers
@@ -574,279 +552,6 @@ func (p *wsPeer) send(t *testing.T, cmd map[string]any) {
 	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
 		t.Fatalf("write to ws-peer.js: %v", err)
 	}
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Raw RFC 6455 client
-
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-// Opcodes (RFC 6455 section 5.2).
-const (
-	opCont   byte = 0x0
-	opText   byte = 0x1
-	opBinary byte = 0x2
-	opClose  byte = 0x8
-	opPing   byte = 0x9
-	opPong   byte = 0xA
-)
-
-// rawConn is a TCP connection with a buffered reader; every read is bounded by a deadline.
-type rawConn struct {
-	net.Conn
-	br *bufio.Reader
-}
-
-func dialRaw(t *testing.T, addr string) *rawConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawConn{Conn: c, br: bufio.NewReaderSize(c, 64<<10)}
-}
-
-func newKey() string {
-	var k [16]byte
-	_, _ = rand.Read(k[:])
-	return base64.StdEncoding.EncodeToString(k[:])
-}
-
-func acceptFor(key string) string {
-	h := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-// upgradeRequest is a valid RFC 6455 opening handshake for path.
-func upgradeRequest(host, path, key string) string {
-	return "GET " + path + " HTTP/1.1\r\n" +
-		"Host: " + host + "\r\n" +
-		"Upgrade: websocket\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n\r\n"
-}
-
-// upgradeRaw dials and completes the handshake on path, checking the 101 answer byte for byte where
-// RFC 6455 fixes it. chunk > 0 writes the request that many bytes at a time (a head split at arbitrary
-// byte boundaries must still parse).
-func upgradeRaw(t *testing.T, addr, path string, chunk int) *rawConn {
-	t.Helper()
-	c := dialRaw(t, addr)
-	key := newKey()
-	req := []byte(upgradeRequest(addr, path, key))
-	if chunk <= 0 {
-		chunk = len(req)
-	}
-	for i := 0; i < len(req); i += chunk {
-		if _, err := c.Write(req[i:min(i+chunk, len(req))]); err != nil {
-			t.Fatalf("write handshake: %v", err)
-		}
-		if chunk < len(req) {
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
-	resp := c.readResponse(t, 5*time.Second)
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade %s: status %d %q, want 101", path, resp.StatusCode, resp.Status)
-	}
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptFor(key); got != want {
-		t.Fatalf("upgrade %s: Sec-WebSocket-Accept %q, want %q", path, got, want)
-	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
-		t.Fatalf("upgrade %s: Upgrade header %q", path, resp.Header.Get("Upgrade"))
-	}
-	return c
-}
-
-// readResponse reads one HTTP response head (and body) within timeout.
-func (c *rawConn) readResponse(t *testing.T, timeout time.Duration) *http.Response {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
-	defer c.SetReadDeadline(time.Time{})
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		t.Fatalf("read HTTP response: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		// Read the body so that a following EOF check sees the end of the connection, not the body.
-		_, _ = io.Copy(io.Discard, resp.Body)
-	}
-	resp.Body.Close()
-	return resp
-}
-
-// frameSpec describes one client frame, including invalid ones.
-type frameSpec struct {
-	fin      bool
-	rsv      byte // RSV1..3 as the three bits 0b100, 0b010, 0b001
-	op       byte
-	payload  []byte
-	unmasked bool
-	// declaredLen, when > 0, is written as the payload length instead of len(payload) (to announce an
-	// oversized message without sending it all).
-	declaredLen int
-}
-
-// encodeFrame builds the wire bytes of f (RFC 6455 section 5.2), masking with a random key unless
-// f.unmasked.
-func encodeFrame(f frameSpec) []byte {
-	var b []byte
-	b0 := f.op & 0x0f
-	if f.fin {
-		b0 |= 0x80
-	}
-	b0 |= (f.rsv & 0x7) << 4
-	b = append(b, b0)
-	n := len(f.payload)
-	if f.declaredLen > 0 {
-		n = f.declaredLen
-	}
-	var maskBit byte
-	if !f.unmasked {
-		maskBit = 0x80
-	}
-	switch {
-	case n <= 125:
-		b = append(b, maskBit|byte(n))
-	case n <= 0xffff:
-		b = append(b, maskBit|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, maskBit|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	p := append([]byte(nil), f.payload...)
-	if !f.unmasked {
-		var key [4]byte
-		_, _ = rand.Read(key[:])
-		b = append(b, key[:]...)
-		for i := range p {
-			p[i] ^= key[i%4]
-		}
-	}
-	return append(b, p...)
-}
-
-func (c *rawConn) writeFrames(t *testing.T, frames ...frameSpec) {
-	t.Helper()
-	var buf []byte
-	for _, f := range frames {
-		buf = append(buf, encodeFrame(f)...)
-	}
-	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write(buf); err != nil {
-		t.Fatalf("write frames: %v", err)
-	}
-}
-
-// serverFrame is one frame received from the gateway.
-type serverFrame struct {
-	fin     bool
-	rsv     byte
-	op      byte
-	masked  bool
-	payload []byte
-}
-
-// readFrame reads one server frame before deadline.
-func (c *rawConn) readFrame(deadline time.Time) (serverFrame, error) {
-	_ = c.SetReadDeadline(deadline)
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return serverFrame{}, err
-	}
-	f := serverFrame{fin: h[0]&0x80 != 0, rsv: (h[0] >> 4) & 7, op: h[0] & 0x0f, masked: h[1]&0x80 != 0}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
-			return f, err
-		}
-		n = uint64(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		var ext [8]byte
-		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
-			return f, err
-		}
-		n = binary.BigEndian.Uint64(ext[:])
-	}
-	if n > 64<<20 {
-		return f, fmt.Errorf("server frame of %d bytes", n)
-	}
-	var key [4]byte
-	if f.masked {
-		if _, err := io.ReadFull(c.br, key[:]); err != nil {
-			return f, err
-		}
-	}
-	f.payload = make([]byte, n)
-	if _, err := io.ReadFull(c.br, f.payload); err != nil {
-		return f, err
-	}
-	if f.masked {
-		for i := range f.payload {
-			f.payload[i] ^= key[i%4]
-		}
-	}
-	return f, nil
-}
-
-// closeResult is what a connection ended with.
-type closeResult struct {
-	gotClose  bool   // a close frame arrived
-	code      int    // its code (0: empty body)
-	reason    string // its reason
-	bodyLen   int    // close payload length
-	tcpClosed bool   // EOF/reset after it (within the bound)
-	readErr   error  // the error that ended reading before any close frame
-	others    []serverFrame
-}
-
-func (r closeResult) String() string {
-	if !r.gotClose {
-		return fmt.Sprintf("no close frame (read ended with %v; %d other frames)", r.readErr, len(r.others))
-	}
-	return fmt.Sprintf("close %d %q (tcp closed after: %v)", r.code, r.reason, r.tcpClosed)
-}
-
-// readUntilClose reads frames until a close frame (recording others), then waits up to 3s for the TCP
-// connection to end.
-func (c *rawConn) readUntilClose(timeout time.Duration) closeResult {
-	var r closeResult
-	deadline := time.Now().Add(timeout)
-	for {
-		f, err := c.readFrame(deadline)
-		if err != nil {
-			r.readErr = err
-			return r
-		}
-		if f.op != opClose {
-			r.others = append(r.others, f)
-			continue
-		}
-		r.gotClose = true
-		r.bodyLen = len(f.payload)
-		if len(f.payload) >= 2 {
-			r.code = int(binary.BigEndian.Uint16(f.payload))
-			r.reason = string(f.payload[2:])
-		}
-		r.tcpClosed = c.waitEOF(3 * time.Second)
-		return r
-	}
-}
-
-// waitEOF reports whether the peer ends the connection (EOF or reset) within timeout, discarding data.
-func (c *rawConn) waitEOF(timeout time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
-	_, err := io.Copy(io.Discard, c.br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false
-	}
-	return true // io.Copy returns nil on EOF; a reset is an end too
 }
 
 // ---------------------------------------------------------------------------------------------------

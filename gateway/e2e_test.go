@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 // broadcastSummary mirrors the JSON line printed by testdata/broadcast-clients.js.
@@ -176,62 +178,62 @@ func TestE2EFragmentedMessagesFromRawClient(t *testing.T) {
 
 	text1 := "Hello, fragmented wörld ✓"
 	pingPayload := []byte("ping-payload-✓")
-	raw.writeFrames(t, frameSpec{op: opText, payload: []byte("Hello, ")})
-	raw.writeFrames(t, frameSpec{fin: true, op: opPing, payload: pingPayload})
+	writeFrames(t, raw, wstest.Frame{Op: wstest.OpText, Payload: []byte("Hello, ")})
+	writeFrames(t, raw, wstest.Frame{Fin: true, Op: wstest.OpPing, Payload: pingPayload})
 	// The middle fragment byte by byte: a frame split at every boundary.
-	for _, b := range encodeFrame(frameSpec{op: opCont, payload: []byte("fragmented ")}) {
+	for _, b := range wstest.Encode(wstest.Frame{Op: wstest.OpCont, Payload: []byte("fragmented ")}) {
 		if _, err := raw.Write([]byte{b}); err != nil {
 			t.Fatalf("write byte: %v", err)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	raw.writeFrames(t, frameSpec{fin: true, op: opCont, payload: []byte("wörld ✓")})
+	writeFrames(t, raw, wstest.Frame{Fin: true, Op: wstest.OpCont, Payload: []byte("wörld ✓")})
 
 	// "€" is E2 82 AC: split after two bytes, which is valid once the message is whole.
 	text2 := "price: €!"
-	raw.writeFrames(t,
-		frameSpec{op: opText, payload: []byte("price: \xe2\x82")},
-		frameSpec{fin: true, op: opCont, payload: []byte("\xac!")})
+	writeFrames(t, raw,
+		wstest.Frame{Op: wstest.OpText, Payload: []byte("price: \xe2\x82")},
+		wstest.Frame{Fin: true, Op: wstest.OpCont, Payload: []byte("\xac!")})
 	// Binary in three fragments, one of them empty, with bytes that are not UTF-8.
 	bin := []byte{0x00, 0xff, 0x80, 0x01}
-	raw.writeFrames(t,
-		frameSpec{op: opBinary, payload: bin[:3]},
-		frameSpec{op: opCont},
-		frameSpec{fin: true, op: opCont, payload: bin[3:]})
+	writeFrames(t, raw,
+		wstest.Frame{Op: wstest.OpBinary, Payload: bin[:3]},
+		wstest.Frame{Op: wstest.OpCont},
+		wstest.Frame{Fin: true, Op: wstest.OpCont, Payload: bin[3:]})
 
 	type msg struct {
 		op      byte
 		payload string
 	}
-	want := []msg{{opText, text1}, {opText, text2}, {opBinary, string(bin)}}
+	want := []msg{{wstest.OpText, text1}, {wstest.OpText, text2}, {wstest.OpBinary, string(bin)}}
 
 	// The raw sender gets its pong and, as a topic subscriber, its own three messages.
 	var gotRaw []msg
 	pongs := 0
 	deadline := time.Now().Add(5 * time.Second)
 	for len(gotRaw) < len(want) || pongs == 0 {
-		f, err := raw.readFrame(deadline)
+		f, err := raw.ReadFrame(deadline)
 		if err != nil {
 			t.Fatalf("raw client: %v after %d messages and %d pongs", err, len(gotRaw), pongs)
 		}
-		if f.masked || f.rsv != 0 || !f.fin {
-			t.Errorf("raw client: server frame op %d with masked=%v rsv=%d fin=%v; want unmasked, rsv 0, final", f.op, f.masked, f.rsv, f.fin)
+		if f.Masked || f.RSV != 0 || !f.Fin {
+			t.Errorf("raw client: server frame op %d with masked=%v rsv=%d fin=%v; want unmasked, rsv 0, final", f.Op, f.Masked, f.RSV, f.Fin)
 		}
-		switch f.op {
-		case opPong:
+		switch f.Op {
+		case wstest.OpPong:
 			pongs++
-			if !bytes.Equal(f.payload, pingPayload) {
-				t.Errorf("pong payload %q, want %q", f.payload, pingPayload)
+			if !bytes.Equal(f.Payload, pingPayload) {
+				t.Errorf("pong payload %q, want %q", f.Payload, pingPayload)
 			}
-		case opText, opBinary:
-			gotRaw = append(gotRaw, msg{f.op, string(f.payload)})
+		case wstest.OpText, wstest.OpBinary:
+			gotRaw = append(gotRaw, msg{f.Op, string(f.Payload)})
 		default:
-			t.Fatalf("raw client: unexpected frame op %d payload %q", f.op, f.payload)
+			t.Fatalf("raw client: unexpected frame op %d payload %q", f.Op, f.Payload)
 		}
 	}
 	// Anything more within half a second is a duplicate.
-	if f, err := raw.readFrame(time.Now().Add(500 * time.Millisecond)); err == nil {
-		t.Errorf("raw client: extra frame op %d payload %q", f.op, f.payload)
+	if f, err := raw.ReadFrame(time.Now().Add(500 * time.Millisecond)); err == nil {
+		t.Errorf("raw client: extra frame op %d payload %q", f.Op, f.Payload)
 	}
 	if pongs != 1 {
 		t.Errorf("raw client: %d pongs, want 1", pongs)
@@ -244,9 +246,9 @@ func TestE2EFragmentedMessagesFromRawClient(t *testing.T) {
 	for _, ev := range peer.collect(2 * time.Second) {
 		switch ev.Ev {
 		case "message":
-			op := opText
+			op := wstest.OpText
 			if ev.Binary {
-				op = opBinary
+				op = wstest.OpBinary
 			}
 			gotPeer = append(gotPeer, msg{op, string(ev.payload())})
 		case "ping":
@@ -258,15 +260,10 @@ func TestE2EFragmentedMessagesFromRawClient(t *testing.T) {
 		t.Errorf("ws peer received %q, want each reassembled message once: %q", gotPeer, want)
 	}
 
-	raw.writeFrames(t, frameSpec{fin: true, op: opClose, payload: closeBody(1000, "done")})
-	if r := raw.readUntilClose(5 * time.Second); !r.gotClose || r.code != 1000 || !r.tcpClosed {
+	writeFrames(t, raw, wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(1000, "done")})
+	if r := raw.ReadUntilClose(5 * time.Second); !r.GotClose || r.Code != 1000 || !r.TCPClosed {
 		t.Errorf("clean close: got %v, want close 1000 echoed and TCP closed", r)
 	}
-}
-
-func closeBody(code int, reason string) []byte {
-	b := []byte{byte(code >> 8), byte(code)}
-	return append(b, reason...)
 }
 
 // httpCase is one bad request head and the gateway's exact answer.
@@ -280,7 +277,7 @@ type httpCase struct {
 // frameCase is one bad (or closing) frame sequence after a successful upgrade.
 type frameCase struct {
 	name      string
-	frames    []frameSpec
+	frames    []wstest.Frame
 	code      []int // acceptable close codes (first is the spec answer)
 	emptyEcho bool  // the close had no body: the echo must have none either
 }
@@ -303,41 +300,41 @@ func TestE2EBadInputMatrix(t *testing.T) {
 		{name: "malformed request line", request: "NOT A REQUEST\r\n\r\n", status: []int{400}},
 		{name: "request line without version", request: "GET /ws\r\nHost: x\r\n\r\n", status: []int{400}},
 		{name: "header over 16384 bytes", request: "GET /ws HTTP/1.1\r\nHost: x\r\nX-Filler: " + strings.Repeat("a", 17000), status: []int{431}},
-		{name: "version 8", request: upgradeHead("/ws", "8", newKey()), status: []int{426}, headers: v13},
+		{name: "version 8", request: upgradeHead("/ws", "8", wstest.NewKey()), status: []int{426}, headers: v13},
 		{name: "plain GET on topic route", request: "GET /ws HTTP/1.1\r\nHost: " + host + "\r\n\r\n", status: []int{426}, headers: v13},
 		{name: "missing key", request: upgradeHead("/ws", "13", ""), status: []int{400}},
 		{name: "key not 16 bytes", request: upgradeHead("/ws", "13", "c2hvcnQ="), status: []int{400}},
-		{name: "unknown path", request: upgradeHead("/nope", "13", newKey()), status: []int{404}},
-		{name: "prefix is per segment", request: upgradeHead("/wsx", "13", newKey()), status: []int{404}},
-		{name: "POST upgrade", request: strings.Replace(upgradeHead("/ws", "13", newKey()), "GET", "POST", 1), status: []int{400, 405}},
+		{name: "unknown path", request: upgradeHead("/nope", "13", wstest.NewKey()), status: []int{404}},
+		{name: "prefix is per segment", request: upgradeHead("/wsx", "13", wstest.NewKey()), status: []int{404}},
+		{name: "POST upgrade", request: strings.Replace(upgradeHead("/ws", "13", wstest.NewKey()), "GET", "POST", 1), status: []int{400, 405}},
 	}
 
 	big := bytes.Repeat([]byte{'b'}, 40000)
 	frameCases := []frameCase{
-		{name: "unmasked frame", frames: []frameSpec{{fin: true, op: opText, payload: []byte("hi"), unmasked: true}}, code: []int{1002}},
-		{name: "RSV1 without extension", frames: []frameSpec{{fin: true, rsv: 4, op: opText, payload: []byte("hi")}}, code: []int{1002}},
-		{name: "RSV3 set", frames: []frameSpec{{fin: true, rsv: 1, op: opBinary, payload: []byte("hi")}}, code: []int{1002}},
-		{name: "ping with 126-byte payload", frames: []frameSpec{{fin: true, op: opPing, payload: bytes.Repeat([]byte{'p'}, 126)}}, code: []int{1002}},
-		{name: "fragmented ping", frames: []frameSpec{{op: opPing, payload: []byte("p")}}, code: []int{1002}},
-		{name: "continuation without start", frames: []frameSpec{{fin: true, op: opCont, payload: []byte("x")}}, code: []int{1002}},
-		{name: "new data frame while fragmented", frames: []frameSpec{{op: opText, payload: []byte("a")}, {fin: true, op: opText, payload: []byte("b")}}, code: []int{1002}},
-		{name: "opcode 3", frames: []frameSpec{{fin: true, op: 3, payload: []byte("x")}}, code: []int{1002}},
-		{name: "opcode 11", frames: []frameSpec{{fin: true, op: 11}}, code: []int{1002}},
-		{name: "invalid UTF-8 text", frames: []frameSpec{{fin: true, op: opText, payload: []byte("ok \xff\xfe")}}, code: []int{1007}},
-		{name: "overlong UTF-8", frames: []frameSpec{{fin: true, op: opText, payload: []byte("\xc0\xaf")}}, code: []int{1007}},
-		{name: "UTF-16 surrogate in UTF-8", frames: []frameSpec{{fin: true, op: opText, payload: []byte("\xed\xa0\x80")}}, code: []int{1007}},
-		{name: "invalid UTF-8 across fragments", frames: []frameSpec{{op: opText, payload: []byte("ok \xe2\x82")}, {fin: true, op: opCont, payload: []byte("(")}}, code: []int{1007}},
+		{name: "unmasked frame", frames: []wstest.Frame{{Fin: true, Op: wstest.OpText, Payload: []byte("hi"), Unmasked: true}}, code: []int{1002}},
+		{name: "RSV1 without extension", frames: []wstest.Frame{{Fin: true, RSV: 4, Op: wstest.OpText, Payload: []byte("hi")}}, code: []int{1002}},
+		{name: "RSV3 set", frames: []wstest.Frame{{Fin: true, RSV: 1, Op: wstest.OpBinary, Payload: []byte("hi")}}, code: []int{1002}},
+		{name: "ping with 126-byte payload", frames: []wstest.Frame{{Fin: true, Op: wstest.OpPing, Payload: bytes.Repeat([]byte{'p'}, 126)}}, code: []int{1002}},
+		{name: "fragmented ping", frames: []wstest.Frame{{Op: wstest.OpPing, Payload: []byte("p")}}, code: []int{1002}},
+		{name: "continuation without start", frames: []wstest.Frame{{Fin: true, Op: wstest.OpCont, Payload: []byte("x")}}, code: []int{1002}},
+		{name: "new data frame while fragmented", frames: []wstest.Frame{{Op: wstest.OpText, Payload: []byte("a")}, {Fin: true, Op: wstest.OpText, Payload: []byte("b")}}, code: []int{1002}},
+		{name: "opcode 3", frames: []wstest.Frame{{Fin: true, Op: 3, Payload: []byte("x")}}, code: []int{1002}},
+		{name: "opcode 11", frames: []wstest.Frame{{Fin: true, Op: 11}}, code: []int{1002}},
+		{name: "invalid UTF-8 text", frames: []wstest.Frame{{Fin: true, Op: wstest.OpText, Payload: []byte("ok \xff\xfe")}}, code: []int{1007}},
+		{name: "overlong UTF-8", frames: []wstest.Frame{{Fin: true, Op: wstest.OpText, Payload: []byte("\xc0\xaf")}}, code: []int{1007}},
+		{name: "UTF-16 surrogate in UTF-8", frames: []wstest.Frame{{Fin: true, Op: wstest.OpText, Payload: []byte("\xed\xa0\x80")}}, code: []int{1007}},
+		{name: "invalid UTF-8 across fragments", frames: []wstest.Frame{{Op: wstest.OpText, Payload: []byte("ok \xe2\x82")}, {Fin: true, Op: wstest.OpCont, Payload: []byte("(")}}, code: []int{1007}},
 		// Only the header (and a little payload) is sent: the limit is checked from the header.
-		{name: "single frame over max", frames: []frameSpec{{fin: true, op: opBinary, payload: big[:1000], declaredLen: maxMessage + 1000}}, code: []int{1009}},
-		{name: "fragments over max", frames: []frameSpec{{op: opBinary, payload: big}, {fin: true, op: opCont, payload: big[:100], declaredLen: 40000}}, code: []int{1009}},
-		{name: "close 1005 on the wire", frames: []frameSpec{{fin: true, op: opClose, payload: closeBody(1005, "")}}, code: []int{1002}},
-		{name: "close 1006 on the wire", frames: []frameSpec{{fin: true, op: opClose, payload: closeBody(1006, "")}}, code: []int{1002}},
-		{name: "close 999", frames: []frameSpec{{fin: true, op: opClose, payload: closeBody(999, "")}}, code: []int{1002}},
-		{name: "close with 1-byte body", frames: []frameSpec{{fin: true, op: opClose, payload: []byte{3}}}, code: []int{1002}},
-		{name: "close reason invalid UTF-8", frames: []frameSpec{{fin: true, op: opClose, payload: closeBody(1000, "\xff")}}, code: []int{1002, 1007}},
-		{name: "close 1000 bye", frames: []frameSpec{{fin: true, op: opClose, payload: closeBody(1000, "bye")}}, code: []int{1000}},
-		{name: "close 4000 app code", frames: []frameSpec{{fin: true, op: opClose, payload: closeBody(4000, "app")}}, code: []int{4000}},
-		{name: "close with empty body", frames: []frameSpec{{fin: true, op: opClose}}, emptyEcho: true},
+		{name: "single frame over max", frames: []wstest.Frame{{Fin: true, Op: wstest.OpBinary, Payload: big[:1000], DeclaredLen: maxMessage + 1000}}, code: []int{1009}},
+		{name: "fragments over max", frames: []wstest.Frame{{Op: wstest.OpBinary, Payload: big}, {Fin: true, Op: wstest.OpCont, Payload: big[:100], DeclaredLen: 40000}}, code: []int{1009}},
+		{name: "close 1005 on the wire", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(1005, "")}}, code: []int{1002}},
+		{name: "close 1006 on the wire", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(1006, "")}}, code: []int{1002}},
+		{name: "close 999", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(999, "")}}, code: []int{1002}},
+		{name: "close with 1-byte body", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: []byte{3}}}, code: []int{1002}},
+		{name: "close reason invalid UTF-8", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(1000, "\xff")}}, code: []int{1002, 1007}},
+		{name: "close 1000 bye", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(1000, "bye")}}, code: []int{1000}},
+		{name: "close 4000 app code", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(4000, "app")}}, code: []int{4000}},
+		{name: "close with empty body", frames: []wstest.Frame{{Fin: true, Op: wstest.OpClose}}, emptyEcho: true},
 	}
 
 	t.Run("cases", func(t *testing.T) {
@@ -349,7 +346,7 @@ func TestE2EBadInputMatrix(t *testing.T) {
 				if _, err := io.WriteString(conn, c.request); err != nil {
 					t.Fatalf("write request: %v", err)
 				}
-				resp := conn.readResponse(t, 5*time.Second)
+				resp := readResponse(t, conn, 5*time.Second)
 				if !containsInt(c.status, resp.StatusCode) {
 					t.Fatalf("status %q, want %v", resp.Status, c.status)
 				}
@@ -362,7 +359,7 @@ func TestE2EBadInputMatrix(t *testing.T) {
 				if !resp.Close {
 					t.Errorf("the %d answer lacks Connection: close (headers %v)", resp.StatusCode, resp.Header)
 				}
-				if !conn.waitEOF(3 * time.Second) {
+				if !conn.WaitEOF(3 * time.Second) {
 					t.Errorf("connection still open 3s after the %d answer", resp.StatusCode)
 				}
 			})
@@ -371,24 +368,24 @@ func TestE2EBadInputMatrix(t *testing.T) {
 			t.Run("frame/"+c.name, func(t *testing.T) {
 				t.Parallel()
 				conn := upgradeRaw(t, g.Addr, "/ws", 0)
-				conn.writeFrames(t, c.frames...)
-				r := conn.readUntilClose(5 * time.Second)
-				if !r.gotClose {
+				writeFrames(t, conn, c.frames...)
+				r := conn.ReadUntilClose(5 * time.Second)
+				if !r.GotClose {
 					t.Fatalf("got %v, want a close frame with %v", r, c.code)
 				}
 				if c.emptyEcho {
-					if r.bodyLen != 0 {
-						t.Errorf("got close %d %q (body %d bytes), want an empty close body echoed", r.code, r.reason, r.bodyLen)
+					if r.BodyLen != 0 {
+						t.Errorf("got close %d %q (body %d bytes), want an empty close body echoed", r.Code, r.Reason, r.BodyLen)
 					}
-				} else if !containsInt(c.code, r.code) {
+				} else if !containsInt(c.code, r.Code) {
 					t.Errorf("got %v, want close code %v", r, c.code)
 				}
-				for _, f := range r.others {
-					if f.op != opPing && f.op != opPong {
-						t.Errorf("unexpected frame op %d %q before the close", f.op, f.payload)
+				for _, f := range r.Others {
+					if f.Op != wstest.OpPing && f.Op != wstest.OpPong {
+						t.Errorf("unexpected frame op %d %q before the close", f.Op, f.Payload)
 					}
 				}
-				if !r.tcpClosed {
+				if !r.TCPClosed {
 					t.Errorf("TCP connection still open 3s after the close frame")
 				}
 			})
@@ -403,13 +400,13 @@ func TestE2EBadInputMatrix(t *testing.T) {
 	peer := startWSPeer(t, g.wsURL("/ws"), 20*time.Second)
 	peer.waitOpen(t)
 	raw := upgradeRaw(t, g.Addr, "/ws", 0)
-	raw.writeFrames(t, frameSpec{fin: true, op: opText, payload: []byte("still alive ✓")})
+	writeFrames(t, raw, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("still alive ✓")})
 	ev := peer.next(t, 5*time.Second)
 	if ev.Ev != "message" || ev.Binary || string(ev.payload()) != "still alive ✓" {
 		t.Errorf("fresh ws client after the matrix got %+v, want text %q", ev, "still alive ✓")
 	}
-	if f, err := raw.readFrame(time.Now().Add(5 * time.Second)); err != nil || f.op != opText || string(f.payload) != "still alive ✓" {
-		t.Errorf("fresh raw client after the matrix got op %d %q (%v), want its own text back", f.op, f.payload, err)
+	if f, err := raw.ReadFrame(time.Now().Add(5 * time.Second)); err != nil || f.Op != wstest.OpText || string(f.Payload) != "still alive ✓" {
+		t.Errorf("fresh raw client after the matrix got op %d %q (%v), want its own text back", f.Op, f.Payload, err)
 	}
 
 	// /metrics counts what the matrix provoked.
@@ -528,31 +525,31 @@ func TestE2EPingAndIdleTimeout(t *testing.T) {
 	start := time.Now()
 
 	var wg sync.WaitGroup
-	var r closeResult
+	var r wstest.CloseResult
 	var elapsed time.Duration
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r = raw.readUntilClose(8 * time.Second)
+		r = raw.ReadUntilClose(8 * time.Second)
 		elapsed = time.Since(start)
 	}()
 	evs := peer.collect(6 * time.Second)
 	wg.Wait()
 
 	pings := 0
-	for _, f := range r.others {
-		if f.op == opPing {
+	for _, f := range r.Others {
+		if f.Op == wstest.OpPing {
 			pings++
 		}
 	}
 	if pings == 0 {
-		t.Errorf("silent raw client got no ping in %v (frames: %d)", elapsed, len(r.others))
+		t.Errorf("silent raw client got no ping in %v (frames: %d)", elapsed, len(r.Others))
 	}
 	switch {
-	case r.gotClose && r.code != 1001:
+	case r.GotClose && r.Code != 1001:
 		t.Errorf("silent raw client closed with %v, want close 1001", r)
-	case !r.gotClose && (r.readErr == nil || isTimeout(r.readErr)):
-		t.Errorf("silent raw client still open after %v (%v), want closed within ~5s", elapsed, r.readErr)
+	case !r.GotClose && (r.ReadErr == nil || isTimeout(r.ReadErr)):
+		t.Errorf("silent raw client still open after %v (%v), want closed within ~5s", elapsed, r.ReadErr)
 	}
 	if elapsed < 2*time.Second || elapsed > 5500*time.Millisecond {
 		t.Errorf("silent raw client closed after %v, want about 3s (idle timeout)", elapsed)
@@ -584,14 +581,9 @@ func TestE2EPingAndIdleTimeout(t *testing.T) {
 
 	m := scrapeMetrics(t, g.Admin)
 	m.atLeast(t, "wsgate_timeouts_total", `kind="idle"`, 1)
-	if r.gotClose {
+	if r.GotClose {
 		m.atLeast(t, "wsgate_closes_total", `code="1001"`, 1)
 	}
-}
-
-func isTimeout(err error) bool {
-	ne, ok := err.(interface{ Timeout() bool })
-	return ok && ne.Timeout()
 }
 
 // Test 6: -handshake-timeout 1s: half a request head (or nothing) gets 408 and the connection ends;
@@ -619,7 +611,7 @@ func TestE2EHandshakeTimeout(t *testing.T) {
 			}
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(conn.br, nil)
+		resp, err := http.ReadResponse(conn.R, nil)
 		if err != nil {
 			if isTimeout(err) {
 				return result{name: name, elapsed: time.Since(start), err: err.Error()}
@@ -629,7 +621,7 @@ func TestE2EHandshakeTimeout(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return result{name: name, status: resp.StatusCode, elapsed: time.Since(start), eof: conn.waitEOF(3 * time.Second)}
+		return result{name: name, status: resp.StatusCode, elapsed: time.Since(start), eof: conn.WaitEOF(3 * time.Second)}
 	}
 	var wg sync.WaitGroup
 	results := make([]result, 2)
@@ -666,10 +658,10 @@ func TestE2EHandshakeTimeout(t *testing.T) {
 	}
 
 	// The upgraded connection outlived the handshake timeout and still answers a ping.
-	upgraded.writeFrames(t, frameSpec{fin: true, op: opPing, payload: []byte("alive?")})
-	f, err := upgraded.readFrame(time.Now().Add(3 * time.Second))
-	if err != nil || f.op != opPong || string(f.payload) != "alive?" {
-		t.Errorf("upgraded connection after the handshake timeout: op %d %q (%v), want pong %q", f.op, f.payload, err, "alive?")
+	writeFrames(t, upgraded, wstest.Frame{Fin: true, Op: wstest.OpPing, Payload: []byte("alive?")})
+	f, err := upgraded.ReadFrame(time.Now().Add(3 * time.Second))
+	if err != nil || f.Op != wstest.OpPong || string(f.Payload) != "alive?" {
+		t.Errorf("upgraded connection after the handshake timeout: op %d %q (%v), want pong %q", f.Op, f.Payload, err, "alive?")
 	}
 
 	m := scrapeMetrics(t, g.Admin)

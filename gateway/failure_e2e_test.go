@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 // ---------------------------------------------------------------------------------------------------
@@ -60,37 +62,8 @@ func startFlEcho(t *testing.T, name string) *flEcho {
 // flDialWS opens a WebSocket connection (raw client, small read buffer: thousands of these live in the
 // test process) without touching t, so that goroutines may call it. Extra header lines are optional.
 func flDialWS(addr, path string, headers ...string) (*rawConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	rc := &rawConn{Conn: c, br: bufio.NewReaderSize(c, 4096)}
-	key := newKey()
-	req := upgradeRequest(addr, path, key)
-	if len(headers) > 0 {
-		req = strings.TrimSuffix(req, "\r\n") + strings.Join(headers, "\r\n") + "\r\n\r\n"
-	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte(req)); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("write upgrade: %w", err)
-	}
-	resp, err := http.ReadResponse(rc.br, nil)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("upgrade %s: %w", path, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		c.Close()
-		return nil, fmt.Errorf("upgrade %s: status %d", path, resp.StatusCode)
-	}
-	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptFor(key) {
-		c.Close()
-		return nil, fmt.Errorf("upgrade %s: bad Sec-WebSocket-Accept %q", path, got)
-	}
-	_ = c.SetDeadline(time.Time{})
-	return rc, nil
+	c, _, err := wstest.Upgrade(addr, path, wstest.Options{Headers: headers, Timeout: 10 * time.Second, BufSize: 4096})
+	return c, err
 }
 
 // flTunnel is a raw client tunneled through the gateway to a failure-echo-server.js.
@@ -105,7 +78,7 @@ func flOpenTunnel(addr, path string) (*flTunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := rc.readFrame(time.Now().Add(10 * time.Second))
+	f, err := rc.ReadFrame(time.Now().Add(10 * time.Second))
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("hello: %w", err)
@@ -114,9 +87,9 @@ func flOpenTunnel(addr, path string) (*flTunnel, error) {
 		Hello  bool   `json:"hello"`
 		Server string `json:"server"`
 	}
-	if f.op != opText || json.Unmarshal(f.payload, &h) != nil || !h.Hello {
+	if f.Op != wstest.OpText || json.Unmarshal(f.Payload, &h) != nil || !h.Hello {
 		rc.Close()
-		return nil, fmt.Errorf("hello: unexpected frame op %d %.80q", f.op, f.payload)
+		return nil, fmt.Errorf("hello: unexpected frame op %d %.80q", f.Op, f.Payload)
 	}
 	return &flTunnel{rawConn: rc, server: h.Server}, nil
 }
@@ -124,22 +97,22 @@ func flOpenTunnel(addr, path string) (*flTunnel, error) {
 // echo sends payload as a text message and expects it back.
 func (c *flTunnel) echo(payload string, timeout time.Duration) error {
 	_ = c.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := c.Write(encodeFrame(frameSpec{fin: true, op: opText, payload: []byte(payload)})); err != nil {
+	if _, err := c.Write(wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(payload)})); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	f, err := c.readFrame(time.Now().Add(timeout))
+	f, err := c.ReadFrame(time.Now().Add(timeout))
 	if err != nil {
 		return fmt.Errorf("read echo: %w", err)
 	}
-	if f.op == opClose {
+	if f.Op == wstest.OpClose {
 		code := 0
-		if len(f.payload) >= 2 {
-			code = int(binary.BigEndian.Uint16(f.payload))
+		if len(f.Payload) >= 2 {
+			code = int(binary.BigEndian.Uint16(f.Payload))
 		}
-		return fmt.Errorf("closed with %d %q instead of echoing", code, f.payload[min(2, len(f.payload)):])
+		return fmt.Errorf("closed with %d %q instead of echoing", code, f.Payload[min(2, len(f.Payload)):])
 	}
-	if f.op != opText || string(f.payload) != payload {
-		return fmt.Errorf("echo: got op %d %.60q, want %.60q", f.op, f.payload, payload)
+	if f.Op != wstest.OpText || string(f.Payload) != payload {
+		return fmt.Errorf("echo: got op %d %.60q, want %.60q", f.Op, f.Payload, payload)
 	}
 	return nil
 }
@@ -163,17 +136,17 @@ func (e flEnd) String() string {
 // flWaitEnd reads (and drops) frames until the connection ends or deadline passes.
 func flWaitEnd(c *rawConn, deadline time.Time) flEnd {
 	for {
-		f, err := c.readFrame(deadline)
+		f, err := c.ReadFrame(deadline)
 		if err != nil {
 			if isTimeout(err) {
 				return flEnd{kind: "timeout", at: time.Now(), err: err}
 			}
 			return flEnd{kind: "tcp", at: time.Now(), err: err}
 		}
-		if f.op == opClose {
+		if f.Op == wstest.OpClose {
 			e := flEnd{kind: "close", at: time.Now()}
-			if len(f.payload) >= 2 {
-				e.code = int(binary.BigEndian.Uint16(f.payload))
+			if len(f.Payload) >= 2 {
+				e.code = int(binary.BigEndian.Uint16(f.Payload))
 			}
 			return e
 		}
@@ -210,7 +183,7 @@ func flParallel(n, workers, maxFail int, fn func(i int) bool) (skipped int) {
 }
 
 // flOpenTunnels opens n tunnels on path with a few workers; every one must open.
-func flOpenTunnels(t *testing.T, g *gatewayProc, path string, n int) []*flTunnel {
+func flOpenTunnels(t *testing.T, g *testGateway, path string, n int) []*flTunnel {
 	t.Helper()
 	out := make([]*flTunnel, n)
 	errs := make([]error, n)
@@ -284,7 +257,7 @@ func flGet(url, user, pass string) (int, http.Header, []byte, error) {
 }
 
 // flWaitLog waits until the gateway's log holds more than `before` occurrences of s.
-func flWaitLog(t *testing.T, g *gatewayProc, s string, before int, timeout time.Duration) {
+func flWaitLog(t *testing.T, g *testGateway, s string, before int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for strings.Count(g.log.String(), s) <= before {
@@ -574,7 +547,7 @@ func TestE2EFailureKafkaBufferOverflow(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	broker := startKafkadev(t, "127.0.0.1:0", dir)
-	nodes := []*gatewayProc{
+	nodes := []*testGateway{
 		startGateway(t, "-kafka-brokers", broker.Addr, "-node-id", "n0", "-drain-time", "100ms"),
 		startGateway(t, "-kafka-brokers", broker.Addr, "-node-id", "n1", "-drain-time", "100ms", "-kafka-buffer", "6000"),
 	}
@@ -664,7 +637,7 @@ func TestE2EFailureKafkaBufferOverflow(t *testing.T) {
 
 // flCheckBusRecovered: once the broker is back and traffic flows again, /healthz must stop reporting
 // the bus degraded (an outer monitor reads it), within 10 s.
-func flCheckBusRecovered(t *testing.T, nodes []*gatewayProc) {
+func flCheckBusRecovered(t *testing.T, nodes []*testGateway) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for i, g := range nodes {
@@ -708,26 +681,26 @@ func newFlSubscriber(c *rawConn, n, size int) *flSubscriber {
 	go func() {
 		defer close(s.done)
 		for {
-			f, err := c.readFrame(time.Now().Add(2 * time.Minute))
+			f, err := c.ReadFrame(time.Now().Add(2 * time.Minute))
 			if err != nil {
 				s.mu.Lock()
 				s.end = err
 				s.mu.Unlock()
 				return
 			}
-			if f.op == opClose {
+			if f.Op == wstest.OpClose {
 				s.mu.Lock()
-				s.end = fmt.Errorf("close frame %x", f.payload[:min(2, len(f.payload))])
+				s.end = fmt.Errorf("close frame %x", f.Payload[:min(2, len(f.Payload))])
 				s.mu.Unlock()
 				return
 			}
-			if f.op != opBinary {
+			if f.Op != wstest.OpBinary {
 				continue
 			}
 			s.mu.Lock()
-			switch i := int(binary.BigEndian.Uint32(f.payload)); {
-			case len(f.payload) != s.msgSize || i >= len(s.at) || !bytes.Equal(f.payload, flPattern(i, s.msgSize)):
-				s.bad = append(s.bad, fmt.Sprintf("message of %d bytes, index %d, not the one sent", len(f.payload), i))
+			switch i := int(binary.BigEndian.Uint32(f.Payload)); {
+			case len(f.Payload) != s.msgSize || i >= len(s.at) || !bytes.Equal(f.Payload, flPattern(i, s.msgSize)):
+				s.bad = append(s.bad, fmt.Sprintf("message of %d bytes, index %d, not the one sent", len(f.Payload), i))
 			case !s.at[i].IsZero():
 				s.bad = append(s.bad, fmt.Sprintf("message %d twice", i))
 			default:
@@ -755,7 +728,7 @@ func (s *flSubscriber) count() int {
 func TestE2EFailureSlowConsumer(t *testing.T) {
 	requireE2E(t, false, false)
 	const n, size = 1000, 64 << 10
-	g := startGateway(t, "-max-outbound", "262144", "-max-message-bytes", "131072", "-drain-time", "100ms")
+	g := startGatewayProcess(t, "-max-outbound", "262144", "-max-message-bytes", "131072", "-drain-time", "100ms")
 	base, err := g.rss()
 	if err != nil {
 		t.Fatal(err)
@@ -799,7 +772,7 @@ func TestE2EFailureSlowConsumer(t *testing.T) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		sentAt[i] = time.Now()
-		pubConn.writeFrames(t, frameSpec{fin: true, op: opBinary, payload: flPattern(i, size)})
+		writeFrames(t, pubConn, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: flPattern(i, size)})
 	}
 	for wait := time.Now().Add(30 * time.Second); (normal.count() < n || self.count() < n) && time.Now().Before(wait); {
 		time.Sleep(10 * time.Millisecond)
@@ -942,31 +915,31 @@ func flMutate(r *rand.Rand, b []byte, seeds [][]byte) []byte {
 
 // flRandomFrames builds 1–4 client frames, most of them invalid in some way.
 func flRandomFrames(r *rand.Rand) []byte {
-	ops := []byte{opCont, opText, opBinary, 3, 7, opClose, opPing, opPong, 0xB, 0xF}
+	ops := []byte{wstest.OpCont, wstest.OpText, wstest.OpBinary, 3, 7, wstest.OpClose, wstest.OpPing, wstest.OpPong, 0xB, 0xF}
 	var out []byte
 	for k := 1 + r.IntN(4); k > 0; k-- {
-		f := frameSpec{fin: r.IntN(4) != 0, op: ops[r.IntN(len(ops))], unmasked: r.IntN(8) == 0}
+		f := wstest.Frame{Fin: r.IntN(4) != 0, Op: ops[r.IntN(len(ops))], Unmasked: r.IntN(8) == 0}
 		if r.IntN(6) == 0 {
-			f.rsv = byte(1 + r.IntN(7))
+			f.RSV = byte(1 + r.IntN(7))
 		}
 		switch r.IntN(6) {
 		case 0:
-			f.payload = []byte("ok \xff\xfe \xc3\x28 \xed\xa0\x80 \xf4\x90\x80\x80")[r.IntN(4):]
+			f.Payload = []byte("ok \xff\xfe \xc3\x28 \xed\xa0\x80 \xf4\x90\x80\x80")[r.IntN(4):]
 		case 1:
-			f.payload = bytes.Repeat([]byte{'x'}, 126+r.IntN(300))
+			f.Payload = bytes.Repeat([]byte{'x'}, 126+r.IntN(300))
 		case 2:
-			f.payload, f.declaredLen = []byte("big"), 65537+r.IntN(1<<24)
+			f.Payload, f.DeclaredLen = []byte("big"), 65537+r.IntN(1<<24)
 		case 3:
 			codes := []uint16{0, 999, 1000, 1004, 1005, 1006, 1015, 1016, 2999, 3000, 4999, 5000, 65535}
-			f.op = opClose
-			f.payload = binary.BigEndian.AppendUint16(nil, codes[r.IntN(len(codes))])
+			f.Op = wstest.OpClose
+			f.Payload = binary.BigEndian.AppendUint16(nil, codes[r.IntN(len(codes))])
 			if r.IntN(2) == 0 {
-				f.payload = append(f.payload, "reason \xff"[:r.IntN(9)]...)
+				f.Payload = append(f.Payload, "reason \xff"[:r.IntN(9)]...)
 			}
 		default:
-			f.payload = []byte(fmt.Sprintf("storm %d", r.IntN(1e6)))
+			f.Payload = []byte(fmt.Sprintf("storm %d", r.IntN(1e6)))
 		}
-		out = append(out, encodeFrame(f)...)
+		out = append(out, wstest.Encode(f)...)
 	}
 	return out
 }
@@ -994,10 +967,10 @@ func TestE2EFailureMalformedStorm(t *testing.T) {
 		"-max-message-bytes", "65536", "-handshake-timeout", "2s", "-drain-time", "100ms")
 	host := g.Addr
 	for _, p := range []string{"/fz", "/ws", "/", "/nope", "/fz/x?y=1"} {
-		headSeeds = append(headSeeds, []byte(upgradeRequest(host, p, newKey())))
+		headSeeds = append(headSeeds, []byte(wstest.UpgradeRequest(host, p, wstest.NewKey())))
 	}
 	headSeeds = append(headSeeds,
-		[]byte(strings.Replace(upgradeRequest(host, "/fz", newKey()), "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)),
+		[]byte(strings.Replace(wstest.UpgradeRequest(host, "/fz", wstest.NewKey()), "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)),
 		[]byte("GET / HTTP/1.1\r\nHost: "+host+"\r\n\r\n"),
 		[]byte("POST /fz HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
 		[]byte("GET /fz HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\nUpgrade: websocket\r\n\r\n"))
@@ -1094,7 +1067,7 @@ func TestE2EFailureMalformedStorm(t *testing.T) {
 		default:
 			data = flMutate(r, flRandomFrames(r), frameSeeds)
 		}
-		data = append(data, encodeFrame(frameSpec{fin: true, op: opClose, payload: []byte{0x03, 0xe8}})...)
+		data = append(data, wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: []byte{0x03, 0xe8}})...)
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		_, _ = c.Write(data)
 		_ = c.Conn.(*net.TCPConn).CloseWrite()
@@ -1262,7 +1235,7 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 		}
 	}
 	write("# failure suite: reload under load\nroute /ws=backend:app\nbackend app=s1@" + s1.Addr + ",s2@" + s2.Addr + ";check=tcp;inter=1s\n")
-	g := startGateway(t, "-config", cfg, "-drain-time", "100ms")
+	g := startGatewayProcess(t, "-config", cfg, "-drain-time", "100ms")
 
 	tunnels := flOpenTunnels(t, g, "/ws", n)
 	before := flCountServers(tunnels)
@@ -1308,7 +1281,7 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 	write("route /ws=backend:app\nbackend app=s2@" + s2.Addr + "*1,s3@" + s3.Addr + "*3;check=tcp;inter=1s\n")
 	reloads := strings.Count(g.log.String(), "configuration reloaded")
 	atReload := echoes.Load()
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := g.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	flWaitLog(t, g, "configuration reloaded", reloads, 10*time.Second)
@@ -1326,7 +1299,7 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 	// A bad file: refused, logged, the running pool stays.
 	write("route /ws=backend:app\nbackend app=s2@" + s2.Addr + ",s3@127.0.0.1:notaport;check=tcp\n")
 	refusals := strings.Count(g.log.String(), "reload refused")
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := g.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	flWaitLog(t, g, "reload refused", refusals, 10*time.Second)
@@ -1388,7 +1361,7 @@ func flGrep(log, s string) []string {
 func TestE2EFailureDrain(t *testing.T) {
 	requireE2E(t, false, false)
 	const n, drainTime = 2000, 3 * time.Second
-	g := startGateway(t, "-drain-time", drainTime.String())
+	g := startGatewayProcess(t, "-drain-time", drainTime.String())
 	clients := make([]*rawConn, n)
 	errs := make([]error, n)
 	flParallel(n, 32, 10, func(i int) bool {
@@ -1421,13 +1394,13 @@ func TestE2EFailureDrain(t *testing.T) {
 			ends[i] = flWaitEnd(c, readDeadline)
 			if ends[i].kind == "close" { // answer the close as a well-behaved client does
 				_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
-				_, _ = c.Write(encodeFrame(frameSpec{fin: true, op: opClose, payload: binary.BigEndian.AppendUint16(nil, uint16(ends[i].code))}))
+				_, _ = c.Write(wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: binary.BigEndian.AppendUint16(nil, uint16(ends[i].code))}))
 			}
 			c.Close()
 		}()
 	}
 	signalled := time.Now()
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := g.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1467,7 +1440,7 @@ func TestE2EFailureDrain(t *testing.T) {
 
 	if !exited {
 		t.Errorf("the gateway had not exited %v after SIGTERM (-drain-time %v + 2s)", took.Round(time.Millisecond), drainTime)
-	} else if code := g.cmd.ProcessState.ExitCode(); code != 0 {
+	} else if code := g.proc.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
 	if health[http.StatusServiceUnavailable] == 0 {
@@ -1578,7 +1551,7 @@ func TestE2EFailureStatsPage(t *testing.T) {
 	upgradeRaw(t, g.Addr, "/rooms/lobby", 0)
 	upgradeRaw(t, g.Addr, "/rooms/kitchen", 0)
 	for i := range 5 {
-		chat[0].writeFrames(t, frameSpec{fin: true, op: opText, payload: []byte("m" + strconv.Itoa(i))})
+		writeFrames(t, chat[0], wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("m" + strconv.Itoa(i))})
 	}
 	wantTopics := map[string]int{"chat": 3, "lobby": 2, "kitchen": 1}
 
@@ -1659,11 +1632,11 @@ func TestE2EFailureMaxConnsPerIP(t *testing.T) {
 		held = append(held, upgradeRaw(t, g.Addr, "/ws", 0))
 	}
 	c := dialRaw(t, g.Addr)
-	resp := c.readResponse(t, 5*time.Second) // the gateway answers at accept, before any request
+	resp := readResponse(t, c, 5*time.Second) // the gateway answers at accept, before any request
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("4th connection: status %d, want 503", resp.StatusCode)
 	}
-	if !c.waitEOF(3 * time.Second) {
+	if !c.WaitEOF(3 * time.Second) {
 		t.Errorf("4th connection: still open after the 503")
 	}
 	m := scrapeMetrics(t, g.Admin)

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 // ---------------------------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ func (s serverStat) state() string {
 var adminClient = &http.Client{Timeout: 3 * time.Second}
 
 // serverStats reads GET /v1/servers, keyed "pool/server".
-func serverStats(t *testing.T, g *gatewayProc) map[string]serverStat {
+func serverStats(t *testing.T, g *testGateway) map[string]serverStat {
 	t.Helper()
 	resp, err := adminClient.Get("http://" + g.Admin + "/v1/servers")
 	if err != nil {
@@ -189,7 +191,7 @@ func serverStats(t *testing.T, g *gatewayProc) map[string]serverStat {
 
 // waitServer polls /v1/servers every 20 ms until cond holds for ref, and returns how long it took; it
 // fails the test after timeout.
-func waitServer(t *testing.T, g *gatewayProc, ref, what string, timeout time.Duration, cond func(serverStat) bool) time.Duration {
+func waitServer(t *testing.T, g *testGateway, ref, what string, timeout time.Duration, cond func(serverStat) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last serverStat
@@ -209,13 +211,13 @@ func waitServer(t *testing.T, g *gatewayProc, ref, what string, timeout time.Dur
 	}
 }
 
-func waitState(t *testing.T, g *gatewayProc, ref, state string, timeout time.Duration) time.Duration {
+func waitState(t *testing.T, g *testGateway, ref, state string, timeout time.Duration) time.Duration {
 	t.Helper()
 	return waitServer(t, g, ref, state, timeout, func(s serverStat) bool { return s.state() == state })
 }
 
 // setServerState is POST /v1/servers/POOL/SERVER?state=...
-func setServerState(t *testing.T, g *gatewayProc, ref, state string) serverStat {
+func setServerState(t *testing.T, g *testGateway, ref, state string) serverStat {
 	t.Helper()
 	resp, err := adminClient.Post("http://"+g.Admin+"/v1/servers/"+ref+"?state="+state, "", nil)
 	if err != nil {
@@ -268,51 +270,24 @@ func (e *statusError) Error() string {
 // may run on any goroutine; the caller closes the connection.
 func dialTunnel(addr, path string, hdr map[string]string, timeout time.Duration) (*tunnel, error) {
 	start := time.Now()
-	nc, err := net.DialTimeout("tcp", addr, timeout)
+	host, lines := headerLines(hdr)
+	c, resp, err := wstest.Upgrade(addr, path, wstest.Options{Host: host, Headers: lines, Timeout: timeout})
+	if se := (*wstest.StatusError)(nil); errors.As(err, &se) {
+		return nil, &statusError{status: se.Resp.StatusCode, body: se.Body, elapsed: time.Since(start)}
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("after %v: %w", time.Since(start).Round(time.Millisecond), err)
 	}
-	c := &rawConn{Conn: nc, br: bufio.NewReaderSize(nc, 64<<10)}
-	key := newKey()
-	host := addr
-	var extra strings.Builder
-	for k, v := range hdr {
-		if strings.EqualFold(k, "Host") {
-			host = v // a host route
-			continue
-		}
-		extra.WriteString(k + ": " + v + "\r\n")
-	}
-	req := upgradeRequest(host, path, key)
-	req = strings.TrimSuffix(req, "\r\n") + extra.String() + "\r\n"
 	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte(req)); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("read upgrade response after %v: %w", time.Since(start).Round(time.Millisecond), err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(resp.Body)
-		nc.Close()
-		return nil, &statusError{status: resp.StatusCode, body: string(body), elapsed: time.Since(start)}
-	}
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptFor(key); got != want {
-		nc.Close()
-		return nil, fmt.Errorf("Sec-WebSocket-Accept %q, want %q", got, want)
-	}
-	f, err := c.readFrame(time.Now().Add(timeout))
-	if err != nil || f.op != opText {
-		nc.Close()
-		return nil, fmt.Errorf("no hello from the backend (op %d, err %v)", f.op, err)
+	f, err := c.ReadFrame(time.Now().Add(timeout))
+	if err != nil || f.Op != wstest.OpText {
+		c.Close()
+		return nil, fmt.Errorf("no hello from the backend (op %d, err %v)", f.Op, err)
 	}
 	tn := &tunnel{rawConn: c, resp: resp}
-	if err := json.Unmarshal(f.payload, &tn.hello); err != nil || !tn.hello.Hello {
-		nc.Close()
-		return nil, fmt.Errorf("bad hello %q: %v", f.payload, err)
+	if err := json.Unmarshal(f.Payload, &tn.hello); err != nil || !tn.hello.Hello {
+		c.Close()
+		return nil, fmt.Errorf("bad hello %q: %v", f.Payload, err)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return tn, nil
@@ -343,15 +318,15 @@ func setCookie(h http.Header, name string) (string, string) {
 // echo sends a masked text message and expects it back.
 func (tn *tunnel) echo(msg string) error {
 	_ = tn.SetWriteDeadline(time.Now().Add(3 * time.Second))
-	if _, err := tn.Write(encodeFrame(frameSpec{fin: true, op: opText, payload: []byte(msg)})); err != nil {
+	if _, err := tn.Write(wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(msg)})); err != nil {
 		return err
 	}
-	f, err := tn.readFrame(time.Now().Add(3 * time.Second))
+	f, err := tn.ReadFrame(time.Now().Add(3 * time.Second))
 	if err != nil {
 		return err
 	}
-	if f.op != opText || string(f.payload) != msg {
-		return fmt.Errorf("echo: op %d %q, want text %q", f.op, f.payload, msg)
+	if f.Op != wstest.OpText || string(f.Payload) != msg {
+		return fmt.Errorf("echo: op %d %q, want text %q", f.Op, f.Payload, msg)
 	}
 	return nil
 }
@@ -359,7 +334,7 @@ func (tn *tunnel) echo(msg string) error {
 // shut sends close 1000 and closes the socket.
 func (tn *tunnel) shut() {
 	_ = tn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = tn.Write(encodeFrame(frameSpec{fin: true, op: opClose, payload: closeBody(1000, "bye")}))
+	_, _ = tn.Write(wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: wstest.CloseBody(1000, "bye")}))
 	tn.Close()
 }
 
@@ -571,7 +546,7 @@ func readHTTP(t *testing.T, c *rawConn, what string) (*http.Response, string) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	defer c.SetReadDeadline(time.Time{})
-	resp, err := http.ReadResponse(c.br, &http.Request{Method: http.MethodGet})
+	resp, err := http.ReadResponse(c.R, &http.Request{Method: http.MethodGet})
 	if err != nil {
 		t.Fatalf("%s: read response: %v", what, err)
 	}
@@ -736,7 +711,7 @@ type endResult struct {
 func watchEnd(tn *tunnel, since time.Time, timeout time.Duration) endResult {
 	deadline := time.Now().Add(timeout)
 	for {
-		f, err := tn.readFrame(deadline)
+		f, err := tn.ReadFrame(deadline)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -744,12 +719,12 @@ func watchEnd(tn *tunnel, since time.Time, timeout time.Duration) endResult {
 			}
 			return endResult{time.Since(since), "TCP end: " + err.Error(), true}
 		}
-		if f.op == opClose {
+		if f.Op == wstest.OpClose {
 			code := 0
-			if len(f.payload) >= 2 {
-				code = int(binary.BigEndian.Uint16(f.payload))
+			if len(f.Payload) >= 2 {
+				code = int(binary.BigEndian.Uint16(f.Payload))
 			}
-			return endResult{time.Since(since), fmt.Sprintf("close %d %q", code, f.payload[min(2, len(f.payload)):]), code == 1001}
+			return endResult{time.Since(since), fmt.Sprintf("close %d %q", code, f.Payload[min(2, len(f.Payload)):]), code == 1001}
 		}
 	}
 }
@@ -921,7 +896,7 @@ func TestE2EProxyLBConsistentHash(t *testing.T) {
 		"-backend", poolSpec("h", srv, "balance=hdr:X-User"), "-backend", poolSpec("src", srv, "balance=source"),
 		"-route", "/h/=backend:h", "-route", "/src/=backend:src",
 	}
-	nodes := []*gatewayProc{startGateway(t, two...), startGateway(t, two...)}
+	nodes := []*testGateway{startGateway(t, two...), startGateway(t, two...)}
 	grown := startGateway(t, three...)
 
 	const keys = 50
