@@ -1,10 +1,11 @@
 package gateway_test
 
-// Cross-node broadcast through Kafka, end to end: three real wsgate processes
-// (-kafka-brokers) and a real Kafka-protocol broker process (cmd/kafkadev,
-// franz-go's kfake; no Apache Kafka is installable here), with raw RFC 6455
-// clients (e2e_helpers_test.go's independent encoder) spread over the nodes,
-// the publish API, and Debian's kcat as an outside producer and consumer.
+// Cross-node broadcast through Kafka, end to end: three gateways in the test
+// process (harness_test.go, each with its own -kafka-brokers bus client) and a
+// real Kafka-protocol broker process (cmd/kafkadev, franz-go's kfake; no Apache
+// Kafka is installable here), with raw RFC 6455 clients (codec/wstest's
+// independent encoder) spread over the nodes, the publish API, and Debian's
+// kcat as an outside producer and consumer.
 
 import (
 	"bytes"

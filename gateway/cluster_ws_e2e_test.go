@@ -1,12 +1,12 @@
 package gateway_test
 
 // Cross-node broadcast with real Node `ws` clients (issue 5, first test): the kafkadev broker and three
-// wsgate processes with -kafka-brokers (cluster_e2e_test.go's helpers), and 30 clients from
+// in-process gateways with -kafka-brokers (cluster_e2e_test.go's helpers), and 30 clients from
 // testdata/broadcast-clients.js spread round-robin over the nodes, each sending text and binary
-// messages on the one default topic. The script's summary is checked with checkBroadcast (e2e_test.go):
+// messages on the one default topic. The script's summary is checked with checkBroadcast (topic_e2e_test.go):
 // every message reaches every client exactly once, same opcode and payload, one identical order.
 //
-// A control run against three nodes WITHOUT -kafka-brokers (independent in-process buses) shows the
+// A control run against three nodes WITHOUT -kafka-brokers (independent local buses) shows the
 // same checks fail when the nodes do not share a bus: each client then gets only its own node's third.
 
 import (
