@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wsgate/wsgate/codec/wstest"
 	"github.com/wsgate/wsgate/gateway"
 	"github.com/wsgate/wsgate/gateway/options"
 )
@@ -179,4 +180,36 @@ func tail(s string, max int) string {
 		return s
 	}
 	return s[len(s)-max:]
+}
+
+// The harness itself: a gateway started in a subtest serves a WebSocket client, and once the subtest
+// has ended its Run has returned and both listeners are closed; a client left open to the end got
+// close 1001 from the drain. Nothing is left behind for the next test.
+func TestHarnessStopsTheGateway(t *testing.T) {
+	var g *testGateway
+	var client *rawConn
+	t.Run("serve", func(t *testing.T) {
+		g = startGateway(t)
+		c, err := wstest.Dial(g.Addr, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Handshake("/ws", wstest.Options{Host: g.Addr}); err != nil {
+			t.Fatal(err)
+		}
+		client = c // outlives the subtest: the gateway's cleanup must drain it
+	})
+	defer client.Close()
+	if !g.exited() {
+		t.Fatal("the gateway's Run had not returned when its test ended")
+	}
+	for _, addr := range []string{g.Addr, g.Admin} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts after the test ended", addr)
+		}
+	}
+	if r := client.ReadUntilClose(3 * time.Second); !r.GotClose || r.Code != 1001 {
+		t.Errorf("a client still open at the end: %v, want close 1001 from the drain", r)
+	}
 }
