@@ -25,18 +25,18 @@ func TestE2EFailureBackendKilled(t *testing.T) {
 
 	poolA := flOpenTunnels(t, g, "/a", 20)
 	poolB := flOpenTunnels(t, g, "/b", 10)
-	byServer := flCountServers(poolA)
-	t.Logf("pool A tunnels per server: %v; pool B: %v", byServer, flCountServers(poolB))
-	if byServer["a1"] == 0 || byServer["a2"] == 0 || flCountServers(poolB)["b1"] != 10 {
-		t.Fatalf("tunnels not spread as configured: A %v, B %v", byServer, flCountServers(poolB))
+	byServer := countServers(poolA)
+	t.Logf("pool A tunnels per server: %v; pool B: %v", byServer, countServers(poolB))
+	if byServer["a1"] == 0 || byServer["a2"] == 0 || countServers(poolB)["b1"] != 10 {
+		t.Fatalf("tunnels not spread as configured: A %v, B %v", byServer, countServers(poolB))
 	}
 	if f := flEchoAll(append(slices.Clone(poolA), poolB...), "before"); len(f) > 0 {
 		t.Fatalf("echo before the kill: %v", f)
 	}
 
-	var onA1, survivors []*flTunnel
+	var onA1, survivors []*tunnel
 	for _, c := range poolA {
-		if c.server == "a1" {
+		if c.hello.Server == "a1" {
 			onA1 = append(onA1, c)
 		} else {
 			survivors = append(survivors, c)
@@ -77,13 +77,13 @@ func TestE2EFailureBackendKilled(t *testing.T) {
 		t.Errorf("tunnels on a2 and pool B after a1's death: %d failed: %v", len(f), f[:min(5, len(f))])
 	}
 	fresh := flOpenTunnels(t, g, "/a", 10)
-	if got := flCountServers(fresh); got["a2"] != 10 {
+	if got := countServers(fresh); got["a2"] != 10 {
 		t.Errorf("new sessions on pool A after a1's death went to %v, want all 10 on a2", got)
 	}
 	if f := flEchoAll(fresh, "fresh"); len(f) > 0 {
 		t.Errorf("new pool A sessions: %v", f)
 	}
-	if got := flCountServers(flOpenTunnels(t, g, "/b", 3)); got["b1"] != 3 {
+	if got := countServers(flOpenTunnels(t, g, "/b", 3)); got["b1"] != 3 {
 		t.Errorf("new pool B sessions went to %v", got)
 	}
 	m := scrapeMetrics(t, g.Admin)

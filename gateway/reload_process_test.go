@@ -38,7 +38,7 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 	g := startGatewayProcess(t, "-config", cfg, "-drain-time", "100ms")
 
 	tunnels := flOpenTunnels(t, g, "/ws", n)
-	before := flCountServers(tunnels)
+	before := countServers(tunnels)
 	t.Logf("%d tunnels: %v", n, before)
 	if before["s1"] == 0 || before["s2"] == 0 || before["s1"]+before["s2"] != n {
 		t.Fatalf("tunnels per server %v, want them on s1 and s2", before)
@@ -61,11 +61,11 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 						return
 					default:
 					}
-					if err := tunnels[i].echo(fmt.Sprintf("load-%d-%d", i, round), 10*time.Second); err != nil {
+					if err := tunnels[i].echoWithin(fmt.Sprintf("load-%d-%d", i, round), 10*time.Second); err != nil {
 						echoErrs.Add(1)
 						errMu.Lock()
 						if len(firstErrs) < 5 {
-							firstErrs = append(firstErrs, fmt.Sprintf("tunnel %d (%s): %v", i, tunnels[i].server, err))
+							firstErrs = append(firstErrs, fmt.Sprintf("tunnel %d (%s): %v", i, tunnels[i].hello.Server, err))
 						}
 						errMu.Unlock()
 						continue
@@ -84,7 +84,7 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 	g.signal(t, syscall.SIGHUP)
 	flWaitLog(t, g, "configuration reloaded", reloads, 10*time.Second)
 	fresh := flOpenTunnels(t, g, "/ws", 40)
-	afterReload := flCountServers(fresh)
+	afterReload := countServers(fresh)
 	t.Logf("40 new sessions after the reload: %v", afterReload)
 	if afterReload["s1"] != 0 || afterReload["s3"] == 0 || afterReload["s2"]+afterReload["s3"] != 40 {
 		t.Errorf("new sessions after the reload went to %v, want s2 and s3 only, s3 included", afterReload)
@@ -100,7 +100,7 @@ func TestE2EFailureReloadUnderLoad(t *testing.T) {
 	g.signal(t, syscall.SIGHUP)
 	flWaitLog(t, g, "reload refused", refusals, 10*time.Second)
 	fresh2 := flOpenTunnels(t, g, "/ws", 20)
-	afterBad := flCountServers(fresh2)
+	afterBad := countServers(fresh2)
 	if afterBad["s1"] != 0 || afterBad["s3"] == 0 || afterBad["s2"]+afterBad["s3"] != 20 {
 		t.Errorf("new sessions after the refused reload went to %v, want the previous pool (s2, s3)", afterBad)
 	}

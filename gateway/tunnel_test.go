@@ -39,18 +39,25 @@ type tunnel struct {
 	hello helloMsg
 }
 
-// echo sends a masked text message and expects it back.
-func (tn *tunnel) echo(msg string) error {
-	_ = tn.SetWriteDeadline(time.Now().Add(3 * time.Second))
-	if _, err := tn.Write(wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(msg)})); err != nil {
-		return err
+// echo sends a masked text message and expects it back within 3 s.
+func (tn *tunnel) echo(msg string) error { return tn.echoWithin(msg, 3*time.Second) }
+
+// echoWithin sends payload as a masked text message and expects it back within timeout; a close frame
+// instead is reported with its code and reason.
+func (tn *tunnel) echoWithin(payload string, timeout time.Duration) error {
+	_ = tn.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := tn.Write(wstest.Text(payload)); err != nil {
+		return fmt.Errorf("send: %w", err)
 	}
-	f, err := tn.ReadFrame(time.Now().Add(3 * time.Second))
+	f, err := tn.ReadFrame(time.Now().Add(timeout))
 	if err != nil {
-		return err
+		return fmt.Errorf("read echo: %w", err)
 	}
-	if f.Op != wstest.OpText || string(f.Payload) != msg {
-		return fmt.Errorf("echo: op %d %q, want text %q", f.Op, f.Payload, msg)
+	if f.Op == wstest.OpClose {
+		return fmt.Errorf("closed with %d %q instead of echoing", f.CloseCode(), f.CloseReason())
+	}
+	if f.Op != wstest.OpText || string(f.Payload) != payload {
+		return fmt.Errorf("echo: got op %d %.60q, want text %.60q", f.Op, f.Payload, payload)
 	}
 	return nil
 }
@@ -73,12 +80,16 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("status %d after %v: %q", e.status, e.elapsed.Round(time.Millisecond), e.body)
 }
 
+// tunnelBuf is a tunnel's read buffer: small, as thousands of tunnels may live in the test process
+// (larger frames are read past the buffer).
+const tunnelBuf = 4096
+
 // dialTunnel upgrades path with extra headers and reads the backend's hello. It does not touch t, so it
 // may run on any goroutine; the caller closes the connection.
 func dialTunnel(addr, path string, hdr map[string]string, timeout time.Duration) (*tunnel, error) {
 	start := time.Now()
 	host, lines := headerLines(hdr)
-	c, resp, err := wstest.Upgrade(addr, path, wstest.Options{Host: host, Headers: lines, Timeout: timeout})
+	c, resp, err := wstest.Upgrade(addr, path, wstest.Options{Host: host, Headers: lines, Timeout: timeout, BufSize: tunnelBuf})
 	if se := (*wstest.StatusError)(nil); errors.As(err, &se) {
 		return nil, &statusError{status: se.Resp.StatusCode, body: se.Body, elapsed: time.Since(start)}
 	}
@@ -167,64 +178,13 @@ func flDialWS(addr, path string, headers ...string) (*rawConn, error) {
 	return c, err
 }
 
-// flTunnel is a raw client tunneled through the gateway to a failure-echo-server.js.
-type flTunnel struct {
-	*rawConn
-	server string // the backend that said hello
-}
-
-// echo sends payload as a text message and expects it back.
-func (c *flTunnel) echo(payload string, timeout time.Duration) error {
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := c.Write(wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(payload)})); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	f, err := c.ReadFrame(time.Now().Add(timeout))
-	if err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if f.Op == wstest.OpClose {
-		code := 0
-		if len(f.Payload) >= 2 {
-			code = int(binary.BigEndian.Uint16(f.Payload))
-		}
-		return fmt.Errorf("closed with %d %q instead of echoing", code, f.Payload[min(2, len(f.Payload)):])
-	}
-	if f.Op != wstest.OpText || string(f.Payload) != payload {
-		return fmt.Errorf("echo: got op %d %.60q, want %.60q", f.Op, f.Payload, payload)
-	}
-	return nil
-}
-
-// flOpenTunnel upgrades on path (a backend route) and reads the backend's hello.
-func flOpenTunnel(addr, path string) (*flTunnel, error) {
-	rc, err := flDialWS(addr, path)
-	if err != nil {
-		return nil, err
-	}
-	f, err := rc.ReadFrame(time.Now().Add(10 * time.Second))
-	if err != nil {
-		rc.Close()
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	var h struct {
-		Hello  bool   `json:"hello"`
-		Server string `json:"server"`
-	}
-	if f.Op != wstest.OpText || json.Unmarshal(f.Payload, &h) != nil || !h.Hello {
-		rc.Close()
-		return nil, fmt.Errorf("hello: unexpected frame op %d %.80q", f.Op, f.Payload)
-	}
-	return &flTunnel{rawConn: rc, server: h.Server}, nil
-}
-
 // flOpenTunnels opens n tunnels on path with a few workers; every one must open.
-func flOpenTunnels(t *testing.T, g *testGateway, path string, n int) []*flTunnel {
+func flOpenTunnels(t *testing.T, g *testGateway, path string, n int) []*tunnel {
 	t.Helper()
-	out := make([]*flTunnel, n)
+	out := make([]*tunnel, n)
 	errs := make([]error, n)
 	skipped := flParallel(n, 32, 10, func(i int) bool {
-		out[i], errs[i] = flOpenTunnel(g.Addr, path)
+		out[i], errs[i] = dialTunnel(g.Addr, path, nil, 10*time.Second)
 		return errs[i] == nil
 	})
 	t.Cleanup(func() {
@@ -246,24 +206,16 @@ func flOpenTunnels(t *testing.T, g *testGateway, path string, n int) []*flTunnel
 	return out
 }
 
-func flCountServers(cs []*flTunnel) map[string]int {
-	m := map[string]int{}
-	for _, c := range cs {
-		m[c.server]++
-	}
-	return m
-}
-
 // flEchoAll runs one echo on each tunnel (bounded workers) and returns the failures; after 20 of them
 // the remaining tunnels are not tried and count as one more entry.
-func flEchoAll(cs []*flTunnel, tag string) []string {
+func flEchoAll(cs []*tunnel, tag string) []string {
 	var mu sync.Mutex
 	var failed []string
 	skipped := flParallel(len(cs), 64, 20, func(i int) bool {
-		err := cs[i].echo(fmt.Sprintf("%s-%d", tag, i), 10*time.Second)
+		err := cs[i].echoWithin(fmt.Sprintf("%s-%d", tag, i), 10*time.Second)
 		if err != nil {
 			mu.Lock()
-			failed = append(failed, fmt.Sprintf("tunnel %d (server %s): %v", i, cs[i].server, err))
+			failed = append(failed, fmt.Sprintf("tunnel %d (server %s): %v", i, cs[i].hello.Server, err))
 			mu.Unlock()
 		}
 		return err == nil
