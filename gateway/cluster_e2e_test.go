@@ -1,14 +1,14 @@
 package gateway_test
 
-// Cross-node broadcast through Kafka, end to end: three real wsgate processes
-// (-kafka-brokers) and a real Kafka-protocol broker process (cmd/kafkadev,
-// franz-go's kfake; no Apache Kafka is installable here), with raw RFC 6455
-// clients (e2e_helpers_test.go's independent encoder) spread over the nodes,
-// the publish API, and Debian's kcat as an outside producer and consumer.
+// Cross-node broadcast through Kafka, end to end: three gateways in the test
+// process (harness_test.go, each with its own -kafka-brokers bus client) and a
+// real Kafka-protocol broker process (cmd/kafkadev, franz-go's kfake; no Apache
+// Kafka is installable here), with raw RFC 6455 clients (codec/wstest's
+// independent encoder) spread over the nodes, the publish API, and Debian's
+// kcat as an outside producer and consumer.
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +21,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
+	"github.com/wsgate/wsgate/router/bus/kcattest"
 )
 
 const (
@@ -75,9 +78,9 @@ func startKafkadev(t *testing.T, addr, dataDir string) *kafkadevProc {
 }
 
 // startCluster starts n wsgate nodes on the broker and waits until each reports its bus healthy.
-func startCluster(t *testing.T, broker string, n int, extra ...string) []*gatewayProc {
+func startCluster(t *testing.T, broker string, n int, extra ...string) []*testGateway {
 	t.Helper()
-	nodes := make([]*gatewayProc, n)
+	nodes := make([]*testGateway, n)
 	for i := range nodes {
 		args := append([]string{"-kafka-brokers", broker, "-node-id", fmt.Sprintf("n%d", i),
 			"-publish-token", clusterToken, "-drain-time", "100ms"}, extra...)
@@ -89,7 +92,7 @@ func startCluster(t *testing.T, broker string, n int, extra ...string) []*gatewa
 
 // waitBusHealthy waits, up to timeout for each node, until every node's /healthz is ok and does not
 // report its bus degraded. what ("" or e.g. " at start") goes into the failure message.
-func waitBusHealthy(t *testing.T, nodes []*gatewayProc, timeout time.Duration, what string) {
+func waitBusHealthy(t *testing.T, nodes []*testGateway, timeout time.Duration, what string) {
 	t.Helper()
 	for i, g := range nodes {
 		deadline := time.Now().Add(timeout)
@@ -106,7 +109,7 @@ func waitBusHealthy(t *testing.T, nodes []*gatewayProc, timeout time.Duration, w
 	}
 }
 
-func healthz(g *gatewayProc) (string, int) {
+func healthz(g *testGateway) (string, int) {
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + g.Admin + "/healthz")
 	if err != nil {
@@ -135,19 +138,19 @@ type clusterClient struct {
 	done chan struct{}
 }
 
-func dialCluster(t *testing.T, g *gatewayProc, node int, path string) *clusterClient {
+func dialCluster(t *testing.T, g *testGateway, node int, path string) *clusterClient {
 	t.Helper()
 	c := &clusterClient{node: node, conn: upgradeRaw(t, g.Addr, path, 0), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		for {
-			f, err := c.conn.readFrame(time.Now().Add(2 * time.Minute))
+			f, err := c.conn.ReadFrame(time.Now().Add(2 * time.Minute))
 			if err != nil {
 				return
 			}
-			if f.op == opText || f.op == opBinary {
+			if f.Op == wstest.OpText || f.Op == wstest.OpBinary {
 				c.mu.Lock()
-				c.got = append(c.got, received{op: f.op, payload: string(f.payload), at: time.Now()})
+				c.got = append(c.got, received{op: f.Op, payload: string(f.Payload), at: time.Now()})
 				c.mu.Unlock()
 			}
 		}
@@ -157,7 +160,7 @@ func dialCluster(t *testing.T, g *gatewayProc, node int, path string) *clusterCl
 
 // send writes one masked text frame; safe from several goroutines.
 func (c *clusterClient) send(payload string) error {
-	b := encodeFrame(frameSpec{fin: true, op: opText, payload: []byte(payload)})
+	b := wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(payload)})
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -240,7 +243,7 @@ func checkSameStream(t *testing.T, clients []*clusterClient, want int) {
 	}
 }
 
-func publish(t *testing.T, g *gatewayProc, topic, token, query string, body []byte) int {
+func publish(t *testing.T, g *testGateway, topic, token, query string, body []byte) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+g.Admin+"/v1/publish/"+topic+query, bytes.NewReader(body))
 	if err != nil {
@@ -258,37 +261,13 @@ func publish(t *testing.T, g *gatewayProc, topic, token, query string, body []by
 	return resp.StatusCode
 }
 
-func requireKcat(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Fatalf("kcat is not installed (%v): run `make test` (test-deps installs Debian's kcat)", err)
-	}
-	return p
-}
-
-func runKcat(t *testing.T, stdin string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, requireKcat(t), args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kcat %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
 // 3 nodes + broker: 12 clients (4 per node) all publish on one topic; the
 // publish API and kcat publish too. Every client receives every message
 // exactly once, all in one order; kcat sees the records as key = topic,
 // value = payload.
 func TestClusterKafkaBroadcast(t *testing.T) {
 	requireE2E(t, false, false)
-	requireKcat(t)
+	kcattest.Path(t)
 	broker := startKafkadev(t, "127.0.0.1:0", "")
 	nodes := startCluster(t, broker.Addr, 3, "-max-message-bytes", "65536")
 
@@ -335,7 +314,7 @@ func TestClusterKafkaBroadcast(t *testing.T) {
 	want += 2
 	// kcat as an outside producer: key = wsgate topic, value = payload.
 	// murmur2_random is the Java client's partitioner, which the bus uses.
-	runKcat(t, "kcat-hello\n", "-P", "-b", broker.Addr, "-t", clusterTopic, "-k", "chat", "-X", "topic.partitioner=murmur2_random")
+	kcattest.Run(t, "kcat-hello\n", "-P", "-b", broker.Addr, "-t", clusterTopic, "-k", "chat", "-X", "topic.partitioner=murmur2_random")
 	want++
 	waitClients(t, "API and kcat messages everywhere", 15*time.Second, clients, func(c *clusterClient) bool {
 		return c.has("api-text") && c.has("api-\x00binary") && c.has("kcat-hello")
@@ -343,16 +322,16 @@ func TestClusterKafkaBroadcast(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // let any duplicate arrive
 	checkSameStream(t, clients, want)
 	for _, r := range clients[5].messages() {
-		if r.payload == "api-\x00binary" && r.op != opBinary {
+		if r.payload == "api-\x00binary" && r.op != wstest.OpBinary {
 			t.Errorf("?binary=1 message arrived with opcode %d", r.op)
 		}
-		if r.payload == "kcat-hello" && r.op != opText {
+		if r.payload == "kcat-hello" && r.op != wstest.OpText {
 			t.Errorf("kcat message arrived with opcode %d, want text (no wsgate-op header)", r.op)
 		}
 	}
 
 	// kcat as an outside consumer: what the gateways wrote is key = topic, value = raw payload.
-	out := runKcat(t, "", "-C", "-b", broker.Addr, "-t", clusterTopic, "-o", "beginning", "-e", "-q", "-f", "%k|%s|%h\n")
+	out := kcattest.Run(t, "", "-C", "-b", broker.Addr, "-t", clusterTopic, "-o", "beginning", "-e", "-q", "-f", "%k|%s|%h\n")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != want {
 		t.Errorf("kcat consumed %d records, want %d", len(lines), want)

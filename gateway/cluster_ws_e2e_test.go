@@ -1,12 +1,12 @@
 package gateway_test
 
 // Cross-node broadcast with real Node `ws` clients (issue 5, first test): the kafkadev broker and three
-// wsgate processes with -kafka-brokers (cluster_e2e_test.go's helpers), and 30 clients from
+// in-process gateways with -kafka-brokers (cluster_e2e_test.go's helpers), and 30 clients from
 // testdata/broadcast-clients.js spread round-robin over the nodes, each sending text and binary
-// messages on the one default topic. The script's summary is checked with checkBroadcast (e2e_test.go):
+// messages on the one default topic. The script's summary is checked with checkBroadcast (topic_e2e_test.go):
 // every message reaches every client exactly once, same opcode and payload, one identical order.
 //
-// A control run against three nodes WITHOUT -kafka-brokers (independent in-process buses) shows the
+// A control run against three nodes WITHOUT -kafka-brokers (independent local buses) shows the
 // same checks fail when the nodes do not share a bus: each client then gets only its own node's third.
 
 import (
@@ -37,7 +37,7 @@ type clusterWSSummary struct {
 
 // runClusterWSClients runs broadcast-clients.js with one --urls list covering nodes and decodes both
 // views of its summary.
-func runClusterWSClients(t *testing.T, nodes []*gatewayProc, timeoutMs int) (*broadcastSummary, *clusterWSSummary) {
+func runClusterWSClients(t *testing.T, nodes []*testGateway, timeoutMs int) (*broadcastSummary, *clusterWSSummary) {
 	t.Helper()
 	urls := make([]string, len(nodes))
 	for i, g := range nodes {
@@ -122,7 +122,7 @@ func TestE2EClusterNodeWSClients(t *testing.T) {
 	// node, so every client misses two thirds of the stream. If this ever passes, the checks above (or
 	// the script) cannot tell a cluster from three separate gateways.
 	t.Run("control-without-kafka", func(t *testing.T) {
-		var nodes []*gatewayProc
+		var nodes []*testGateway
 		for i := range 3 {
 			nodes = append(nodes, startGateway(t, "-node-id", fmt.Sprintf("solo%d", i)))
 		}

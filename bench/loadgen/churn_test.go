@@ -1,15 +1,15 @@
 package loadgen
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 func TestChurnUpgradesAndCloses(t *testing.T) {
@@ -61,27 +61,18 @@ func TestIdleCountsHoldDeliveries(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	pub, err := net.Dial("tcp", s.ln.Addr().String())
+	// The publisher is the shared test client (codec/wstest), not this package's encoder: an
+	// independent oracle for the generator's decoder.
+	pub, _, err := wstest.Upgrade(s.ln.Addr().String(), "/ws", wstest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = pub.Close() }()
-	fmt.Fprintf(pub, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(pub)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimSpace(line) == "" {
-			break
-		}
-	}
 	for seq := uint64(0); seq < 3; seq++ {
 		p := make([]byte, 32)
 		binary.LittleEndian.PutUint64(p[0:8], seq)
 		binary.LittleEndian.PutUint64(p[8:16], uint64(Monotonic()))
-		if _, err := pub.Write(AppendClientFrame(nil, OpBinary, p, [4]byte{1, 2, 3, 4})); err != nil {
+		if err := pub.WriteFrames(wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: p}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 func TestParseFrameServerFrames(t *testing.T) {
@@ -41,6 +43,12 @@ func TestParseFrameMaskedRoundTrip(t *testing.T) {
 	if err != nil || n != len(wire) || !f.Masked || f.Op != OpText || !bytes.Equal(f.Payload, payload) {
 		t.Fatalf("n=%d err=%v f=%+v", n, err, f)
 	}
+	// A frame from the shared test client (codec/wstest, an encoder written independently) parses too.
+	wire = wstest.Encode(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload})
+	f, n, err = ParseFrame(wire)
+	if err != nil || n != len(wire) || !f.Masked || f.Op != OpText || !bytes.Equal(f.Payload, payload) {
+		t.Fatalf("wstest frame: n=%d err=%v f=%+v", n, err, f)
+	}
 }
 
 func TestParseFrameHeaderBits(t *testing.T) {
@@ -72,7 +80,7 @@ func TestHandshake(t *testing.T) {
 		t.Fatalf("request %q", req)
 	}
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nsec-websocket-accept: " +
-		AcceptKey("AQIDBAUGBwgJCgsMDQ4PEA==") + "\r\n\r\n\x81\x00"
+		wstest.AcceptKey("AQIDBAUGBwgJCgsMDQ4PEA==") + "\r\n\r\n\x81\x00" // the shared client's: an independent oracle
 	if n, err := parseUpgradeResponse([]byte(resp), &key); err != nil || n != len(resp)-2 {
 		t.Fatalf("n=%d err=%v", n, err)
 	}

@@ -6,7 +6,6 @@ package loadgen
 // and killed by its PID when the test ends; every phase has a deadline.
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 // e2eGateway is one wsgate process under test.
@@ -393,24 +394,13 @@ func TestGatewayComparisonsCatchDoubleCounting(t *testing.T) {
 // this test's publisher, so those are two of the generator's connections.
 func TestIdleHoldCountsDroppedAndDuplicated(t *testing.T) {
 	s := startLossyServer(t)
-	pub, err := net.Dial("tcp", s.ln.Addr().String())
+	pub, _, err := wstest.Upgrade(s.ln.Addr().String(), "/ws", wstest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = pub.Close() }()
 	_ = pub.SetDeadline(time.Now().Add(20 * time.Second))
-	fmt.Fprintf(pub, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(pub)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimSpace(line) == "" {
-			break
-		}
-	}
-	go func() { _, _ = br.WriteTo(discard{}) }() // the publisher gets its own messages back
+	go func() { _, _ = pub.R.WriteTo(discard{}) }() // the publisher gets its own messages back
 
 	const conns, msgs = 8, 10
 	done := make(chan *Result, 1)
@@ -441,7 +431,7 @@ func TestIdleHoldCountsDroppedAndDuplicated(t *testing.T) {
 		p := make([]byte, 32)
 		binary.LittleEndian.PutUint64(p[0:8], seq)
 		binary.LittleEndian.PutUint64(p[8:16], uint64(Monotonic()))
-		if _, err := pub.Write(AppendClientFrame(nil, OpBinary, p, [4]byte{9, 8, 7, 6})); err != nil {
+		if err := pub.WriteFrames(wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: p}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec/wstest"
 )
 
 // lossyServer is a minimal WebSocket broadcast server for the tests: every
@@ -78,7 +80,7 @@ func (s *lossyServer) serve(c net.Conn) {
 		}
 	}
 	s.mu.Lock()
-	_, err := fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", AcceptKey(key))
+	_, err := fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wstest.AcceptKey(key)) // the shared client's, not the generator's own: an independent oracle
 	s.clients = append(s.clients, c)
 	s.mu.Unlock()
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/wsgate/wsgate/router/bus/kcattest"
 )
 
 const testTopic = "wsgate.test"
@@ -406,36 +406,10 @@ func countRecords(t *testing.T, brokers []string, topic string) int {
 	return n
 }
 
-// kcatPath returns kcat, failing (not skipping) when it is missing: `make
-// test` installs Debian's kcat.
-func kcatPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Fatalf("kcat is not installed (%v): run `make test` (test-deps installs Debian's kcat) or apt-get install -y kcat", err)
-	}
-	return p
-}
-
-func kcat(t *testing.T, stdin string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kcatPath(t), args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kcat %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
 // An outside producer (kcat, librdkafka) with key = topic reaches the bus,
 // and what the bus writes is a plain record: key = topic, value = payload.
 func TestKafkaKcatWireFormat(t *testing.T) {
-	kcatPath(t)
+	kcattest.Path(t)
 	c := startBroker(t, "", 0)
 	defer c.Close()
 	broker := c.ListenAddrs()[0]
@@ -444,7 +418,7 @@ func TestKafkaKcatWireFormat(t *testing.T) {
 
 	// librdkafka's murmur2_random partitioner is the Java client's default
 	// and the one the bus uses, so kcat's "lobby" joins wsgate's "lobby" order.
-	kcat(t, "hello from kcat\n", "-P", "-b", broker, "-t", testTopic, "-k", "lobby",
+	kcattest.Run(t, "hello from kcat\n", "-P", "-b", broker, "-t", testTopic, "-k", "lobby",
 		"-X", "topic.partitioner=murmur2_random", "-H", "trace=1")
 	waitFor(t, "kcat's message delivered", 10*time.Second, func() bool { return r.has("hello from kcat") })
 	r.mu.Lock()
@@ -462,7 +436,7 @@ func TestKafkaKcatWireFormat(t *testing.T) {
 	}
 	waitFor(t, "own messages delivered", 10*time.Second, func() bool { return r.len() == 3 })
 
-	out := kcat(t, "", "-C", "-b", broker, "-t", testTopic, "-o", "beginning", "-e", "-q",
+	out := kcattest.Run(t, "", "-C", "-b", broker, "-t", testTopic, "-o", "beginning", "-e", "-q",
 		"-f", "%p|%k|%s|%h\n")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 {
