@@ -11,6 +11,7 @@ import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/router"
 	"github.com/wsgate/wsgate/router/bus"
+	"github.com/wsgate/wsgate/router/topic"
 )
 
 type connState uint8
@@ -44,6 +45,9 @@ type conn struct {
 	attempt  uint32 // server side: the session's dial attempt this conn answers
 	upstream bool   // the server side of a session
 	paused   bool   // reading stopped for backpressure
+	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
+	msgSince uint32 // stateOpen: tick at which it began
+	pong     *pendingPong
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -108,6 +112,13 @@ func (l *loop) handshake(cs *conn) {
 			l.refuse(cs, http.StatusNotFound, "no route for "+req.Path)
 			return
 		}
+		if route.Wildcard() {
+			// One rule for topic names, shared with the publish API.
+			if topicName, err = topic.Name(topicName); err != nil {
+				l.refuse(cs, http.StatusBadRequest, err.Error())
+				return
+			}
+		}
 		if route.Kind == router.TargetBackend {
 			l.proxy(cs, req, n, route, rt.pools)
 			continue
@@ -147,14 +158,17 @@ func (l *loop) handshake(cs *conn) {
 // frames handles every complete frame that has arrived.
 func (l *loop) frames(cs *conn) {
 	g := l.g
+	budget := l.turnStart(cs)
 	for cs.state == stateOpen {
 		// A large frame arrives over many reads: wait for all of it before
 		// looking again, as each Peek of leftover input copies it.
 		if cs.need > 0 && cs.c.InboundBuffered() < int(cs.need) {
+			l.messageBusy(cs, true)
 			return
 		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 {
+			l.messageBusy(cs, cs.dec.InMessage())
 			return
 		}
 		n, ev, err := l.parser.Next(&cs.dec, buf)
@@ -172,10 +186,11 @@ func (l *loop) frames(cs *conn) {
 			if need, ok := codec.FrameLen(buf); ok && need <= int64(g.cfg.MaxMessageBytes)+14 {
 				cs.need = uint32(need)
 			}
+			l.messageBusy(cs, true)
 			return // incomplete frame
 		}
 		cs.need = 0
-		cs.lastSeen, cs.pinged = l.wheel.now, false
+		l.progress(cs, ev)
 		switch ev.Kind {
 		case codec.KindMessage:
 			g.metrics.msgsIn.Inc()
@@ -188,13 +203,15 @@ func (l *loop) frames(cs *conn) {
 			}
 			l.parser.Release(&cs.dec)
 		case codec.KindPing:
-			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, ev.Payload)
-			_, _ = cs.c.Write(l.scratch)
+			l.answerPing(cs, ev.Payload)
 		case codec.KindClose:
 			// Echo the peer's code (an empty close is echoed empty), then close.
 			l.closeWith(cs, ev.Code, "")
 		}
 		_, _ = cs.c.Discard(n)
+		if l.overBudget(cs, budget) {
+			return
+		}
 	}
 }
 
@@ -271,23 +288,7 @@ func (l *loop) fire(cs *conn) {
 		}
 		_ = l.el.Close(cs.c) // nothing was asked: nothing to answer
 	case stateOpen:
-		silent := now - cs.lastSeen
-		switch {
-		case silent >= g.idleTicks:
-			g.metrics.timeouts.WithLabelValues("idle").Inc()
-			l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
-		case silent >= g.pingTicks && !cs.pinged:
-			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPing, nil)
-			if _, _ = cs.c.Write(l.scratch); cs.state != stateOpen {
-				return // the write failed and closed the connection
-			}
-			cs.pinged = true
-			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
-		case cs.pinged:
-			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
-		default:
-			l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
-		}
+		l.fireOpen(cs)
 	case stateProxy:
 		l.proxyTimer(cs)
 		// A side paused for backpressure is resumed from here: gnet only

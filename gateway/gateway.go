@@ -53,6 +53,7 @@ type Gateway struct {
 	engine gnet.Engine
 
 	handshakeTicks, pingTicks, idleTicks uint32
+	guard                                wsGuard // WebSocket-path hardening state (wsguard.go)
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
@@ -81,6 +82,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		handshakeTicks: ticks(cfg.HandshakeTimeout),
 		pingTicks:      ticks(cfg.PingInterval),
 		idleTicks:      ticks(cfg.IdleTimeout),
+		guard:          wsGuard{msgTicks: ticks(cfg.MessageTimeout)},
 	}
 	g.routing.Store(rt)
 	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)

@@ -84,6 +84,9 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&c.StatsTopics, "stats-topics", 50, "topics listed on the stats page, most subscribers first")
 	fs.IntVar(&c.EventLoops, "event-loops", 0, "number of event loops (0: one per CPU)")
 	fs.BoolVar(&c.ReusePort, "reuseport", false, "listen with SO_REUSEPORT so several wsgate processes share one port")
+	// Hardening of the WebSocket path (issue 11).
+	fs.DurationVar(&c.MessageTimeout, "message-timeout", 30*time.Second, "time a WebSocket message may take from its first byte to its last fragment (close 1008 after it)")
+	fs.IntVar(&c.MaxInflateRatio, "max-inflate-ratio", 100, "with -compression, a message may inflate to at most this many times its compressed size (close 1009 above; 0: only -max-message-bytes bounds it)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	kafkaFlags(fs, &o.kafka)
 	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
