@@ -373,3 +373,17 @@ func TestE2EMetricCloseCodes(t *testing.T) {
 		t.Errorf("wsgate_closes_total by code: %v, want 4xxx=40 3xxx=10 1000=1 1001=1", fmt.Sprint(byCode))
 	}
 }
+
+// closeCodeLabel is the wsgate_closes_total label the gateway uses for a close code it sends: standard
+// codes as numbers, the ranges clients choose from bucketed.
+func closeCodeLabel(code int) string {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return strconv.Itoa(code)
+	case code >= 3000 && code <= 3999:
+		return "3xxx"
+	case code >= 4000 && code <= 4999:
+		return "4xxx"
+	}
+	return "other"
+}
