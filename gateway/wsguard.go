@@ -5,6 +5,7 @@ package gateway
 // deflate amplification, and memory that abandoned messages leave behind.
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,9 @@ import (
 
 // wsGuard is the gateway-wide part of these guards.
 type wsGuard struct {
-	msgTicks   uint32      // -message-timeout in ticks
-	reclaiming atomic.Bool // a reclaim runs (or rests) now
+	msgTicks   uint32       // -message-timeout in ticks
+	dropped    atomic.Int64 // bytes of abandoned message buffers since the last reclaim, all loops
+	reclaiming atomic.Bool  // a reclaim runs (or rests) now
 }
 
 // pendingPong holds the payload of the most recent ping not answered yet.
@@ -189,18 +191,30 @@ func (l *loop) fireOpen(cs *conn) {
 // reclaim runs on every tick of the loop. Buffers of abandoned messages are
 // dropped, not pooled (codec.Parser.Release); but Go hands freed heap back to
 // the OS only after a collection and at its scavenger's pace, and an idle
-// gateway may not collect for two minutes. Past reclaimBytes dropped, one
-// goroutine collects and returns the memory at once, then rests reclaimRest
-// before another may run: a client that made us hold megabytes does not
-// leave them in our RSS.
+// gateway may not collect for two minutes. Past reclaimBytes dropped (over
+// all loops), one goroutine collects and returns the memory at once, then
+// rests reclaimRest before another may run: a client that made us hold
+// megabytes does not leave them in our RSS.
 func (l *loop) reclaim() {
-	if l.parser.Dropped < reclaimBytes || !l.g.guard.reclaiming.CompareAndSwap(false, true) {
+	gd := &l.g.guard
+	if l.parser.Dropped > 0 {
+		gd.dropped.Add(l.parser.Dropped)
+		l.parser.Dropped = 0
+	}
+	if gd.dropped.Load() < reclaimBytes || !gd.reclaiming.CompareAndSwap(false, true) {
 		return
 	}
-	l.parser.Dropped = 0
-	go func(flag *atomic.Bool) {
+	go func() {
+		// Let the other loops finish this tick: closes that come in a burst
+		// drop their buffers together.
+		time.Sleep(2 * tick)
+		gd.dropped.Store(0)
+		// Pooled buffers (gnet's inbound ones, which held the frames) go
+		// to sync.Pool's victim cache at one collection and are freed at
+		// the next: collect once, then collect again and return memory.
+		runtime.GC()
 		debug.FreeOSMemory()
 		time.Sleep(reclaimRest)
-		flag.Store(false)
-	}(&l.g.guard.reclaiming)
+		gd.reclaiming.Store(false)
+	}()
 }
