@@ -32,7 +32,7 @@ const (
 type Event struct {
 	Kind    EventKind
 	OpCode  ws.OpCode // OpText or OpBinary for KindMessage
-	Payload []byte    // unmasked (and inflated) payload; aliases buf or the decoder's buffer: valid until the next Next/Release on that Decoder
+	Payload []byte    // unmasked (and inflated) payload; aliases buf or the decoder's buffer: valid until the next Next/Release on that Decoder. KindNone: this fragment's own bytes (already kept in the Decoder)
 	Code    ws.StatusCode
 	Reason  string // KindClose
 }
@@ -70,6 +70,10 @@ type Decoder struct {
 	flags uint8
 }
 
+// InMessage reports whether a fragmented message is in progress (its first
+// fragment has been consumed, its final one not yet).
+func (d *Decoder) InMessage() bool { return d.flags&flagFragmented != 0 }
+
 // SetDeflate tells d that permessage-deflate was negotiated (RSV1 allowed on
 // the first frame of a message).
 func (d *Decoder) SetDeflate(on bool) {
@@ -87,6 +91,17 @@ func (d *Decoder) SetDeflate(on bool) {
 type Parser struct {
 	Pool       *pool.Pool
 	MaxMessage int // bytes; over it → CloseError 1009 (checked from the frame header, before the payload arrives)
+	// MaxInflateRatio bounds how many times its compressed size a message
+	// may inflate to (at least minInflateAllowance bytes): over it →
+	// CloseError 1009. 0 means no bound but MaxMessage.
+	MaxInflateRatio int
+
+	// Inflated counts the bytes produced by inflating, for the caller's
+	// per-turn work budget; Dropped counts the capacity of unfinished
+	// messages' buffers let go by Release (not pooled, so that the memory a
+	// peer made us hold can be given back). The caller may reset both.
+	Inflated int64
+	Dropped  int64
 
 	// Scratch reused by every call so the single-frame path allocates
 	// nothing: gobwas reads the header from an io.Reader into a buffer, and
@@ -178,7 +193,7 @@ func (p *Parser) Next(d *Decoder, buf []byte) (n int, ev Event, err error) {
 	case ws.OpContinuation:
 		d.buf.B = append(d.buf.B, payload...)
 		if !h.Fin {
-			return n, ev, nil
+			return n, Event{Payload: payload}, nil
 		}
 		compressed = d.flags&flagCompressed != 0
 		d.flags &^= flagFragmented | flagCompressed
@@ -198,7 +213,7 @@ func (p *Parser) Next(d *Decoder, buf []byte) (n int, ev Event, err error) {
 		if compressed {
 			d.flags |= flagCompressed
 		}
-		return n, ev, nil
+		return n, Event{Payload: payload}, nil
 	}
 }
 
@@ -273,9 +288,38 @@ func closeEvent(payload []byte) (Event, error) {
 	return ev, nil
 }
 
+// minInflateAllowance is what any compressed message may inflate to
+// whatever its ratio: a short message of repeated characters (a row of
+// spaces) legitimately compresses hundreds of times, and 1 KiB of work per
+// frame is no amplification worth refusing.
+const minInflateAllowance = 1 << 10
+
 // inflateMessage decompresses one message (RFC 7692 7.2.2) into a pooled
-// buffer that grows as output is produced, stopping past MaxMessage.
+// buffer that grows as output is produced, stopping past MaxMessage or past
+// MaxInflateRatio times the input: a few KiB of deflate can stand for
+// megabytes (about 1000:1), and the event loop would do that work.
 func (p *Parser) inflateMessage(in []byte) (*pool.Buffer, error) {
+	limit, ratioBound := p.MaxMessage, false
+	if p.MaxInflateRatio > 0 {
+		r := max(len(in)*p.MaxInflateRatio, minInflateAllowance)
+		if limit <= 0 || r < limit {
+			limit, ratioBound = r, true
+		}
+	}
+	out, err := p.inflateUpTo(in, limit)
+	if err == errInflateLimit {
+		if ratioBound {
+			return nil, closeError(ws.StatusMessageTooBig, "compressed message inflates more than -max-inflate-ratio allows")
+		}
+		return nil, closeError(ws.StatusMessageTooBig, "inflated message too big")
+	}
+	return out, err
+}
+
+var errInflateLimit = errors.New("inflate limit")
+
+// inflateUpTo inflates in, failing with errInflateLimit past limit bytes (limit <= 0: no limit).
+func (p *Parser) inflateUpTo(in []byte, limit int) (*pool.Buffer, error) {
 	p.deflated.Reset(in)
 	if p.inflate == nil {
 		p.inflate = wsflate.NewReader(&p.deflated, newInflater)
@@ -289,15 +333,16 @@ func (p *Parser) inflateMessage(in []byte) (*pool.Buffer, error) {
 		// reused as is (growing ahead would double it past the pool's
 		// calibrated size and make it unpoolable).
 		chunk := p.chunk[:]
-		if p.MaxMessage > 0 && len(chunk) > p.MaxMessage+1-len(out.B) {
+		if limit > 0 && len(chunk) > limit+1-len(out.B) {
 			// Read at most one byte past the limit: enough to know.
-			chunk = chunk[:p.MaxMessage+1-len(out.B)]
+			chunk = chunk[:limit+1-len(out.B)]
 		}
 		m, err := p.inflate.Read(chunk)
 		out.B = append(out.B, chunk[:m]...)
-		if p.MaxMessage > 0 && len(out.B) > p.MaxMessage {
+		p.Inflated += int64(m)
+		if limit > 0 && len(out.B) > limit {
 			p.pool().Put(out)
-			return nil, closeError(ws.StatusMessageTooBig, "inflated message too big")
+			return nil, errInflateLimit
 		}
 		if err == io.EOF {
 			return out, nil
@@ -329,9 +374,17 @@ func (f *inflater) Reset(src io.Reader) {
 // been handled, and on close). A fragmented message in progress is dropped
 // with it, so call it on close, not between the fragments of a message.
 // After a KindMessage it is optional: the next Next releases that buffer.
+//
+// The buffer of an unfinished message is not pooled but dropped (and counted
+// in Dropped): it can be as large as a peer cared to make it before it
+// stopped, and pooling it would keep that memory for good.
 func (p *Parser) Release(d *Decoder) {
 	if d.buf != nil {
-		p.pool().Put(d.buf)
+		if d.flags&flagFragmented != 0 {
+			p.Dropped += int64(cap(d.buf.B))
+		} else {
+			p.pool().Put(d.buf)
+		}
 		d.buf = nil
 	}
 	d.flags &= flagDeflate

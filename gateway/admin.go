@@ -3,6 +3,8 @@ package gateway
 import (
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -11,6 +13,12 @@ import (
 
 // adminHandler serves the admin listener: health, metrics and profiles. It is
 // plain net/http on its own goroutines, away from the event loops.
+//
+// Without -stats-auth everything here is open: the listener binds loopback by
+// default, where only local processes (Prometheus' agent, an operator's curl)
+// reach it. With -stats-auth, everything but /healthz needs those
+// credentials (load balancers probe /healthz without any); the publish API
+// also takes its -publish-token.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,9 +45,109 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux.Handle("/v1/servers/", g.serversHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(g.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", g.cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
+	return g.adminAuth(mux)
+}
+
+// adminAuth puts every admin path but /healthz behind -stats-auth when it is
+// set. The publish API checks its own credentials (its bearer token, or these).
+func (g *Gateway) adminAuth(next http.Handler) http.Handler {
+	if g.cfg.StatsAuth == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/v1/publish/") || g.statsAuthorized(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="wsgate"`)
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	})
+}
+
+// cmdline serves /debug/pprof/cmdline like net/http/pprof, but with the
+// values of secret flags, and any secret value wherever it appears, replaced:
+// the page must not hand out the credentials that guard it.
+func (g *Gateway) cmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(strings.Join(redactArgs(os.Args, g.secrets()), "\x00")))
+}
+
+// secretFlags take a credential as their value.
+var secretFlags = []string{"publish-token", "stats-auth"}
+
+// secrets are the credential values in use (from flags, WSGATE_* or -config).
+func (g *Gateway) secrets() []string {
+	var s []string
+	if g.cfg.PublishToken != "" {
+		s = append(s, g.cfg.PublishToken)
+	}
+	if g.cfg.StatsAuth != "" {
+		s = append(s, g.cfg.StatsAuth)
+		if _, pass, ok := strings.Cut(g.cfg.StatsAuth, ":"); ok && pass != "" {
+			s = append(s, pass)
+		}
+	}
+	return s
+}
+
+const redacted = "[REDACTED]"
+
+// redactArgs returns a copy of args in which the value of every secret flag
+// (-name value, -name=value, --name...) and every other value containing a
+// secret are replaced.
+func redactArgs(args, secrets []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	hasSecret := func(v string) bool {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(v, s) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 1; i < len(out); i++ {
+		a := out[i]
+		if !strings.HasPrefix(a, "-") {
+			if hasSecret(a) {
+				out[i] = redacted
+			}
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case hasValue && (isSecretFlag(name) || hasSecret(value)):
+			out[i] = a[:strings.IndexByte(a, '=')+1] + redacted
+		case !hasValue && isSecretFlag(name) && i+1 < len(out):
+			i++
+			out[i] = redacted
+		}
+	}
+	return out
+}
+
+func isSecretFlag(name string) bool {
+	for _, f := range secretFlags {
+		if name == f {
+			return true
+		}
+	}
+	return false
+}
+
+// authCredentials splits an Authorization header into its scheme and
+// credentials. The scheme is compared case-insensitively (RFC 9110 11.1:
+// "Bearer", "bearer" and "BEARER" are the same), and one or more spaces may
+// separate the two.
+func authCredentials(r *http.Request, scheme string) (string, bool) {
+	got, rest, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(got, scheme) {
+		return "", false
+	}
+	return strings.TrimLeft(rest, " "), true
 }

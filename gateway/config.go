@@ -50,6 +50,10 @@ type Config struct {
 	ReusePort  bool
 
 	AccessLog accesslog.Config // -access-log*, -request-id-*: access log and request IDs (package accesslog)
+
+	// Hardening of the WebSocket path (issue 11).
+	MessageTimeout  time.Duration // a message begun must be complete within this (close 1008 after it)
+	MaxInflateRatio int           // a compressed message may inflate at most this many times its size (close 1009); 0: no bound
 }
 
 // tick is the timing wheel's granularity: timeouts fire up to one tick late.
@@ -101,6 +105,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Routing.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MessageTimeout < tick {
+		errs = append(errs, fmt.Errorf("-message-timeout: %v is below the timer granularity %v", c.MessageTimeout, tick))
+	}
+	if c.MaxInflateRatio < 0 {
+		errs = append(errs, fmt.Errorf("-max-inflate-ratio: %d must be >= 0", c.MaxInflateRatio))
 	}
 	if c.ClientTimeout < tick {
 		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, tick))

@@ -43,6 +43,9 @@ type conn struct {
 	attempt  uint32 // server side: the session's dial attempt this conn answers
 	upstream bool   // the server side of a session
 	paused   bool   // reading stopped for backpressure
+	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
+	msgSince uint32 // stateOpen: tick at which it began
+	pong     *pendingPong
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -107,6 +110,14 @@ func (l *loop) handshake(cs *conn) {
 			l.refuse(cs, d.Status, d.Reason)
 			return
 		}
+		if d.Route.Wildcard() {
+			// One rule for topic names, shared with the publish API.
+			var err error
+			if d.Topic, err = router.TopicName(d.Topic); err != nil {
+				l.refuse(cs, http.StatusBadRequest, err.Error())
+				return
+			}
+		}
 		if d.Route.Kind == router.TargetBackend {
 			l.proxy(cs, req, n, d.Route, rt.Pools())
 			continue
@@ -142,14 +153,17 @@ func (l *loop) handshake(cs *conn) {
 // frames handles every complete frame that has arrived.
 func (l *loop) frames(cs *conn) {
 	g := l.g
+	budget := l.turnStart(cs)
 	for cs.state == stateOpen {
 		// A large frame arrives over many reads: wait for all of it before
 		// looking again, as each Peek of leftover input copies it.
 		if cs.need > 0 && cs.c.InboundBuffered() < int(cs.need) {
+			l.messageBusy(cs, true)
 			return
 		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 {
+			l.messageBusy(cs, cs.dec.InMessage())
 			return
 		}
 		n, ev, err := l.parser.Next(&cs.dec, buf)
@@ -167,10 +181,11 @@ func (l *loop) frames(cs *conn) {
 			if need, ok := codec.FrameLen(buf); ok && need <= int64(g.cfg.MaxMessageBytes)+14 {
 				cs.need = uint32(need)
 			}
+			l.messageBusy(cs, true)
 			return // incomplete frame
 		}
 		cs.need = 0
-		cs.lastSeen, cs.pinged = l.wheel.now, false
+		l.progress(cs, ev)
 		switch ev.Kind {
 		case codec.KindMessage:
 			g.metrics.msgsIn.Inc()
@@ -183,13 +198,15 @@ func (l *loop) frames(cs *conn) {
 			}
 			l.parser.Release(&cs.dec)
 		case codec.KindPing:
-			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, ev.Payload)
-			_, _ = cs.c.Write(l.scratch)
+			l.answerPing(cs, ev.Payload)
 		case codec.KindClose:
 			// Echo the peer's code (an empty close is echoed empty), then close.
 			l.closeWith(cs, ev.Code, "")
 		}
 		_, _ = cs.c.Discard(n)
+		if l.overBudget(cs, budget) {
+			return
+		}
 	}
 }
 
@@ -259,23 +276,7 @@ func (l *loop) fire(cs *conn) {
 		}
 		_ = l.el.Close(cs.c) // nothing was asked: nothing to answer
 	case stateOpen:
-		silent := now - cs.lastSeen
-		switch {
-		case silent >= g.idleTicks:
-			g.metrics.timeouts.WithLabelValues("idle").Inc()
-			l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
-		case silent >= g.pingTicks && !cs.pinged:
-			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPing, nil)
-			if _, _ = cs.c.Write(l.scratch); cs.state != stateOpen {
-				return // the write failed and closed the connection
-			}
-			cs.pinged = true
-			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
-		case cs.pinged:
-			l.wheel.schedule(cs, cs.lastSeen+g.idleTicks)
-		default:
-			l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
-		}
+		l.fireOpen(cs)
 	case stateProxy:
 		l.proxyTimer(cs)
 		// A side paused for backpressure is resumed from here: gnet only

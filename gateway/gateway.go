@@ -55,6 +55,7 @@ type Gateway struct {
 	fatal   atomic.Pointer[error] // set when an event loop cannot work as it must: Run returns it
 
 	handshakeTicks, pingTicks, idleTicks uint32
+	guard                                wsGuard // WebSocket-path hardening state (wsguard.go)
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
@@ -83,6 +84,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		handshakeTicks: ticks(cfg.HandshakeTimeout),
 		pingTicks:      ticks(cfg.PingInterval),
 		idleTicks:      ticks(cfg.IdleTimeout),
+		guard:          wsGuard{msgTicks: ticks(cfg.MessageTimeout)},
 	}
 	g.router = rt
 	g.epolls.EdgeTriggered = edgeTriggered

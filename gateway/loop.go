@@ -54,7 +54,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		el:     el,
 		wheel:  newWheel(wheelSlots),
 		topics: router.NewTopicTable[*conn](),
-		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes},
+		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
 	l.wheel.now = g.now()
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
@@ -62,6 +62,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now(), l.fire)
+		l.reclaim()
 		return nil
 	})
 	l.drainTask = gnet.RunnableFunc(func(context.Context) error {

@@ -27,6 +27,8 @@ type metrics struct {
 	tunnels       prometheus.Counter
 	tunnelBytes   prometheus.Counter
 	subscribers   prometheus.GaugeFunc
+
+	inflateThrottles prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, subscribers func() float64) *metrics {
@@ -58,9 +60,11 @@ func newMetrics(reg prometheus.Registerer, subscribers func() float64) *metrics 
 			Help: "Bytes relayed through tunnels, both directions."}),
 		subscribers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_topic_subscribers",
 			Help: "Topic subscriptions on this node."}, subscribers),
+		inflateThrottles: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_inflate_throttles_total",
+			Help: "Times a client was not read until the next loop turn because its compressed messages inflated past its share of the turn."}),
 	}
 	reg.MustRegister(m.connsOpen, m.connsTotal, m.upgrades, m.httpResponses, m.msgsIn, m.bytesIn, m.msgsOut,
-		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.refused, m.tunnels, m.tunnelBytes, m.subscribers,
+		m.bytesOut, m.writes, m.closes, m.slowConsumers, m.timeouts, m.publishErrors, m.refused, m.tunnels, m.tunnelBytes, m.subscribers, m.inflateThrottles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,12 +73,28 @@ func (m *metrics) httpResponse(status int) {
 	m.httpResponses.WithLabelValues(strconv.Itoa(status)).Inc()
 }
 
-// closeSent counts a close frame we sent; an empty one (echoing a peer's
-// empty close) is labelled "none".
+// closeSent counts a close frame we sent, labelled by closeLabel.
 func (m *metrics) closeSent(code int) {
-	label := "none"
-	if code != 0 {
-		label = strconv.Itoa(code)
+	m.closes.WithLabelValues(closeLabel(code)).Inc()
+}
+
+// closeLabel is the metric label of a close code. We echo the code a peer
+// closed with, so a client could otherwise make one series per code (about
+// 2,000): the codes RFC 6455 7.4.1 and the IANA registry define keep their
+// number, an empty close (echoing a peer's empty close) is "none", the
+// registered (3000-3999) and private (4000-4999) ranges are one label each,
+// and anything else is "other".
+func closeLabel(code int) string {
+	switch {
+	case code == 0:
+		return "none"
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return strconv.Itoa(code)
+	case code >= 3000 && code <= 3999:
+		return "3xxx"
+	case code >= 4000 && code <= 4999:
+		return "4xxx"
+	default:
+		return "other"
 	}
-	m.closes.WithLabelValues(label).Inc()
 }

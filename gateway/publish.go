@@ -21,13 +21,24 @@ func (g *Gateway) publishHandler() http.Handler {
 			return
 		}
 		if !g.authorizedPublisher(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
-			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			if g.cfg.PublishToken != "" {
+				w.Header().Add("WWW-Authenticate", `Bearer realm="wsgate"`)
+			}
+			if g.cfg.StatsAuth != "" {
+				w.Header().Add("WWW-Authenticate", `Basic realm="wsgate"`)
+			}
+			http.Error(w, "missing or wrong credentials", http.StatusUnauthorized)
 			return
 		}
-		name := strings.Trim(r.PathValue("topic"), "/")
-		if name == "" {
+		// The same rule as WebSocket paths: the escaped segment, decoded once
+		// (PathValue would have decoded %2F into a '/').
+		name, err := router.TopicName(strings.Trim(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/publish/"), "/"))
+		if errors.Is(err, router.ErrEmptyTopicName) {
 			http.Error(w, "no topic in path", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		limit := int64(g.cfg.MaxMessageBytes)
@@ -55,12 +66,18 @@ func (g *Gateway) publishHandler() http.Handler {
 	})
 }
 
-// authorizedPublisher checks the bearer token. With no -publish-token set the
-// API is open, which is only safe because the admin listener is on loopback by default.
+// authorizedPublisher checks the bearer token, or the -stats-auth credentials
+// (which open every admin path). With neither set the API is open, which is
+// only safe because the admin listener is on loopback by default.
 func (g *Gateway) authorizedPublisher(r *http.Request) bool {
-	if g.cfg.PublishToken == "" {
+	if g.cfg.PublishToken == "" && g.cfg.StatsAuth == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(g.cfg.PublishToken)) == 1
+	if g.cfg.PublishToken != "" {
+		got, ok := authCredentials(r, "Bearer")
+		if ok && subtle.ConstantTimeCompare([]byte(got), []byte(g.cfg.PublishToken)) == 1 {
+			return true
+		}
+	}
+	return g.cfg.StatsAuth != "" && g.statsAuthorized(r)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -190,6 +191,12 @@ func (g *Gateway) statsAuthorized(r *http.Request) bool {
 	if g.cfg.StatsAuth == "" {
 		return true
 	}
-	user, pass, ok := r.BasicAuth()
-	return ok && subtle.ConstantTimeCompare([]byte(user+":"+pass), []byte(g.cfg.StatsAuth)) == 1
+	// The scheme name is case-insensitive (RFC 9110 11.1); user:pass is
+	// compared whole, in constant time.
+	cred, ok := authCredentials(r, "Basic")
+	if !ok {
+		return false
+	}
+	userPass, err := base64.StdEncoding.DecodeString(cred)
+	return err == nil && subtle.ConstantTimeCompare(userPass, []byte(g.cfg.StatsAuth)) == 1
 }

@@ -104,3 +104,10 @@ func (r *Router) SetServerState(ref, state string) (ServerStats, error) {
 	}
 	return s.Stats(), nil
 }
+
+// TopicName turns a path segment (still percent-escaped) into a topic name by
+// the one rule WebSocket paths and the publish API share (topic.Name).
+func TopicName(raw string) (string, error) { return topic.Name(raw) }
+
+// ErrEmptyTopicName is TopicName's answer for an empty segment (topic.ErrEmptyName).
+var ErrEmptyTopicName = topic.ErrEmptyName
