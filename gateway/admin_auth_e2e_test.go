@@ -59,7 +59,7 @@ func TestE2EAdminAuth(t *testing.T) {
 	requireE2E(t, false, false)
 	t.Parallel()
 	const token, userPass = "tok-Zq81x", "admin:pw-Hh27c"
-	g := startGateway(t, "-stats-auth", userPass, "-publish-token", token, "-drain-time", "100ms")
+	g := startGatewayProcess(t, "-stats-auth", userPass, "-publish-token", token, "-drain-time", "100ms")
 	base := "http://" + g.Admin
 
 	for _, path := range []string{"/metrics", "/v1/servers", "/stats", "/debug/pprof/", "/debug/pprof/cmdline",
