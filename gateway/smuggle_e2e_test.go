@@ -54,10 +54,7 @@ var knownHoles = map[string]int{
 	"fragment-in-target":           5, // #fragment forwarded
 	"client-forwarded":             5, // a client's Forwarded header reaches the backend unchanged
 	"chunk-trailer-content-length": 5, // a Content-Length trailer field forwarded; llhttp refuses it
-	"chunk-size-trailing-space":    5, // "5 " chunk size accepted and relayed; llhttp refuses it
-	"chunk-ext-bare-cr":            5, // bare CR in a chunk extension accepted and relayed
 	"chunk-lf-only":                5, // LF-only chunk lines relayed; llhttp wants CRLF
-	"chunk-missing-final-crlf":     5, // the next request's lines swallowed as trailer fields
 }
 
 // smRecorder is a running testdata/llhttp-recorder.js.
