@@ -289,19 +289,7 @@ func (l *loop) fire(cs *conn) {
 			l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
 		}
 	case stateProxy:
-		l.proxyTimer(cs)
-		// A side paused for backpressure is resumed from here: gnet only
-		// re-arms reading on the side that flushed, so the client's timer
-		// ticks every tick while either side is paused.
-		if s := cs.sess; s != nil && cs.state == stateProxy {
-			l.resume(cs)
-			if s.server != nil {
-				l.resume(s.server)
-			}
-			if cs.paused || (s.server != nil && s.server.paused) {
-				l.wheel.schedule(cs, now+1)
-			}
-		}
+		l.proxyTimer(cs) // timeouts, and resuming a side paused for backpressure
 	case stateClosing:
 		l.shutdownWrite(cs)
 		if int32(now-cs.lingerTo) >= 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/proxy"
 	"github.com/wsgate/wsgate/router/topic"
 )
 
@@ -22,6 +23,7 @@ type loop struct {
 	wheel  *wheel
 	parser codec.Parser
 	topics *topic.Table[*conn]
+	px     *proxy.Loop // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run
@@ -57,6 +59,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		epfd:   -1,
 	}
 	l.wheel.now = g.now()
+	l.px = newProxyLoop(l)
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		if len(l.draining) > 0 {
 			l.drainStep()
