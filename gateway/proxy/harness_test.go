@@ -221,11 +221,18 @@ func (h *harness) pending() *dial {
 }
 
 // connect completes the oldest pending dial.
-func (h *harness) connect() *fakeServer {
+func (h *harness) connect() *fakeServer { h.t.Helper(); return h.connectWith(nil) }
+
+// connectWith completes the oldest pending dial with a connection that setup
+// prepares before the session sees it.
+func (h *harness) connectWith(setup func(*fakeServer)) *fakeServer {
 	h.t.Helper()
 	d := h.pending()
 	srv := &fakeServer{fakeSide: fakeSide{name: "server"}, s: d.s, addr: d.addr}
 	srv.onFail = func() { d.s.ServerClosed(srv) }
+	if setup != nil {
+		setup(srv)
+	}
 	h.servers = append(h.servers, srv)
 	if !d.s.Connected(srv, d.attempt) {
 		srv.closed = true
