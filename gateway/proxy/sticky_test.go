@@ -86,6 +86,13 @@ func TestMaxConn(t *testing.T) {
 			h.runPosts()
 			h.reply(h.connect(), ok("hi"))
 		}, want: want{client: okTo("hi", "keep-alive"), servers: []string{fwd("GET", "/a")}, closed: "o", phase: PhaseIdle}, check: wantActive(1)},
+		{name: "queued session of a sticky pool sets the cookie of the server it got", spec: "app=a@h:1;maxconn=1;queue=1;cookie=SID", steps: func(h *harness) {
+			fill(h, "a")
+			h.send(get("/a"))
+			h.pool.Server("a").Release()
+			h.runPosts()
+			h.reply(h.connect(), ok("hi"))
+		}, want: want{client: okSet("hi", "a"), servers: []string{fwd("GET", "/a")}, closed: "o", phase: PhaseIdle}},
 		{name: "queue timeout: 503", spec: queued, steps: func(h *harness) {
 			fill(h, "a")
 			h.send(get("/a"))
@@ -123,6 +130,9 @@ func TestMaxConn(t *testing.T) {
 			fill(h, "a")
 			h.send(get("/a"))
 			h.client.closeConn()
+			if h.pool.Queued() != 0 {
+				h.t.Fatalf("still %d queued after the client left", h.pool.Queued())
+			}
 			h.pool.Server("a").Release()
 			h.runPosts()
 		}, want: want{end: "closed", phase: PhaseQueued, ended: true},

@@ -82,7 +82,12 @@ func TestTunnel(t *testing.T) {
 			srv := tunnel(h)
 			h.client.failWrite = true
 			h.reply(srv, frameHi)
-		}, want: want{client: accepted, servers: []string{upgradeFwd}, closed: "c", end: "closed", phase: PhaseTunnel, ended: true}},
+		}, want: want{client: accepted, servers: []string{upgradeFwd}, closed: "c", end: "closed", phase: PhaseTunnel, ended: true},
+			check: func(t *testing.T, h *harness) {
+				if h.env.tunnelByte != 0 {
+					t.Errorf("%d tunnel bytes counted for a failed write", h.env.tunnelByte)
+				}
+			}},
 		{name: "idle tunnel times out; traffic keeps it", spec: "app=a@h:1;tunnel-timeout=2s", steps: func(h *harness) {
 			srv := tunnel(h)
 			h.advance(15)
