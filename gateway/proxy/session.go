@@ -143,9 +143,6 @@ func (s *Session) Phase() Phase { return s.phase }
 // Ended reports whether the session is over (it then ignores every event).
 func (s *Session) Ended() bool { return s.ended }
 
-// Server is the server the session is on (nil while queued).
-func (s *Session) Server() *backend.Server { return s.target }
-
 // Begin starts one request of client c on pool p: req is its complete head,
 // the first n bytes of c's input; ip is the client's address ("" unknown).
 // prev is the session c is in (nil if none): its server connection is reused
