@@ -80,7 +80,7 @@ func (l *loop) handshake(cs *conn) {
 		}
 		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
 		if err != nil {
-			l.refuse(cs, httpStatus(err), err.Error())
+			l.refuse(cs, codec.StatusOf(err), err.Error())
 			return
 		}
 		if n == 0 {
@@ -119,14 +119,14 @@ func (l *loop) handshake(cs *conn) {
 			}
 		}
 		if d.Route.Kind == router.TargetBackend {
-			l.proxy(cs, req, n, d.Route, rt.Pools())
+			l.proxy(cs, req, n, d.Pool)
 			continue
 		}
 		resp, hs, err := codec.AcceptRequest(l.scratch[:0], req, &g.upgrade) // the head parsed above, not its bytes again
 		l.scratch = resp
 		if err != nil {
 			_, _ = cs.c.Write(resp)
-			g.metrics.httpResponse(httpStatus(err))
+			g.metrics.httpResponse(codec.StatusOf(err))
 			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
 			l.linger(cs)
 			return
@@ -278,19 +278,7 @@ func (l *loop) fire(cs *conn) {
 	case stateOpen:
 		l.fireOpen(cs)
 	case stateProxy:
-		l.proxyTimer(cs)
-		// A side paused for backpressure is resumed from here: gnet only
-		// re-arms reading on the side that flushed, so the client's timer
-		// ticks every tick while either side is paused.
-		if s := cs.sess; s != nil && cs.state == stateProxy {
-			l.resume(cs)
-			if s.server != nil {
-				l.resume(s.server)
-			}
-			if cs.paused || (s.server != nil && s.server.paused) {
-				l.wheel.schedule(cs, now+1)
-			}
-		}
+		l.proxyTimer(cs) // timeouts, and resuming a side paused for backpressure
 	case stateClosing:
 		l.shutdownWrite(cs)
 		if int32(now-cs.lingerTo) >= 0 {
@@ -299,12 +287,4 @@ func (l *loop) fire(cs *conn) {
 		}
 		l.wheel.schedule(cs, now+1)
 	}
-}
-
-func httpStatus(err error) int {
-	var he *codec.HTTPError
-	if errors.As(err, &he) {
-		return he.Status
-	}
-	return http.StatusBadRequest
 }

@@ -105,17 +105,10 @@ func (l *loop) drainConn(cs *conn) {
 	case stateOpen:
 		l.closeWith(cs, ws.StatusGoingAway, "server shutting down")
 	case stateProxy:
-		s := cs.sess
-		if s.phase == phaseTunnel && s.down.AtBoundary() {
-			l.endSession(cs)
-			l.closeWith(cs, ws.StatusGoingAway, "server shutting down")
-			return
+		// A tunnel or an idle keep-alive closes; a request in flight
+		// finishes and its response closes the connection.
+		if cs.sess != nil {
+			cs.sess.Drain()
 		}
-		if s.phase == phaseTunnel || s.phase == phaseIdle {
-			l.endSession(cs)
-			l.linger(cs)
-		}
-		// A request in flight finishes; its response closes the connection.
-		s.closeAfter = true
 	}
 }

@@ -240,7 +240,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	if g.limits != nil {
-		g.limits.release(addrOf(c.RemoteAddr()))
+		g.limits.release(clientIP(c.RemoteAddr()))
 	}
 	l.wheel.remove(cs)
 	l.clients.remove(cs)
@@ -276,7 +276,7 @@ func (g *Gateway) admit(c gnet.Conn) (reason string) {
 		return "max-conns"
 	}
 	if g.limits != nil {
-		return g.limits.admit(addrOf(c.RemoteAddr()), time.Now())
+		return g.limits.admit(clientIP(c.RemoteAddr()), time.Now())
 	}
 	return ""
 }

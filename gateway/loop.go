@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
+	"github.com/wsgate/wsgate/gateway/proxy"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -23,6 +24,7 @@ type loop struct {
 	wheel  *wheel
 	parser codec.Parser
 	topics *router.TopicTable[*conn]
+	px     *proxy.Loop // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run
@@ -57,6 +59,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
 	l.wheel.now = g.now()
+	l.px = newProxyLoop(l)
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		if l.clients.next != nil {
 			l.drainStep()
