@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/gateway/accesslog"
+	"github.com/wsgate/wsgate/gateway/tlscert"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 	ReusePort  bool
 
 	AccessLog accesslog.Config // -access-log*, -request-id-*: access log and request IDs (package accesslog)
+
+	TLS tlscert.Options // -tls-listen, -tls-cert, -tls-min-version: TLS termination (package tlscert)
 }
 
 // tick is the timing wheel's granularity: timeouts fire up to one tick late.
