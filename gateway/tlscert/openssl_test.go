@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,5 +199,51 @@ func TestOpenSSLMinVersion13(t *testing.T) {
 	out, _, ok = sClient(t, addr, "-tls1_3", "-servername", "site.test")
 	if h := next(t, results); !ok || h.err != nil {
 		t.Errorf("TLS 1.3: server %v\n%s", h.err, out)
+	}
+}
+
+// TestOpenSSLRenegotiation: crypto/tls servers never renegotiate. A TLS 1.2
+// client asking to ("R" in s_client) gets an alert and the connection ends;
+// the configuration has nothing to set for it (Config.Renegotiation is
+// client-only).
+func TestOpenSSLRenegotiation(t *testing.T) {
+	needOpenSSL(t)
+	p := newPKI(t)
+	s, err := New(Options{Certs: []string{p.pair(t, "site", p.leaf(t, certSpec{cn: "site", dns: []string{"site.test"}}), true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	readErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			readErr <- err
+			return
+		}
+		defer c.Close()
+		tc := tls.Server(c, s.Config())
+		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			readErr <- err
+			return
+		}
+		_, err = tc.Read(make([]byte, 64)) // the client's renegotiation ClientHello arrives here
+		readErr <- err
+	}()
+	cmd := exec.Command("openssl", "s_client", "-connect", ln.Addr().String(), "-tls1_2", "-servername", "site.test")
+	cmd.Stdin = strings.NewReader("R\n")
+	out, _ := cmd.CombinedOutput()
+	select {
+	case err := <-readErr:
+		if err == nil || !strings.Contains(err.Error(), "unexpected handshake message") || !strings.Contains(string(out), "alert unexpected message") {
+			t.Errorf("server read after renegotiation request: %v\n%s", err, out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server still reading")
 	}
 }
