@@ -69,7 +69,9 @@ func (o Options) Plan(now time.Time) []string {
 	if o.Listen != "" {
 		listen = o.Listen
 	}
-	lines := []string{fmt.Sprintf("tls listen %s, min version %s, alpn http/1.1, session ticket keys rotate every %v", listen, o.MinVersion, TicketKeyInterval)}
+	minV, _ := o.minVersion()
+	lines := []string{fmt.Sprintf("tls listen %s, min version %s, alpn http/1.1, session ticket keys rotate every %v", listen,
+		strings.TrimPrefix(tls.VersionName(minV), "TLS "), TicketKeyInterval)}
 	pairs, _ := o.pairs()
 	set, err := load(pairs, now)
 	if err != nil {
