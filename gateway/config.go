@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/gateway/accesslog"
+	"github.com/wsgate/wsgate/gateway/tlscert"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -54,6 +55,8 @@ type Config struct {
 	// Hardening of the WebSocket path (issue 11).
 	MessageTimeout  time.Duration // a message begun must be complete within this (close 1008 after it)
 	MaxInflateRatio int           // a compressed message may inflate at most this many times its size (close 1009); 0: no bound
+
+	TLS tlscert.Options // -tls-listen, -tls-cert, -tls-min-version: TLS termination (package tlscert)
 }
 
 // tick is the timing wheel's granularity: timeouts fire up to one tick late.

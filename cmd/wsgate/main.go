@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if o.Check {
-		printPlan(stdout, cfg, o.BusPlan())
+		printPlan(stdout, stderr, cfg, o.BusPlan())
 		fmt.Fprintln(stdout, "Configuration is valid")
 		return 0
 	}
@@ -129,8 +130,18 @@ func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, log *s
 	}
 }
 
-func printPlan(w io.Writer, cfg gateway.Config, busLine string) {
+func printPlan(w, warn io.Writer, cfg gateway.Config, busLine string) {
 	fmt.Fprintf(w, "listen %s, admin %q, demo page %q\n", cfg.Listen, cfg.AdminListen, cfg.DemoPath)
+	// TLS: what would be served, and what does not stop it but needs a look
+	// (a certificate expiring within 14 days): [WARNING] lines, exit 0.
+	now := time.Now()
+	for _, line := range cfg.TLS.Plan(now) {
+		fmt.Fprintln(w, line)
+	}
+	warnings, _ := cfg.TLS.Check(now)
+	for _, line := range warnings {
+		fmt.Fprintf(warn, "[WARNING] %s\n", line)
+	}
 	pools, routes := cfg.Routing.Describe()
 	for _, p := range pools {
 		fmt.Fprintf(w, "backend %s\n", p)

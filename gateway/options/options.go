@@ -36,6 +36,7 @@ type Options struct {
 	Check    bool
 	file     string
 	kafka    kafkaOptions // Kafka bus flags (options_kafka.go)
+	tlsCerts listFlag     // -tls-cert: one CERT.pem[,KEY.pem] pair per value (package tlscert)
 }
 
 // listFlag is a repeatable flag. From the environment its values are separated by spaces.
@@ -91,6 +92,12 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&c.AccessLog.Sample, "access-log-sample", 1, "log 1 in `N` successful requests and sessions; refusals and errors always")
 	fs.StringVar(&c.AccessLog.RequestIDHeader, "request-id-header", "X-Request-Id", "request ID `header`: kept from trusted clients, else generated; forwarded to servers and logged (\"\" disables)")
 	fs.StringVar(&c.AccessLog.RequestIDTrusted, "request-id-trusted", "", "comma-separated `CIDRs` whose own request ID is kept (default none: always generated)")
+	// TLS termination (package tlscert loads and checks the certificates).
+	// -tls-cert is a list of pairs, never of files: a certificate cannot
+	// meet another one's key however flags, WSGATE_* and -config combine.
+	fs.StringVar(&c.TLS.Listen, "tls-listen", "", "TLS client listener `address` serving the same routes, page and topics as -listen (\"\": off); needs -tls-cert")
+	fs.Var(&o.tlsCerts, "tls-cert", "certificate `CERT.pem[,KEY.pem]`: PEM full chain, leaf first, and its private key (in CERT.pem when KEY.pem is not given, like HAProxy's crt); repeatable, one pair per flag (WSGATE_TLS_CERT: pairs separated by spaces); chosen by SNI from each certificate's names, the first is the default; SIGHUP re-reads the files")
+	fs.StringVar(&c.TLS.MinVersion, "tls-min-version", "1.2", "lowest TLS `version` accepted: 1.2 or 1.3 (cipher suites are Mozilla's intermediate list, ALPN http/1.1)")
 	kafkaFlags(fs, &o.kafka)
 	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
 	fs.BoolVar(&o.Check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
@@ -206,6 +213,13 @@ func (o *Options) Config() (gateway.Config, error) {
 	}
 	if err := o.cfg.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	o.cfg.TLS.Certs = o.tlsCerts
+	if err := o.cfg.TLS.Validate(); err != nil { // reads and checks every certificate file
+		errs = append(errs, err)
+	}
+	if o.cfg.TLS.Listen != "" && o.cfg.TLS.Listen == o.cfg.Listen {
+		errs = append(errs, fmt.Errorf("-tls-listen: %q is also -listen: give each its own port", o.cfg.TLS.Listen))
 	}
 	return o.cfg, errors.Join(errs...)
 }
