@@ -3,6 +3,7 @@ package tlsx
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -98,19 +99,19 @@ func TestOneByteFeeds(t *testing.T) {
 
 // handshakeOnly feeds raw client bytes to a fresh Conn and returns the
 // handshake error and what the server wrote.
-func handshakeOnly(t *testing.T, srv *Server, input []byte) (error, []byte) {
+func handshakeOnly(t *testing.T, srv *Server, input []byte) ([]byte, error) {
 	t.Helper()
 	var out bytes.Buffer
 	hooks := &loopHooks{w: &out, done: make(chan error, 1)}
 	c := srv.New(hooks, nil, nil)
 	if _, _, err := c.Feed(nil, input); err != nil {
-		return err, nil
+		return nil, err
 	}
 	select {
 	case err := <-hooks.done:
 		hooks.mu.Lock()
 		defer hooks.mu.Unlock()
-		return err, out.Bytes()
+		return out.Bytes(), err
 	case <-time.After(2 * time.Second): // waiting for more input
 		c.Abort()
 		return nil, nil
@@ -122,17 +123,17 @@ func TestBadInput(t *testing.T) {
 	srv, err := NewServer(pki.serverConfig())
 	must(t, err)
 
-	err, _ = handshakeOnly(t, srv, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	_, err = handshakeOnly(t, srv, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	var rhe tls.RecordHeaderError
 	if !errors.As(err, &rhe) || !strings.HasPrefix(string(rhe.RecordHeader[:]), "GET /") {
 		t.Fatalf("plain HTTP: %v", err)
 	}
-	err, _ = handshakeOnly(t, srv, bytes.Repeat([]byte{0xff}, 64))
+	_, err = handshakeOnly(t, srv, bytes.Repeat([]byte{0xff}, 64))
 	if err == nil {
 		t.Fatal("garbage accepted")
 	}
 	// A well-framed handshake record that is not a ClientHello.
-	err, out := handshakeOnly(t, srv, []byte{22, 3, 1, 0, 4, 2, 0, 0, 0})
+	out, err := handshakeOnly(t, srv, []byte{22, 3, 1, 0, 4, 2, 0, 0, 0})
 	if err == nil || len(out) != 7 || out[0] != typeAlert || out[5] != alertLevelFatal {
 		t.Fatalf("bogus handshake: err %v, out % x", err, out)
 	}
@@ -251,6 +252,83 @@ func TestServerClose(t *testing.T) {
 		got, err := io.ReadAll(tc)
 		if string(got) != "bye" || err != nil {
 			t.Fatalf("%s: read %q, %v", tls.VersionName(v), got, err)
+		}
+		tc.Close()
+		sc.Close()
+	}
+}
+
+// clientKeys collects a Go client's TLS 1.3 traffic secrets.
+type clientKeys struct{ c, s []byte }
+
+func (k *clientKeys) Write(line []byte) (int, error) {
+	f := strings.Fields(string(line))
+	b, err := hex.DecodeString(f[2])
+	switch f[0] {
+	case "CLIENT_TRAFFIC_SECRET_0":
+		k.c = b
+	case "SERVER_TRAFFIC_SECRET_0":
+		k.s = b
+	}
+	return len(line), err
+}
+
+// TestKeyUpdateMirror drives KeyUpdate precisely: a mirror of the client's
+// record layer (built from the Go client's key log) sends KeyUpdate
+// requests and checks the answer and both directions' new keys.
+func TestKeyUpdateMirror(t *testing.T) {
+	pki := newPKI(t)
+	srv, err := NewServer(pki.serverConfig())
+	must(t, err)
+	for _, suite := range []uint16{tls.TLS_AES_128_GCM_SHA256} {
+		keys := &clientKeys{}
+		cc, sc := net.Pipe()
+		resc := make(chan serveResult, 1)
+		go func() { resc <- serve(srv, sc, 0, true) }()
+		ccfg := pki.clientConfig()
+		ccfg.KeyLogWriter = keys
+		tc := tls.Client(cc, ccfg)
+		must(t, tc.Handshake())
+		go func() { _, _ = tc.Write([]byte("x")) }()
+		_, err = io.ReadFull(tc, make([]byte, 1))
+		must(t, err)
+		c := (<-resc).conn
+		if c.CipherSuite() != suite {
+			t.Skipf("negotiated %s", tls.CipherSuiteName(c.CipherSuite()))
+		}
+		m := &Conn{state: stateOpen, vers: c.vers, suite: c.suite}
+		m.out.setSecret13(c.suite, keys.c)
+		m.in.setSecret13(c.suite, keys.s)
+		m.out.seq, m.in.seq = c.in.seq, c.out.seq
+		for round := range 3 {
+			ku, err := m.seal(nil, typeHandshake, []byte{handshakeTypeKeyUpdate, 0, 0, 1, keyUpdateRequested})
+			must(t, err)
+			m.out.update13(m.suite)
+			ping, err := m.Seal(nil, []byte("ping"))
+			must(t, err)
+			plain, out, err := c.Feed(nil, append(ku, ping...))
+			if err != nil || string(plain) != "ping" {
+				t.Fatalf("round %d: server read %q, %v", round, plain, err)
+			}
+			// out is our KeyUpdate(update_not_requested) under the old keys.
+			got, typ, err := m.open(nil, out[:5], out[5:])
+			if err != nil || typ != typeHandshake || !bytes.Equal(got, []byte{handshakeTypeKeyUpdate, 0, 0, 1, keyUpdateNotRequested}) {
+				t.Fatalf("round %d: answer %x type %d, %v", round, got, typ, err)
+			}
+			m.in.update13(m.suite)
+			pong, err := c.Seal(nil, []byte("pong"))
+			must(t, err)
+			got, typ, err = m.open(nil, pong[:5], pong[5:])
+			if err != nil || typ != typeApplicationData || string(got) != "pong" {
+				t.Fatalf("round %d: pong %q, %v", round, got, err)
+			}
+		}
+		// KeyUpdate(not requested) then data in the same record: refused.
+		bad, err := m.seal(nil, typeHandshake, []byte{handshakeTypeKeyUpdate, 0, 0, 1, 0, handshakeTypeKeyUpdate, 0, 0, 1, 0, 1})
+		must(t, err)
+		var ae *AlertError
+		if _, out, err := c.Feed(nil, bad); !errors.As(err, &ae) || ae.Alert != alertUnexpectedMessage || len(out) == 0 {
+			t.Fatalf("malformed KeyUpdate: %v", err)
 		}
 		tc.Close()
 		sc.Close()
