@@ -2,6 +2,7 @@ package tlsx
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -128,13 +129,15 @@ func TestOpenSSL(t *testing.T) {
 
 	t.Run("keyupdate", func(t *testing.T) {
 		// k: the client updates its keys; K: it also asks us to update ours.
-		out, ok := sClient(t, addr, append([]string{"-tls1_3"}, base...),
-			step{"one\n", "one"}, step{"k\n", "one\nKEYUPDATE"}, step{"two\n", "KEYUPDATE\ntwo"},
-			step{"K\n", "two\nKEYUPDATE"}, step{"three\n", "KEYUPDATE\nthree"}, step{"K\n", "three\nKEYUPDATE"},
-			step{"four\n", "four"})
-		r := nextResult(t, results)
-		if !ok || r.err != nil && r.err != io.EOF {
-			t.Fatalf("ok=%v server %v\n%s", ok, r.err, out)
+		for _, suite := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
+			out, ok := sClient(t, addr, append([]string{"-tls1_3", "-ciphersuites", suite}, base...),
+				step{"one\n", "one"}, step{"k\n", "one\nKEYUPDATE"}, step{"two\n", "KEYUPDATE\ntwo"},
+				step{"K\n", "two\nKEYUPDATE"}, step{"three\n", "KEYUPDATE\nthree"}, step{"K\n", "three\nKEYUPDATE"},
+				step{"four\n", "four"})
+			r := nextResult(t, results)
+			if !ok || r.err != nil && r.err != io.EOF || tls.CipherSuiteName(r.conn.CipherSuite()) != suite {
+				t.Fatalf("%s: ok=%v server %v\n%s", suite, ok, r.err, out)
+			}
 		}
 	})
 
