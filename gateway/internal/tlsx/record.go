@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -226,8 +227,6 @@ func (c *Conn) seal(dst []byte, typ uint8, payload []byte) ([]byte, error) {
 	if h.seq == ^uint64(0) {
 		return dst, errors.New("tlsx: write sequence number exhausted")
 	}
-	var nonce [12]byte
-	h.nonce(c.suite, c.vers, &nonce)
 	outer, inner := typ, 0
 	explicit := 0
 	if c.vers == tls.VersionTLS13 {
@@ -237,6 +236,8 @@ func (c *Conn) seal(dst []byte, typ uint8, payload []byte) ([]byte, error) {
 	}
 	n := explicit + len(payload) + inner + aead.Overhead()
 	start := len(dst)
+	dst, nonce, aad12 := scratch(dst, recordHeaderLen+n)
+	h.nonce(c.suite, c.vers, nonce)
 	dst = append(dst, outer, 3, 3, byte(n>>8), byte(n))
 	if explicit > 0 {
 		dst = binary.BigEndian.AppendUint64(dst, h.seq)
@@ -247,18 +248,27 @@ func (c *Conn) seal(dst []byte, typ uint8, payload []byte) ([]byte, error) {
 		dst = append(dst, typ)
 	}
 	var aad []byte
-	var aad12 [13]byte
 	if c.vers == tls.VersionTLS13 {
 		aad = dst[start : start+recordHeaderLen]
 	} else {
-		binary.BigEndian.PutUint64(aad12[:], h.seq)
+		binary.BigEndian.PutUint64(aad12, h.seq)
 		aad12[8], aad12[9], aad12[10] = typ, 3, 3
 		binary.BigEndian.PutUint16(aad12[11:], uint16(len(payload)))
-		aad = aad12[:]
+		aad = aad12
 	}
 	dst = aead.Seal(dst[:body], nonce[:], dst[body:], aad)
 	h.seq++
 	return dst, nil
+}
+
+// scratch makes room in dst for n more bytes and returns a nonce and a
+// TLS 1.2 AAD buffer placed in the spare capacity after them: locals would
+// escape through the cipher.AEAD interface and cost two allocations per
+// record.
+func scratch(dst []byte, n int) ([]byte, *[12]byte, []byte) {
+	dst = slices.Grow(dst, n+25)
+	s := dst[len(dst)+n : len(dst)+n+25]
+	return dst, (*[12]byte)(s[:12]), s[12:]
 }
 
 // open decrypts one record (header hdr, body) and appends its content to dst,
@@ -269,10 +279,9 @@ func (c *Conn) open(dst []byte, hdr, body []byte) ([]byte, uint8, error) {
 	if err != nil {
 		return dst, 0, err
 	}
-	var nonce [12]byte
+	dst, nonce, aad12 := scratch(dst, len(body))
 	typ := hdr[0]
 	var aad []byte
-	var aad12 [13]byte
 	if c.vers == tls.VersionTLS13 {
 		aad = hdr
 	} else {
@@ -284,19 +293,19 @@ func (c *Conn) open(dst []byte, hdr, body []byte) ([]byte, uint8, error) {
 			copy(nonce[4:], body[:explicitNonceLenTLS12])
 			body = body[explicitNonceLenTLS12:]
 		} else {
-			h.nonce(c.suite, c.vers, &nonce)
+			h.nonce(c.suite, c.vers, nonce)
 		}
 		n := len(body) - aead.Overhead()
 		if n < 0 {
 			return dst, 0, c.fail(alertBadRecordMAC, "short record")
 		}
-		binary.BigEndian.PutUint64(aad12[:], h.seq)
+		binary.BigEndian.PutUint64(aad12, h.seq)
 		aad12[8], aad12[9], aad12[10] = typ, 3, 3
 		binary.BigEndian.PutUint16(aad12[11:], uint16(n))
-		aad = aad12[:]
+		aad = aad12
 	}
 	if c.vers == tls.VersionTLS13 {
-		h.nonce(c.suite, c.vers, &nonce)
+		h.nonce(c.suite, c.vers, nonce)
 	}
 	start := len(dst)
 	dst, err = aead.Open(dst, nonce[:], body, aad)
