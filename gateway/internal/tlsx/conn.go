@@ -100,7 +100,7 @@ func NewServer(cfg *tls.Config) (*Server, error) {
 
 // Conn states.
 const (
-	stateNew       = iota // nothing fed yet: no goroutine, no buffer
+	stateNew       = iota // ClientHello incomplete: no goroutine yet
 	stateHandshake        // handshake goroutine running
 	stateOpen             // record layer active, crypto/tls dropped
 	stateClosed           // close_notify sent or received
@@ -143,8 +143,8 @@ type Hooks interface {
 }
 
 // New returns a connection in its initial state. The handshake goroutine
-// starts at the first Feed with data, so a connection that never speaks costs
-// only the Conn. local and remote may be nil; they are shown to crypto/tls
+// starts when the first record is complete, so a connection that never
+// speaks, or stalls inside its ClientHello, costs only the Conn and its bytes. local and remote may be nil; they are shown to crypto/tls
 // callbacks (GetCertificate etc.) through ClientHelloInfo.Conn.
 func (s *Server) New(hooks Hooks, local, remote net.Addr) *Conn {
 	c := &Conn{srv: s, hooks: hooks}
@@ -165,9 +165,17 @@ func (c *Conn) Feed(dst, in []byte) (plain, out []byte, err error) {
 	defer c.mu.Unlock()
 	switch c.state {
 	case stateNew:
-		if len(in) == 0 {
+		// The goroutine starts only once the first record (the ClientHello)
+		// is complete, so a client that stalls in it costs its bytes alone.
+		c.pending = append(c.pending, in...)
+		if len(c.pending) < recordHeaderLen {
 			return dst, nil, nil
 		}
+		if n := int(binary.BigEndian.Uint16(c.pending[3:5])); c.pending[0] == typeHandshake &&
+			n <= maxPlaintext && len(c.pending) < recordHeaderLen+n {
+			return dst, nil, nil
+		}
+		in, c.pending = c.pending, nil // complete, or not TLS: crypto/tls will say why
 		c.startHandshake()
 		fallthrough
 	case stateHandshake:
@@ -354,6 +362,7 @@ func (c *Conn) abortLocked() {
 	}
 	if c.state == stateNew || c.state == stateHandshake {
 		c.state = stateFailed
+		c.pending = nil
 	}
 }
 

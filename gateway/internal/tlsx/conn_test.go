@@ -150,12 +150,24 @@ func TestAbortMidHandshake(t *testing.T) {
 	for range 50 {
 		hooks := &loopHooks{w: io.Discard, done: make(chan error, 1)}
 		c := srv.New(hooks, nil, nil)
+		// A complete record holding the start of a 256-byte ClientHello.
+		_, _, err := c.Feed(nil, []byte{22, 3, 1, 0, 4, 1, 0, 1, 0})
+		must(t, err)
+		conns = append(conns, c)
+	}
+	for range 50 { // an incomplete first record starts nothing
+		c := srv.New(&loopHooks{w: io.Discard, done: make(chan error, 1)}, nil, nil)
 		_, _, err := c.Feed(nil, []byte{22, 3, 1, 0, 200, 1, 0})
 		must(t, err)
 		conns = append(conns, c)
 	}
-	if runtime.NumGoroutine() < before+50 {
-		t.Fatalf("expected 50 handshake goroutines, have %d more", runtime.NumGoroutine()-before)
+	if n := runtime.NumGoroutine() - before; n < 50 {
+		t.Fatalf("expected 50 handshake goroutines, have %d more", n)
+	}
+	for i, c := range conns {
+		if started := c.hs != nil; started != (i < 50) {
+			t.Fatalf("conn %d: handshake started %v", i, started)
+		}
 	}
 	for _, c := range conns {
 		c.Abort()
