@@ -101,3 +101,46 @@ func TestIdleMemory(t *testing.T) {
 func perConn(before, after uint64, n int) float64 {
 	return (float64(after) - float64(before)) / float64(n)
 }
+
+// BenchmarkHandshake: a full ECDSA P-256 handshake plus one echo, client
+// and server together, through this package and through plain crypto/tls
+// (the difference is the engine's overhead: goroutine, adapter, key setup).
+func BenchmarkHandshake(b *testing.B) {
+	pki := newPKI(b)
+	srv, err := NewServer(pki.serverConfig())
+	must(b, err)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		ccfg := pki.clientConfig()
+		ccfg.MaxVersion = v
+		b.Run(tls.VersionName(v)+"/tlsx", func(b *testing.B) {
+			for b.Loop() {
+				cc, sc := net.Pipe()
+				resc := make(chan serveResult, 1)
+				go func() { resc <- serve(srv, sc, 0, true) }()
+				clientRound(b, cc, ccfg)
+				<-resc
+				cc.Close()
+				sc.Close()
+			}
+		})
+		b.Run(tls.VersionName(v)+"/crypto-tls", func(b *testing.B) {
+			for b.Loop() {
+				cc, sc := net.Pipe()
+				done := make(chan error, 1)
+				go func() {
+					s := tls.Server(sc, pki.serverConfig())
+					buf := make([]byte, 1)
+					_, err := io.ReadFull(s, buf)
+					if err == nil {
+						_, err = s.Write(buf)
+					}
+					done <- err
+				}()
+				clientRound(b, cc, ccfg)
+				must(b, <-done)
+				cc.Close()
+				sc.Close()
+			}
+		})
+	}
+}
