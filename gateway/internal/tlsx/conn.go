@@ -129,8 +129,10 @@ type Conn struct {
 
 // Hooks connect the handshake goroutine to the event loop. Both methods are
 // called from the handshake goroutine, never concurrently with each other, and
-// must not block; the gateway implements them with gnet's AsyncWrite and
-// Execute so that the bytes and the completion reach the loop in order.
+// must not block. The completion must reach the loop after the bytes: with
+// gnet, implement both with Conn.AsyncWrite (one FIFO queue), HandshakeDone as
+// AsyncWrite(nil, callback) whose callback runs on the loop; mixing in
+// EventLoop.Execute (a lower-priority queue) can overtake pending writes.
 type Hooks interface {
 	// HandshakeWrite delivers ciphertext to write to the peer; p is the
 	// callee's to keep.
