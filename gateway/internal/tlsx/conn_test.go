@@ -209,7 +209,7 @@ func TestRecordLimitsAndClose(t *testing.T) {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			c, tc, sc := established(t, v)
 			defer tc.Close()
-			defer sc.Close()
+			defer sc.Close() // runs first
 			// A truncated record is kept, yields nothing and no error.
 			plain, out, err := c.Feed(nil, []byte{23, 3, 3, 0x10, 0})
 			if err != nil || len(plain) != 0 || len(out) != 0 || len(c.pending) != 5 {
@@ -248,8 +248,8 @@ func TestTamperedRecord(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Alert != alertBadRecordMAC || len(out) == 0 {
 			t.Fatalf("%s: tampered record: %v", tls.VersionName(v), err)
 		}
+		sc.Close() // first: tls.Conn.Close blocks up to 5 s writing close_notify
 		tc.Close()
-		sc.Close()
 	}
 }
 
@@ -265,8 +265,8 @@ func TestServerClose(t *testing.T) {
 		if string(got) != "bye" || err != nil {
 			t.Fatalf("%s: read %q, %v", tls.VersionName(v), got, err)
 		}
+		sc.Close() // first: tls.Conn.Close blocks up to 5 s writing close_notify
 		tc.Close()
-		sc.Close()
 	}
 }
 
@@ -342,7 +342,7 @@ func TestKeyUpdateMirror(t *testing.T) {
 		if _, out, err := c.Feed(nil, bad); !errors.As(err, &ae) || ae.Alert != alertUnexpectedMessage || len(out) == 0 {
 			t.Fatalf("malformed KeyUpdate: %v", err)
 		}
+		sc.Close() // first: tls.Conn.Close blocks up to 5 s writing close_notify
 		tc.Close()
-		sc.Close()
 	}
 }
