@@ -113,6 +113,16 @@ func TestOpenSSL(t *testing.T) {
 		}
 	})
 
+	t.Run("hello-retry", func(t *testing.T) {
+		// A key share for ffdhe2048 only (Go has none), X25519 also offered: Go asks for X25519
+		// with a HelloRetryRequest (plus a compatibility ChangeCipherSpec).
+		out, ok := sClient(t, addr, append([]string{"-tls1_3", "-groups", "ffdhe2048:X25519", "-msg"}, base...), echo...)
+		r := nextResult(t, results)
+		if !ok || r.hsErr != nil || r.err != nil && r.err != io.EOF || !strings.Contains(out, "X25519") || strings.Count(out, "ServerHello") < 2 { // HRR is a ServerHello
+			t.Fatalf("ok=%v server %v %v\n%s", ok, r.hsErr, r.err, out)
+		}
+	})
+
 	t.Run("resumption", func(t *testing.T) {
 		for _, v := range []string{"-tls1_2", "-tls1_3"} {
 			sess := filepath.Join(t.TempDir(), "sess.pem")
