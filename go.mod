@@ -11,6 +11,7 @@ require (
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/valyala/bytebufferpool v1.0.0
+	golang.org/x/crypto v0.51.0
 	golang.org/x/sys v0.49.0
 )
 
