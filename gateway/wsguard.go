@@ -99,7 +99,7 @@ func (l *loop) messageBusy(cs *conn, busy bool) {
 	}
 	cs.inMsg, cs.msgSince = true, l.wheel.now
 	due := cs.msgSince + l.g.guard.msgTicks
-	if !cs.timer.linked || int32(cs.timer.due-due) > 0 {
+	if !cs.timer.Linked() || int32(cs.timer.Due()-due) > 0 {
 		l.wheel.schedule(cs, due)
 	}
 }
