@@ -20,6 +20,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
+	"github.com/wsgate/wsgate/gateway/internal/limits"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router"
 )
@@ -94,7 +95,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		// Without pausing reads a tunnel's backpressure is silently lost: refuse to start.
 		return nil, fmt.Errorf("backpressure: %w", err)
 	}
-	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
+	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
 	reg.MustRegister(newServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
@@ -240,7 +241,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	if g.limits != nil {
-		g.limits.release(clientIP(c.RemoteAddr()))
+		g.limits.Release(clientIP(c.RemoteAddr()))
 	}
 	l.wheel.remove(cs)
 	l.clients.remove(cs)
@@ -276,7 +277,7 @@ func (g *Gateway) admit(c gnet.Conn) (reason string) {
 		return "max-conns"
 	}
 	if g.limits != nil {
-		return g.limits.admit(clientIP(c.RemoteAddr()), time.Now())
+		return g.limits.Admit(clientIP(c.RemoteAddr()), time.Now())
 	}
 	return ""
 }
