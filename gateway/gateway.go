@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/admin"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/gateway/internal/limits"
 	"github.com/wsgate/wsgate/pool"
@@ -44,7 +45,6 @@ type Gateway struct {
 	subs     atomic.Int64 // topic subscriptions, for metrics
 	open     atomic.Int64 // client connections
 	limits   *ipLimits    // nil without per-IP limits
-	rates    statsRates
 	draining atomic.Bool
 
 	start  time.Time
@@ -98,7 +98,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
-	reg.MustRegister(newServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
+	reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
 		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
 		{Name: "Cache-Control", Value: "no-cache"},
