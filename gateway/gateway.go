@@ -221,7 +221,7 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	g.open.Add(1)
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	c.SetContext(cs)
-	l.clients.add(cs)
+	l.clients.Add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
 	g.metrics.connsOpen.Inc()
 	g.metrics.connsTotal.Inc()
@@ -244,7 +244,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		g.limits.Release(clientIP(c.RemoteAddr()))
 	}
 	l.wheel.remove(cs)
-	l.clients.remove(cs)
+	l.clients.Remove(cs)
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)

@@ -61,7 +61,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 	l.wheel = newTimers(g.now(), l.fire)
 	l.px = newProxyLoop(l)
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
-		if l.clients.next != nil {
+		if l.clients.Walking() {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now())
@@ -103,8 +103,8 @@ type timers struct {
 // timerLink is a connection's place in the wheel (conn.timer).
 type timerLink = twheel.Link[*conn]
 
-// Link gives the wheel the connection's link.
-func (cs *conn) Link() *timerLink { return &cs.timer }
+// WheelLink gives the wheel the connection's link.
+func (cs *conn) WheelLink() *timerLink { return &cs.timer }
 
 func newTimers(now uint32, fire func(*conn)) *timers {
 	t := &timers{w: twheel.New[*conn](wheelSlots, now), now: now}

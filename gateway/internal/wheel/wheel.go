@@ -22,9 +22,10 @@ func (l *Link[T]) Linked() bool { return l.linked }
 func (l *Link[T]) Due() uint32 { return l.due }
 
 // Element is what a Wheel holds: a type (a pointer, in practice) whose values
-// each carry their own Link.
+// each carry their own Link. The method's name is the wheel's own, so one type
+// can be in a wheel and in other intrusive structures.
 type Element[T any] interface {
-	Link() *Link[T]
+	WheelLink() *Link[T]
 }
 
 // Wheel files elements by due tick. Ticks are uint32 and compared modulo
@@ -51,7 +52,7 @@ func (w *Wheel[T]) Now() uint32 { return w.now }
 // Schedule files x to fire at tick due (at least the next tick), moving it if
 // it is already filed.
 func (w *Wheel[T]) Schedule(x T, due uint32) {
-	l := x.Link()
+	l := x.WheelLink()
 	if l.linked {
 		w.unlink(l)
 	}
@@ -72,7 +73,7 @@ func (w *Wheel[T]) Schedule(x T, due uint32) {
 
 // Remove takes x out of the wheel, if it is in.
 func (w *Wheel[T]) Remove(x T) {
-	if l := x.Link(); l.linked {
+	if l := x.WheelLink(); l.linked {
 		w.unlink(l)
 	}
 }

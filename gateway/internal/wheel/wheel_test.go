@@ -7,7 +7,7 @@ type item struct {
 	n     int
 }
 
-func (it *item) Link() *Link[*item] { return &it.timer }
+func (it *item) WheelLink() *Link[*item] { return &it.timer }
 
 func TestWheelFiresAtDueTick(t *testing.T) {
 	w := New[*item](8, 0) // small, so dues wrap around the wheel
