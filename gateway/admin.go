@@ -21,7 +21,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		},
 		Router:        g.router,
 		Bus:           g.bus,
-		PublishErrors: g.metrics.publishErrors,
+		PublishErrors: g.metrics.PublishErrors,
 		Gatherer:      g.gatherer,
 		Log:           g.log,
 		Start:         g.start,

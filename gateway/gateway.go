@@ -205,8 +205,8 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
 	if reason := g.admit(c); reason != "" {
-		g.metrics.refused.WithLabelValues(reason).Inc()
-		g.metrics.httpResponse(http.StatusServiceUnavailable)
+		g.metrics.Refused.WithLabelValues(reason).Inc()
+		g.metrics.HTTPResponse(http.StatusServiceUnavailable)
 		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
 		// Written before the client sent anything: HTTP clients read it as the answer.
 		return codec.AppendError(nil, http.StatusServiceUnavailable, "connection limit reached ("+reason+")"), gnet.Close
@@ -223,8 +223,8 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	c.SetContext(cs)
 	l.clients.Add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
-	g.metrics.connsOpen.Inc()
-	g.metrics.connsTotal.Inc()
+	g.metrics.ConnsOpen.Inc()
+	g.metrics.ConnsTotal.Inc()
 	return nil, gnet.None
 }
 
@@ -250,7 +250,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.parser.Release(&cs.dec)
 	cs.state = stateClosed
 	g.open.Add(-1)
-	g.metrics.connsOpen.Dec()
+	g.metrics.ConnsOpen.Dec()
 	return gnet.None
 }
 

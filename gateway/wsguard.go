@@ -55,7 +55,7 @@ func (l *loop) overBudget(cs *conn, budget int64) bool {
 		return false // the engine is stopping: nothing to yield to
 	}
 	l.setReading(cs, false)
-	l.g.metrics.inflateThrottles.Inc()
+	l.g.metrics.InflateThrottles.Inc()
 	return true
 }
 
@@ -128,7 +128,7 @@ func (l *loop) send(cs *conn, b []byte) bool {
 		return false // the write failed and gnet closed the connection
 	}
 	if out := cs.c.OutboundBuffered(); out > l.g.cfg.MaxOutbound {
-		l.g.metrics.slowConsumers.Inc()
+		l.g.metrics.SlowConsumers.Inc()
 		l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", out)
 		l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full")
 		return false
@@ -145,14 +145,14 @@ func (l *loop) fireOpen(cs *conn) {
 	}
 	msgDue := cs.msgSince + g.guard.msgTicks
 	if cs.inMsg && int32(now-msgDue) >= 0 {
-		g.metrics.timeouts.WithLabelValues("message").Inc()
+		g.metrics.Timeouts.WithLabelValues("message").Inc()
 		l.closeWith(cs, ws.StatusPolicyViolation, "message not completed within -message-timeout")
 		return
 	}
 	var due uint32
 	switch silent := now - cs.lastSeen; {
 	case silent >= g.idleTicks:
-		g.metrics.timeouts.WithLabelValues("idle").Inc()
+		g.metrics.Timeouts.WithLabelValues("idle").Inc()
 		l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
 		return
 	case silent >= g.pingTicks && !cs.pinged:
