@@ -58,13 +58,13 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		topics: router.NewTopicTable[*conn](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
-	l.wheel = newTimers(g.now(), l.fire)
+	l.wheel = newTimers(g.now())
 	l.px = newProxyLoop(l)
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		if l.clients.Walking() {
 			l.drainStep()
 		}
-		l.wheel.advance(l.g.now())
+		l.wheel.advance(l.g.now(), l.fire)
 		l.reclaim()
 		return nil
 	})
@@ -95,9 +95,8 @@ type topicGroup = router.TopicGroup[*conn]
 // wheel's current tick kept as a field: every event stamps it (lastSeen), and
 // during advance it is the tick being fired, as fire expects.
 type timers struct {
-	w    *twheel.Wheel[*conn]
-	now  uint32
-	fire func(*conn) // calls the loop's fire with now brought up to date; made once, so a tick allocates nothing
+	w   *twheel.Wheel[*conn]
+	now uint32
 }
 
 // timerLink is a connection's place in the wheel (conn.timer).
@@ -106,19 +105,16 @@ type timerLink = twheel.Link[*conn]
 // WheelLink gives the wheel the connection's link.
 func (cs *conn) WheelLink() *timerLink { return &cs.timer }
 
-func newTimers(now uint32, fire func(*conn)) *timers {
-	t := &timers{w: twheel.New[*conn](wheelSlots, now), now: now}
-	t.fire = func(cs *conn) {
-		t.now = t.w.Now()
-		fire(cs)
-	}
-	return t
-}
+func newTimers(now uint32) *timers { return &timers{w: twheel.New[*conn](wheelSlots, now), now: now} }
 
 func (t *timers) schedule(cs *conn, due uint32) { t.w.Schedule(cs, due) }
 func (t *timers) remove(cs *conn)               { t.w.Remove(cs) }
 
-func (t *timers) advance(now uint32) {
-	t.w.Advance(now, t.fire)
+func (t *timers) advance(now uint32, fire func(*conn)) {
+	// The closure does not escape (Advance only calls it): no allocation per tick.
+	t.w.Advance(now, func(cs *conn) {
+		t.now = t.w.Now()
+		fire(cs)
+	})
 	t.now = now
 }
