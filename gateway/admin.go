@@ -1,153 +1,72 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
-	"net/http/pprof"
-	"os"
-	"strings"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/panjf2000/gnet/v2"
 
-	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/gateway/admin"
 )
 
-// adminHandler serves the admin listener: health, metrics and profiles. It is
-// plain net/http on its own goroutines, away from the event loops.
-//
-// Without -stats-auth everything here is open: the listener binds loopback by
-// default, where only local processes (Prometheus' agent, an operator's curl)
-// reach it. With -stats-auth, everything but /healthz needs those
-// credentials (load balancers probe /healthz without any); the publish API
-// also takes its -publish-token.
+// adminHandler serves the admin listener (package admin) for this gateway.
 func (g *Gateway) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if g.draining.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("draining\n"))
-			return
+	return admin.New(adminView{g}, admin.Options{
+		Config: admin.Config{
+			StatsURI:        g.cfg.StatsURI,
+			StatsAuth:       g.cfg.StatsAuth,
+			StatsTopics:     g.cfg.StatsTopics,
+			PublishToken:    g.cfg.PublishToken,
+			MaxMessageBytes: g.cfg.MaxMessageBytes,
+		},
+		Router:        g.router,
+		Bus:           g.bus,
+		PublishErrors: g.metrics.PublishErrors,
+		Gatherer:      g.gatherer,
+		Log:           g.log,
+		Start:         g.start,
+	}).Handler()
+}
+
+// adminView is the gateway as the admin listener reads it (admin.Gateway).
+type adminView struct{ g *Gateway }
+
+func (v adminView) Counts() (connections, subscribers int64) { return v.g.open.Load(), v.g.subs.Load() }
+func (v adminView) Draining() bool                           { return v.g.draining.Load() }
+
+// Topics asks every loop for its groups and merges them: subscribers add up;
+// every loop with subscribers sees all of a topic's messages, so the count is
+// the largest any loop saw.
+func (v adminView) Topics(ctx context.Context) map[string]admin.TopicCount {
+	loops := *v.g.loops.Load()
+	results := make(chan map[string]admin.TopicCount, len(loops))
+	asked := 0
+	for _, l := range loops {
+		err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			m := make(map[string]admin.TopicCount, l.topics.Topics())
+			l.topics.Each(func(grp *topicGroup) {
+				m[grp.Name()] = admin.TopicCount{Subscribers: grp.Len(), Messages: grp.Messages()}
+			})
+			results <- m
+			return nil
+		}))
+		if err == nil {
+			asked++
 		}
-		// A degraded bus still serves local clients: report it, stay 200.
-		if s, ok := g.bus.(router.BusStatuser); ok {
-			if healthy, detail := s.Status(); !healthy {
-				_, _ = w.Write([]byte("ok\nbus: degraded: " + detail + "\n"))
-				return
+	}
+	merged := map[string]admin.TopicCount{}
+	for ; asked > 0; asked-- {
+		select {
+		case m := <-results:
+			for name, p := range m {
+				q := merged[name]
+				q.Subscribers += p.Subscribers
+				q.Messages = max(q.Messages, p.Messages)
+				merged[name] = q
 			}
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("/v1/publish/{topic...}", g.publishHandler())
-	if g.cfg.StatsURI != "" {
-		mux.Handle(g.cfg.StatsURI, g.statsHandler())
-	}
-	mux.Handle("/v1/servers", g.serversHandler())
-	mux.Handle("/v1/servers/", g.serversHandler())
-	mux.Handle("/metrics", promhttp.HandlerFor(g.gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", g.cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return g.adminAuth(mux)
-}
-
-// adminAuth puts every admin path but /healthz behind -stats-auth when it is
-// set. The publish API checks its own credentials (its bearer token, or these).
-func (g *Gateway) adminAuth(next http.Handler) http.Handler {
-	if g.cfg.StatsAuth == "" {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/v1/publish/") || g.statsAuthorized(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="wsgate"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-	})
-}
-
-// cmdline serves /debug/pprof/cmdline like net/http/pprof, but with the
-// values of secret flags, and any secret value wherever it appears, replaced:
-// the page must not hand out the credentials that guard it.
-func (g *Gateway) cmdline(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte(strings.Join(redactArgs(os.Args, g.secrets()), "\x00")))
-}
-
-// secretFlags take a credential as their value.
-var secretFlags = []string{"publish-token", "stats-auth"}
-
-// secrets are the credential values in use (from flags, WSGATE_* or -config).
-func (g *Gateway) secrets() []string {
-	var s []string
-	if g.cfg.PublishToken != "" {
-		s = append(s, g.cfg.PublishToken)
-	}
-	if g.cfg.StatsAuth != "" {
-		s = append(s, g.cfg.StatsAuth)
-		if _, pass, ok := strings.Cut(g.cfg.StatsAuth, ":"); ok && pass != "" {
-			s = append(s, pass)
+		case <-ctx.Done():
+			asked = 0
 		}
 	}
-	return s
-}
-
-const redacted = "[REDACTED]"
-
-// redactArgs returns a copy of args in which the value of every secret flag
-// (-name value, -name=value, --name...) and every other value containing a
-// secret are replaced.
-func redactArgs(args, secrets []string) []string {
-	out := make([]string, len(args))
-	copy(out, args)
-	hasSecret := func(v string) bool {
-		for _, s := range secrets {
-			if s != "" && strings.Contains(v, s) {
-				return true
-			}
-		}
-		return false
-	}
-	for i := 1; i < len(out); i++ {
-		a := out[i]
-		if !strings.HasPrefix(a, "-") {
-			if hasSecret(a) {
-				out[i] = redacted
-			}
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		switch {
-		case hasValue && (isSecretFlag(name) || hasSecret(value)):
-			out[i] = a[:strings.IndexByte(a, '=')+1] + redacted
-		case !hasValue && isSecretFlag(name) && i+1 < len(out):
-			i++
-			out[i] = redacted
-		}
-	}
-	return out
-}
-
-func isSecretFlag(name string) bool {
-	for _, f := range secretFlags {
-		if name == f {
-			return true
-		}
-	}
-	return false
-}
-
-// authCredentials splits an Authorization header into its scheme and
-// credentials. The scheme is compared case-insensitively (RFC 9110 11.1:
-// "Bearer", "bearer" and "BEARER" are the same), and one or more spaces may
-// separate the two.
-func authCredentials(r *http.Request, scheme string) (string, bool) {
-	got, rest, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(got, scheme) {
-		return "", false
-	}
-	return strings.TrimLeft(rest, " "), true
+	return merged
 }

@@ -97,7 +97,7 @@ func (l *loop) handshake(cs *conn) {
 				return
 			}
 			_, _ = cs.c.Write(g.page)
-			g.metrics.httpResponse(http.StatusOK)
+			g.metrics.HTTPResponse(http.StatusOK)
 			_, _ = cs.c.Discard(n)
 			if req.WantsClose() {
 				l.linger(cs)
@@ -126,7 +126,7 @@ func (l *loop) handshake(cs *conn) {
 		l.scratch = resp
 		if err != nil {
 			_, _ = cs.c.Write(resp)
-			g.metrics.httpResponse(codec.StatusOf(err))
+			g.metrics.HTTPResponse(codec.StatusOf(err))
 			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
 			l.linger(cs)
 			return
@@ -136,7 +136,7 @@ func (l *loop) handshake(cs *conn) {
 			return // the write failed and gnet closed the connection (OnClose has run)
 		}
 		_, _ = cs.c.Discard(n)
-		g.metrics.upgrades.Inc()
+		g.metrics.Upgrades.Inc()
 		cs.state = stateOpen
 		cs.deflate = hs.Deflate
 		cs.dec.SetDeflate(hs.Deflate)
@@ -188,11 +188,11 @@ func (l *loop) frames(cs *conn) {
 		l.progress(cs, ev)
 		switch ev.Kind {
 		case codec.KindMessage:
-			g.metrics.msgsIn.Inc()
-			g.metrics.bytesIn.Add(float64(len(ev.Payload)))
+			g.metrics.MsgsIn.Inc()
+			g.metrics.BytesIn.Add(float64(len(ev.Payload)))
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {
-					g.metrics.publishErrors.Inc()
+					g.metrics.PublishErrors.Inc()
 					l.publishFailed(cs.group.Name(), err)
 				}
 			}
@@ -225,7 +225,7 @@ func (l *loop) publishFailed(topic string, err error) {
 func (l *loop) refuse(cs *conn, status int, reason string) {
 	l.scratch = codec.AppendError(l.scratch[:0], status, reason)
 	_, _ = cs.c.Write(l.scratch)
-	l.g.metrics.httpResponse(status)
+	l.g.metrics.HTTPResponse(status)
 	l.g.log.Debug("request refused", "remote", cs.c.RemoteAddr().String(), "status", status, "reason", reason)
 	l.linger(cs)
 }
@@ -237,7 +237,7 @@ func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string) {
 	}
 	l.scratch = codec.AppendCloseFrame(l.scratch[:0], code, reason)
 	_, _ = cs.c.Write(l.scratch)
-	l.g.metrics.closeSent(int(code))
+	l.g.metrics.CloseSent(int(code))
 	l.linger(cs)
 }
 
@@ -269,7 +269,7 @@ func (l *loop) fire(cs *conn) {
 			l.wheel.schedule(cs, cs.lastSeen+g.handshakeTicks)
 			return
 		}
-		g.metrics.timeouts.WithLabelValues("handshake").Inc()
+		g.metrics.Timeouts.WithLabelValues("handshake").Inc()
 		if cs.c.InboundBuffered() > 0 {
 			l.refuse(cs, http.StatusRequestTimeout, "request head not received in time")
 			return

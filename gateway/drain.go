@@ -6,6 +6,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/gateway/internal/ilist"
 )
 
 // Drain is the graceful stop (SIGTERM): new connections are refused, /healthz
@@ -39,61 +41,33 @@ func (g *Gateway) Drain(ctx context.Context, drainTime time.Duration) {
 }
 
 // clientList links every client connection of a loop, so that Drain reaches
-// each one whatever its state and whether or not it waits on the timing wheel.
-// It is intrusive (the links live in conn.peers): O(1) to add and remove, no
-// allocation. Upstream (server side) connections are not in it: a session
-// ends with its client.
-type clientList struct {
-	head *conn
-	n    int
-	next *conn // while draining: the next connection drainStep visits
-}
+// each one whatever its state and whether or not it waits on the timing wheel
+// (internal/ilist: the links live in conn.peers, no allocation). Upstream
+// (server side) connections are not in it: a session ends with its client.
+type clientList = ilist.List[*conn]
 
-// peerLink is embedded in conn.
-type peerLink struct{ next, prev *conn }
+// peerLink is a connection's place in its loop's clientList.
+type peerLink = ilist.Link[*conn]
 
-func (ls *clientList) add(c *conn) {
-	c.peers = peerLink{next: ls.head}
-	if ls.head != nil {
-		ls.head.peers.prev = c
-	}
-	ls.head = c
-	ls.n++
-}
-
-func (ls *clientList) remove(c *conn) {
-	if c.peers.prev == nil && ls.head != c {
-		return // not linked
-	}
-	if ls.next == c {
-		ls.next = c.peers.next
-	}
-	if c.peers.prev != nil {
-		c.peers.prev.peers.next = c.peers.next
-	} else {
-		ls.head = c.peers.next
-	}
-	if c.peers.next != nil {
-		c.peers.next.peers.prev = c.peers.prev
-	}
-	c.peers = peerLink{}
-	ls.n--
-}
+// ListLink gives the client list the connection's link.
+func (cs *conn) ListLink() *peerLink { return &cs.peers }
 
 // startDrain starts closing every client connection of the loop; the timing
 // wheel's tick closes a share of them each time (drainStep). Connections
 // close in list order; one that closes before its turn unlinks itself.
 func (l *loop) startDrain(ticks int) {
-	l.clients.next = l.clients.head
-	l.drainPerTick = max(1, (l.clients.n+ticks-1)/ticks)
+	l.clients.Walk()
+	l.drainPerTick = max(1, (l.clients.Len()+ticks-1)/ticks)
 	l.drainStep()
 }
 
 // drainStep closes the next share of the connections.
 func (l *loop) drainStep() {
-	for n := l.drainPerTick; n > 0 && l.clients.next != nil; n-- {
-		cs := l.clients.next
-		l.clients.next = cs.peers.next
+	for n := l.drainPerTick; n > 0; n-- {
+		cs, ok := l.clients.Next()
+		if !ok {
+			return
+		}
 		l.drainConn(cs)
 	}
 }

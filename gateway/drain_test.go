@@ -46,27 +46,3 @@ func TestDrainReachesConnectionsOffTheWheel(t *testing.T) {
 		t.Errorf("%d connections open after the drain, want the lingering one", got)
 	}
 }
-
-func TestClientListRemove(t *testing.T) {
-	var ls clientList
-	cs := make([]*conn, 4)
-	for i := range cs {
-		cs[i] = &conn{}
-		ls.add(cs[i])
-	}
-	ls.next = cs[2] // a drain cursor on the connection that goes away
-	ls.remove(cs[2])
-	ls.remove(cs[2]) // twice: no effect
-	ls.remove(cs[3]) // the head
-	ls.remove(cs[0]) // the tail
-	if ls.n != 1 || ls.head != cs[1] || cs[1].peers != (peerLink{}) {
-		t.Fatalf("after removals: n=%d head=%p, want only %p unlinked from others", ls.n, ls.head, cs[1])
-	}
-	if ls.next != cs[1] {
-		t.Fatalf("drain cursor %p, want it moved on to %p", ls.next, cs[1])
-	}
-	ls.remove(cs[1])
-	if ls.n != 0 || ls.head != nil || ls.next != nil {
-		t.Fatalf("emptied list: n=%d head=%p next=%p", ls.n, ls.head, ls.next)
-	}
-}

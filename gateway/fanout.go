@@ -182,9 +182,9 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 	}
 	grp.Delivered(len(msgs))
 	m := l.g.metrics
-	m.msgsOut.Add(float64(delivered))
-	m.bytesOut.Add(float64(bytes))
-	m.writes.Add(float64(writes))
+	m.MsgsOut.Add(float64(delivered))
+	m.BytesOut.Add(float64(bytes))
+	m.Writes.Add(float64(writes))
 }
 
 // closeSlow closes the subscribers that stopped reading. It runs after
@@ -192,7 +192,7 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 func (l *loop) closeSlow() {
 	for i, cs := range l.slow {
 		if cs.state == stateOpen {
-			l.g.metrics.slowConsumers.Inc()
+			l.g.metrics.SlowConsumers.Inc()
 			l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", cs.c.OutboundBuffered())
 			l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full")
 		}

@@ -19,7 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/admin"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
+	"github.com/wsgate/wsgate/gateway/internal/limits"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router"
 )
@@ -43,7 +45,6 @@ type Gateway struct {
 	subs     atomic.Int64 // topic subscriptions, for metrics
 	open     atomic.Int64 // client connections
 	limits   *ipLimits    // nil without per-IP limits
-	rates    statsRates
 	draining atomic.Bool
 
 	start  time.Time
@@ -94,10 +95,10 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		// Without pausing reads a tunnel's backpressure is silently lost: refuse to start.
 		return nil, fmt.Errorf("backpressure: %w", err)
 	}
-	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
+	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
-	reg.MustRegister(newServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
+	reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
 		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
 		{Name: "Cache-Control", Value: "no-cache"},
@@ -204,8 +205,8 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
 	if reason := g.admit(c); reason != "" {
-		g.metrics.refused.WithLabelValues(reason).Inc()
-		g.metrics.httpResponse(http.StatusServiceUnavailable)
+		g.metrics.Refused.WithLabelValues(reason).Inc()
+		g.metrics.HTTPResponse(http.StatusServiceUnavailable)
 		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
 		// Written before the client sent anything: HTTP clients read it as the answer.
 		return codec.AppendError(nil, http.StatusServiceUnavailable, "connection limit reached ("+reason+")"), gnet.Close
@@ -220,10 +221,10 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	g.open.Add(1)
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	c.SetContext(cs)
-	l.clients.add(cs)
+	l.clients.Add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
-	g.metrics.connsOpen.Inc()
-	g.metrics.connsTotal.Inc()
+	g.metrics.ConnsOpen.Inc()
+	g.metrics.ConnsTotal.Inc()
 	return nil, gnet.None
 }
 
@@ -240,16 +241,16 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	if g.limits != nil {
-		g.limits.release(clientIP(c.RemoteAddr()))
+		g.limits.Release(clientIP(c.RemoteAddr()))
 	}
 	l.wheel.remove(cs)
-	l.clients.remove(cs)
+	l.clients.Remove(cs)
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
 	cs.state = stateClosed
 	g.open.Add(-1)
-	g.metrics.connsOpen.Dec()
+	g.metrics.ConnsOpen.Dec()
 	return gnet.None
 }
 
@@ -276,7 +277,7 @@ func (g *Gateway) admit(c gnet.Conn) (reason string) {
 		return "max-conns"
 	}
 	if g.limits != nil {
-		return g.limits.admit(clientIP(c.RemoteAddr()), time.Now())
+		return g.limits.Admit(clientIP(c.RemoteAddr()), time.Now())
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
+	twheel "github.com/wsgate/wsgate/gateway/internal/wheel"
 	"github.com/wsgate/wsgate/gateway/proxy"
 	"github.com/wsgate/wsgate/router"
 )
@@ -21,7 +22,7 @@ const wheelSlots = 1024
 type loop struct {
 	g      *Gateway
 	el     gnet.EventLoop
-	wheel  *wheel
+	wheel  *timers
 	parser codec.Parser
 	topics *router.TopicTable[*conn]
 	px     *proxy.Loop // state the proxy sessions of this loop share
@@ -54,14 +55,13 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 	l := &loop{
 		g:      g,
 		el:     el,
-		wheel:  newWheel(wheelSlots),
 		topics: router.NewTopicTable[*conn](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
-	l.wheel.now = g.now()
+	l.wheel = newTimers(g.now())
 	l.px = newProxyLoop(l)
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
-		if l.clients.next != nil {
+		if l.clients.Walking() {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now(), l.fire)
@@ -90,3 +90,31 @@ func (l *loop) leave(cs *conn) {
 }
 
 type topicGroup = router.TopicGroup[*conn]
+
+// timers is a loop's timing wheel of connections (internal/wheel), with the
+// wheel's current tick kept as a field: every event stamps it (lastSeen), and
+// during advance it is the tick being fired, as fire expects.
+type timers struct {
+	w   *twheel.Wheel[*conn]
+	now uint32
+}
+
+// timerLink is a connection's place in the wheel (conn.timer).
+type timerLink = twheel.Link[*conn]
+
+// WheelLink gives the wheel the connection's link.
+func (cs *conn) WheelLink() *timerLink { return &cs.timer }
+
+func newTimers(now uint32) *timers { return &timers{w: twheel.New[*conn](wheelSlots, now), now: now} }
+
+func (t *timers) schedule(cs *conn, due uint32) { t.w.Schedule(cs, due) }
+func (t *timers) remove(cs *conn)               { t.w.Remove(cs) }
+
+func (t *timers) advance(now uint32, fire func(*conn)) {
+	// The closure does not escape (Advance only calls it): no allocation per tick.
+	t.w.Advance(now, func(cs *conn) {
+		t.now = t.w.Now()
+		fire(cs)
+	})
+	t.now = now
+}

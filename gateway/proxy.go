@@ -143,9 +143,9 @@ func (c *side) Schedule(due uint32)     { c.loop.wheel.schedule(c.conn(), due) }
 type proxyEnv loop
 
 func (e *proxyEnv) Now() uint32                  { return e.wheel.now }
-func (e *proxyEnv) Tunnel()                      { e.g.metrics.tunnels.Inc() }
-func (e *proxyEnv) TunnelBytes(n int)            { e.g.metrics.tunnelBytes.Add(float64(n)) }
-func (e *proxyEnv) Timeout(kind string)          { e.g.metrics.timeouts.WithLabelValues(kind).Inc() }
+func (e *proxyEnv) Tunnel()                      { e.g.metrics.Tunnels.Inc() }
+func (e *proxyEnv) TunnelBytes(n int)            { e.g.metrics.TunnelBytes.Add(float64(n)) }
+func (e *proxyEnv) Timeout(kind string)          { e.g.metrics.Timeouts.WithLabelValues(kind).Inc() }
 func (e *proxyEnv) Warn(msg string, args ...any) { e.g.log.Warn(msg, args...) }
 
 func (e *proxyEnv) Post(fn func()) error {

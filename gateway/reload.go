@@ -1,6 +1,10 @@
 package gateway
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wsgate/wsgate/gateway/config"
+)
 
 // Reload applies a new configuration's routing (routes, pools, servers,
 // weights, health checks: see router.Router.Reload) without dropping a
@@ -15,31 +19,10 @@ func (g *Gateway) Reload(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reload refused, keeping the running configuration: %w", err)
 	}
-	if restart := restartOnly(&g.cfg, &cfg); len(restart) > 0 {
+	if restart := config.RestartOnly(&g.cfg, &cfg); len(restart) > 0 {
 		g.log.Warn("reload: these settings need a restart and were not applied", "flags", restart)
 	}
 	g.log.Info("configuration reloaded", "routes", res.Routes, "pools", res.Pools,
 		"pools_added", res.Added, "pools_changed", res.Changed, "pools_removed", res.Removed)
 	return nil
-}
-
-// restartOnly lists the settings that differ between a and b but are only
-// read at start. Everything in Routing is applied by a reload.
-func restartOnly(a, b *Config) []string {
-	var out []string
-	check := func(name string, differ bool) {
-		if differ {
-			out = append(out, name)
-		}
-	}
-	check("-listen", a.Listen != b.Listen)
-	check("-admin-listen", a.AdminListen != b.AdminListen)
-	check("-event-loops", a.EventLoops != b.EventLoops)
-	check("-reuseport", a.ReusePort != b.ReusePort)
-	check("-handshake-timeout", a.HandshakeTimeout != b.HandshakeTimeout)
-	check("-ping-interval", a.PingInterval != b.PingInterval)
-	check("-idle-timeout", a.IdleTimeout != b.IdleTimeout)
-	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
-	check("-compression", a.Compression != b.Compression)
-	return out
 }

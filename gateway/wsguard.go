@@ -5,21 +5,16 @@ package gateway
 // deflate amplification, and memory that abandoned messages leave behind.
 
 import (
-	"runtime"
-	"runtime/debug"
-	"sync/atomic"
-	"time"
-
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/internal/reclaim"
 )
 
 // wsGuard is the gateway-wide part of these guards.
 type wsGuard struct {
-	msgTicks   uint32       // -message-timeout in ticks
-	dropped    atomic.Int64 // bytes of abandoned message buffers since the last reclaim, all loops
-	reclaiming atomic.Bool  // a reclaim runs (or rests) now
+	msgTicks uint32            // -message-timeout in ticks
+	reclaim  reclaim.Reclaimer // returns abandoned message buffers' memory to the OS
 }
 
 // pendingPong holds the payload of the most recent ping not answered yet.
@@ -36,13 +31,6 @@ type pendingPong struct {
 // Past it the client is not read until the next turn, so one client sending
 // compressed messages cannot hold the loop for everyone else.
 const inflateShare = 256 << 10
-
-// reclaimBytes of abandoned message buffers trigger a reclaim; reclaimRest
-// is the least time between two.
-const (
-	reclaimBytes = 16 << 20
-	reclaimRest  = 5 * time.Second
-)
 
 // turnStart begins a turn of reading cs: it reads again if a previous turn
 // throttled it, sends a deferred pong if it can, and returns the inflate
@@ -67,7 +55,7 @@ func (l *loop) overBudget(cs *conn, budget int64) bool {
 		return false // the engine is stopping: nothing to yield to
 	}
 	l.setReading(cs, false)
-	l.g.metrics.inflateThrottles.Inc()
+	l.g.metrics.InflateThrottles.Inc()
 	return true
 }
 
@@ -99,7 +87,7 @@ func (l *loop) messageBusy(cs *conn, busy bool) {
 	}
 	cs.inMsg, cs.msgSince = true, l.wheel.now
 	due := cs.msgSince + l.g.guard.msgTicks
-	if !cs.timer.linked || int32(cs.timer.due-due) > 0 {
+	if !cs.timer.Linked() || int32(cs.timer.Due()-due) > 0 {
 		l.wheel.schedule(cs, due)
 	}
 }
@@ -140,7 +128,7 @@ func (l *loop) send(cs *conn, b []byte) bool {
 		return false // the write failed and gnet closed the connection
 	}
 	if out := cs.c.OutboundBuffered(); out > l.g.cfg.MaxOutbound {
-		l.g.metrics.slowConsumers.Inc()
+		l.g.metrics.SlowConsumers.Inc()
 		l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", out)
 		l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full")
 		return false
@@ -157,14 +145,14 @@ func (l *loop) fireOpen(cs *conn) {
 	}
 	msgDue := cs.msgSince + g.guard.msgTicks
 	if cs.inMsg && int32(now-msgDue) >= 0 {
-		g.metrics.timeouts.WithLabelValues("message").Inc()
+		g.metrics.Timeouts.WithLabelValues("message").Inc()
 		l.closeWith(cs, ws.StatusPolicyViolation, "message not completed within -message-timeout")
 		return
 	}
 	var due uint32
 	switch silent := now - cs.lastSeen; {
 	case silent >= g.idleTicks:
-		g.metrics.timeouts.WithLabelValues("idle").Inc()
+		g.metrics.Timeouts.WithLabelValues("idle").Inc()
 		l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
 		return
 	case silent >= g.pingTicks && !cs.pinged:
@@ -188,33 +176,10 @@ func (l *loop) fireOpen(cs *conn) {
 	l.wheel.schedule(cs, due)
 }
 
-// reclaim runs on every tick of the loop. Buffers of abandoned messages are
-// dropped, not pooled (codec.Parser.Release); but Go hands freed heap back to
-// the OS only after a collection and at its scavenger's pace, and an idle
-// gateway may not collect for two minutes. Past reclaimBytes dropped (over
-// all loops), one goroutine collects and returns the memory at once, then
-// rests reclaimRest before another may run: a client that made us hold
-// megabytes does not leave them in our RSS.
+// reclaim runs on every tick of the loop: the buffers of abandoned messages
+// are dropped, not pooled (codec.Parser.Release), and internal/reclaim
+// returns their memory to the OS once enough of them add up.
 func (l *loop) reclaim() {
-	gd := &l.g.guard
-	if l.parser.Dropped > 0 {
-		gd.dropped.Add(l.parser.Dropped)
-		l.parser.Dropped = 0
-	}
-	if gd.dropped.Load() < reclaimBytes || !gd.reclaiming.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		// Let the other loops finish this tick: closes that come in a burst
-		// drop their buffers together.
-		time.Sleep(2 * tick)
-		gd.dropped.Store(0)
-		// Pooled buffers (gnet's inbound ones, which held the frames) go
-		// to sync.Pool's victim cache at one collection and are freed at
-		// the next: collect once, then collect again and return memory.
-		runtime.GC()
-		debug.FreeOSMemory()
-		time.Sleep(reclaimRest)
-		gd.reclaiming.Store(false)
-	}()
+	l.g.guard.reclaim.Tick(l.parser.Dropped)
+	l.parser.Dropped = 0
 }

@@ -1,4 +1,4 @@
-package gateway
+package admin
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 // serversHandler serves GET /v1/servers (every server's state and counters as
 // JSON) and POST /v1/servers/{pool}/{server}?state=drain|ready|maint, the
 // runtime equivalent of HAProxy's "set server app/s1 state drain".
-func (g *Gateway) serversHandler() http.Handler {
+func (g *Server) serversHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ref := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/servers"), "/")
 		switch {

@@ -1,4 +1,4 @@
-package gateway
+package admin
 
 import (
 	"crypto/subtle"
@@ -13,7 +13,7 @@ import (
 // publishHandler serves POST /v1/publish/{topic}: backends and other systems
 // publish to a topic; the body is the payload (text frame, or binary with
 // ?binary=1). It goes through the bus like a client's message.
-func (g *Gateway) publishHandler() http.Handler {
+func (g *Server) publishHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -57,7 +57,7 @@ func (g *Gateway) publishHandler() http.Handler {
 			op = router.OpBinary
 		}
 		if err := g.bus.Publish(name, op, body); err != nil {
-			g.metrics.publishErrors.Inc()
+			g.publishErrors.Inc()
 			// The bus is full or closed: the caller should retry later.
 			http.Error(w, "bus refused the message: "+err.Error(), http.StatusServiceUnavailable)
 			return
@@ -69,7 +69,7 @@ func (g *Gateway) publishHandler() http.Handler {
 // authorizedPublisher checks the bearer token, or the -stats-auth credentials
 // (which open every admin path). With neither set the API is open, which is
 // only safe because the admin listener is on loopback by default.
-func (g *Gateway) authorizedPublisher(r *http.Request) bool {
+func (g *Server) authorizedPublisher(r *http.Request) bool {
 	if g.cfg.PublishToken == "" && g.cfg.StatsAuth == "" {
 		return true
 	}

@@ -1,4 +1,4 @@
-package gateway
+package metrics
 
 import "testing"
 
@@ -9,8 +9,8 @@ func TestMetricCloseLabel(t *testing.T) {
 		1013: "1013", 1014: "1014", 1015: "other", 1016: "other", 2999: "other", 3000: "3xxx", 3999: "3xxx",
 		4000: "4xxx", 4321: "4xxx", 4999: "4xxx", 5000: "other", 999: "other",
 	} {
-		if got := closeLabel(code); got != want {
-			t.Errorf("closeLabel(%d) = %q, want %q", code, got, want)
+		if got := CloseLabel(code); got != want {
+			t.Errorf("CloseLabel(%d) = %q, want %q", code, got, want)
 		}
 	}
 }

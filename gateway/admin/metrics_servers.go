@@ -1,4 +1,4 @@
-package gateway
+package admin
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +16,9 @@ type serverCollector struct {
 	total, bytesIn, bytesOut *prometheus.Desc
 }
 
-func newServerCollector(pools func() []router.PoolStats) *serverCollector {
+// NewServerCollector exports the per-pool and per-server figures that pools
+// returns at each scrape (wsgate_server_*, wsgate_pool_queued_sessions).
+func NewServerCollector(pools func() []router.PoolStats) prometheus.Collector {
 	l := []string{"pool", "server"}
 	return &serverCollector{
 		pools:    pools,

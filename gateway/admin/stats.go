@@ -1,4 +1,4 @@
-package gateway
+package admin
 
 import (
 	"cmp"
@@ -13,8 +13,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/router"
 )
@@ -64,18 +62,19 @@ type statsRates struct {
 }
 
 // snapshot gathers the figures; topic tables are read on their own loops.
-func (g *Gateway) snapshot(ctx context.Context, topN int) Stats {
+func (g *Server) snapshot(ctx context.Context, topN int) Stats {
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
+	conns, subs := g.gw.Counts()
 	st := Stats{Node: NodeStats{
 		Uptime:      time.Since(g.start).Round(time.Second).String(),
-		Connections: g.open.Load(),
-		Subscribers: g.subs.Load(),
+		Connections: conns,
+		Subscribers: subs,
 		Goroutines:  runtime.NumGoroutine(),
 		HeapBytes:   mem.HeapAlloc,
 		SysBytes:    mem.Sys,
 		Bus:         "in-process",
-		Draining:    g.draining.Load(),
+		Draining:    g.gw.Draining(),
 	}}
 	if s, ok := g.bus.(router.BusStatuser); ok {
 		if healthy, detail := s.Status(); healthy {
@@ -97,57 +96,25 @@ func (g *Gateway) snapshot(ctx context.Context, topN int) Stats {
 	return st
 }
 
-// topicStats asks every loop for its groups and merges them: subscribers add
-// up; every loop with subscribers sees all of a topic's messages, so the count
-// is the largest any loop saw.
-func (g *Gateway) topicStats(ctx context.Context, topN int) []TopicStats {
-	type part struct {
-		subs int
-		msgs uint64
-	}
-	loops := *g.loops.Load()
-	results := make(chan map[string]part, len(loops))
-	asked := 0
-	for _, l := range loops {
-		err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
-			m := make(map[string]part, l.topics.Topics())
-			l.topics.Each(func(grp *topicGroup) { m[grp.Name()] = part{grp.Len(), grp.Messages()} })
-			results <- m
-			return nil
-		}))
-		if err == nil {
-			asked++
-		}
-	}
-	merged := map[string]part{}
-	for ; asked > 0; asked-- {
-		select {
-		case m := <-results:
-			for name, p := range m {
-				q := merged[name]
-				q.subs += p.subs
-				q.msgs = max(q.msgs, p.msgs)
-				merged[name] = q
-			}
-		case <-ctx.Done():
-			asked = 0
-		}
-	}
+// topicStats turns the gateway's topic counts into the page's rows: the
+// topN with the most subscribers, with the message rate since the last look.
+func (g *Server) topicStats(ctx context.Context, topN int) []TopicStats {
+	merged := g.gw.Topics(ctx)
 	g.rates.mu.Lock()
 	defer g.rates.mu.Unlock()
 	elapsed := time.Since(g.rates.at).Seconds()
 	out := make([]TopicStats, 0, len(merged))
 	for name, p := range merged {
-		t := TopicStats{Name: name, Subscribers: p.subs, Messages: p.msgs}
-		if prev, ok := g.rates.msgs[name]; ok && elapsed > 0 && p.msgs >= prev {
-			t.PerSecond = float64(p.msgs-prev) / elapsed
+		t := TopicStats{Name: name, Subscribers: p.Subscribers, Messages: p.Messages}
+		if prev, ok := g.rates.msgs[name]; ok && elapsed > 0 && p.Messages >= prev {
+			t.PerSecond = float64(p.Messages-prev) / elapsed
 		}
 		out = append(out, t)
 	}
 	g.rates.at = time.Now()
 	g.rates.msgs = make(map[string]uint64, len(merged))
 	for name, p := range merged {
-		g.rates.msgs[name] = p.msgs
+		g.rates.msgs[name] = p.Messages
 	}
 	slices.SortFunc(out, func(a, b TopicStats) int {
 		return cmp.Or(cmp.Compare(b.Subscribers, a.Subscribers), cmp.Compare(a.Name, b.Name))
@@ -165,7 +132,7 @@ var statsPage = template.Must(template.New("stats").Parse(statsHTML))
 
 // statsHandler serves the stats page (HTML, or JSON with ?json), behind
 // basic auth when -stats-auth is set.
-func (g *Gateway) statsHandler() http.Handler {
+func (g *Server) statsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.statsAuthorized(r) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="wsgate stats"`)
@@ -187,7 +154,7 @@ func (g *Gateway) statsHandler() http.Handler {
 	})
 }
 
-func (g *Gateway) statsAuthorized(r *http.Request) bool {
+func (g *Server) statsAuthorized(r *http.Request) bool {
 	if g.cfg.StatsAuth == "" {
 		return true
 	}
