@@ -46,6 +46,7 @@ type conn struct {
 	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
+	held     bool // stateHandshake: not read while its unsent answers drain (answer.go)
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -75,7 +76,7 @@ func (l *loop) handshake(cs *conn) {
 	g := l.g
 	for cs.state == stateHandshake {
 		buf, _ := cs.c.Peek(-1)
-		if len(buf) == 0 {
+		if len(buf) == 0 || l.holdPipeline(cs) {
 			return
 		}
 		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
@@ -96,11 +97,8 @@ func (l *loop) handshake(cs *conn) {
 				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
 				return
 			}
-			_, _ = cs.c.Write(g.page)
-			g.metrics.httpResponse(http.StatusOK)
-			_, _ = cs.c.Discard(n)
-			if req.WantsClose() {
-				l.linger(cs)
+			if !l.servePage(cs, req, n, buf) {
+				return
 			}
 			continue
 		}
@@ -265,6 +263,10 @@ func (l *loop) fire(cs *conn) {
 	g, now := l.g, l.wheel.now
 	switch cs.state {
 	case stateHandshake:
+		if cs.held {
+			l.heldTick(cs)
+			return
+		}
 		if now-cs.lastSeen < g.handshakeTicks {
 			l.wheel.schedule(cs, cs.lastSeen+g.handshakeTicks)
 			return

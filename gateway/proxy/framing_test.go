@@ -82,6 +82,6 @@ func TestFraming(t *testing.T) {
 			h.reply(h.connect(), ok("k"))
 		}, want: want{client: okTo("k", "keep-alive"),
 			servers: []string{"GET /a?x HTTP/1.1\r\nHost: inner.example\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: inner.example\r\n" + ka + "\r\n"},
-			closed: "o", phase: PhaseIdle}},
+			closed:  "o", phase: PhaseIdle}},
 	})
 }
