@@ -108,6 +108,10 @@ func (l *loop) handshake(cs *conn) {
 			l.refuse(cs, d.Status, d.Reason)
 			return
 		}
+		if req.IsUpgrade() && !g.originAllowed(req, d.Route) {
+			l.refuse(cs, http.StatusForbidden, "origin not allowed")
+			return
+		}
 		if d.Route.Wildcard() {
 			// One rule for topic names, shared with the publish API.
 			var err error

@@ -77,7 +77,8 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		upgrade: codec.UpgradeOptions{
 			Subprotocols: cfg.Subprotocols,
 			Compression:  cfg.Compression,
-			Origins:      cfg.Origins,
+			// No Origins: the handshake checks every upgrade's Origin, with
+			// the route's origins= override (origin.go).
 		},
 		start:          time.Now(),
 		booted:         make(chan struct{}),
