@@ -4,16 +4,25 @@ import "errors"
 
 // ChunkedScanner finds where a chunked body (RFC 9112 7.1) ends in a byte
 // stream without decoding it: the proxy relays the bytes as they are, so it
-// holds them to the same grammar as a head (bare LF accepted as a line end,
-// bare CR and control characters refused), lest the next hop read the
-// stream otherwise. It keeps a few words of state, so a size line split
-// over reads at any byte works. The zero value is ready for a new body.
+// holds them to the strict grammar, lest the next hop read the stream
+// otherwise: every line ends in CRLF (a bare LF, which a head may use, is
+// refused here as llhttp refuses it: the bytes are relayed, not rewritten),
+// bare CR and control characters are refused, and so is a trailer field
+// that would frame a message (Content-Length, Transfer-Encoding: RFC 9110
+// 6.5.1). It keeps a few words of state, so a size line split over reads
+// at any byte works. The zero value is ready for a new body.
 type ChunkedScanner struct {
 	state     uint8
 	digits    uint8 // hex digits of the current size
+	framing   uint8 // trailer name: which of framingTrailers it may still be (bits)
 	remaining int64 // chunk size being read, then data bytes left
 	lineLen   int   // bytes of the current size or trailer line (CR excluded)
 }
+
+// framingTrailers are the fields a trailer section must not hold: a
+// recipient that merged them into the header section would reframe the
+// message.
+var framingTrailers = [...]string{"content-length", "transfer-encoding"}
 
 const (
 	chunkSize         = iota // reading hex digits of the chunk-size line
@@ -94,8 +103,6 @@ func (c *ChunkedScanner) step(b byte) bool {
 			c.state = chunkSizeWS
 		case '\r':
 			c.state = chunkSizeLF
-		case '\n':
-			c.endSizeLine()
 		default:
 			return false
 		}
@@ -111,8 +118,6 @@ func (c *ChunkedScanner) step(b byte) bool {
 		switch {
 		case b == '\r':
 			c.state = chunkSizeLF
-		case b == '\n':
-			c.endSizeLine()
 		case isCtl(b):
 			return false
 		}
@@ -125,8 +130,6 @@ func (c *ChunkedScanner) step(b byte) bool {
 		switch b {
 		case '\r':
 			c.state = chunkDataLF
-		case '\n':
-			c.state, c.lineLen = chunkSize, 0
 		default:
 			return false
 		}
@@ -139,26 +142,31 @@ func (c *ChunkedScanner) step(b byte) bool {
 		switch {
 		case b == '\r':
 			c.state = chunkEndLF
-		case b == '\n':
-			c.state = chunkDone
 		case tchars[b]:
 			c.state = chunkTrailerName
+			c.framing = 1<<len(framingTrailers) - 1
+			c.matchName(b)
 		default:
 			return false // obs-fold, or not a field line
 		}
 	case chunkTrailerName:
 		switch {
 		case b == ':':
+			for i, name := range framingTrailers {
+				if c.framing&(1<<i) != 0 && c.lineLen-1 == len(name) {
+					return false
+				}
+			}
 			c.state = chunkTrailerValue
 		case !tchars[b]:
 			return false
+		default:
+			c.matchName(b)
 		}
 	case chunkTrailerValue:
 		switch {
 		case b == '\r':
 			c.state = chunkTrailerLF
-		case b == '\n':
-			c.state, c.lineLen = chunkTrailer, 0
 		case isCtl(b):
 			return false
 		}
@@ -174,6 +182,20 @@ func (c *ChunkedScanner) step(b byte) bool {
 		c.state = chunkDone
 	}
 	return true
+}
+
+// matchName narrows the framing fields the trailer name being read may be
+// (b is its byte number lineLen, case-insensitive).
+func (c *ChunkedScanner) matchName(b byte) {
+	i := c.lineLen - 1
+	if b >= 'A' && b <= 'Z' {
+		b += 'a' - 'A'
+	}
+	for k, name := range framingTrailers {
+		if i >= len(name) || name[i] != b {
+			c.framing &^= 1 << k
+		}
+	}
 }
 
 // endSizeLine moves past a complete chunk-size line.

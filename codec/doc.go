@@ -24,9 +24,15 @@
 //	obs-fold (line starting with SP/HTAB)            → 400
 //	bare CR                                          → 400
 //	several Host headers; HTTP/1.1 without Host      → 400
+//	Host not host[:port] ("a b/c@d", userinfo)       → 400
+//	absolute-form with userinfo or no host           → 400
+//	"#" in the request-target                        → 400
+//	HTTP/1.2 … HTTP/1.9                              → 505
 //
-// Bare LF line ends are accepted (RFC 9112 2.2), and so are empty lines
-// before the start line.
+// Bare LF line ends are accepted in a head (RFC 9112 2.2), and so are
+// empty lines before the start line; chunked framing, relayed as sent,
+// must use CRLF (ChunkedScanner). An absolute-form target's authority
+// replaces Host (Request.Host) and Request.URI is its origin-form.
 //
 // AcceptRequest, and Accept on head bytes (every refusal carries Connection: close):
 //

@@ -15,24 +15,46 @@ import (
 // with X-Forwarded-* added, cookie cookieName removed ("indirect"; "" keeps
 // every cookie), and, for plain HTTP, hop-by-hop headers replaced by a
 // keep-alive to the server. ip is the client's address ("" if unknown).
+//
+// The message is framed as received (RFC 9112 6.3): Connection may name
+// hop-by-hop headers but never Content-Length, Transfer-Encoding, Host or
+// the forwarding headers written here (HAProxy and nginx ignore such
+// names; CVE-2022-31813 is what honouring them does). Repeated identical
+// Content-Length fields (RequestBodyOf refuses differing ones) go out as
+// one. Host is req.Host: the authority of an absolute-form target replaces
+// the Host field (RFC 9112 3.2.2), and the target goes out in origin-form.
+// A client's Forwarded header is dropped: the gateway speaks X-Forwarded-*,
+// and a Forwarded it does not maintain would be the client's word only.
 func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte {
 	upgrade := req.IsUpgrade()
 	dst = append(dst, req.Method...)
 	dst = append(dst, ' ')
-	dst = append(dst, req.Target...)
+	dst = append(dst, req.URI...)
 	// The client's version: a 1.0 client must not get a chunked answer.
 	dst = append(dst, " HTTP/1."...)
 	dst = append(dst, byte('0'+req.ProtoMinor))
 	dst = append(dst, "\r\n"...)
 	hop := hopByHop(req.Header("Connection"))
 	xff := ""
+	wroteHost, wroteLength := false, false
 	for _, h := range req.Headers {
 		switch {
 		case strings.EqualFold(h.Name, "X-Forwarded-For"):
 			xff = joinList(xff, h.Value)
 			continue
-		case strings.EqualFold(h.Name, "X-Forwarded-Proto"), strings.EqualFold(h.Name, "X-Forwarded-Host"):
+		case strings.EqualFold(h.Name, "X-Forwarded-Proto"), strings.EqualFold(h.Name, "X-Forwarded-Host"),
+			strings.EqualFold(h.Name, "Forwarded"):
 			continue
+		case strings.EqualFold(h.Name, "Host"):
+			if wroteHost {
+				continue
+			}
+			h.Value, wroteHost = req.Host, true
+		case strings.EqualFold(h.Name, "Content-Length"):
+			if wroteLength {
+				continue
+			}
+			wroteLength = true
 		case cookieName != "" && strings.EqualFold(h.Name, "Cookie"):
 			v := RemoveCookie(h.Value, cookieName)
 			if v == "" {
@@ -45,6 +67,9 @@ func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte
 			continue
 		}
 		dst = AppendHeader(dst, h.Name, h.Value)
+	}
+	if !wroteHost && req.Host != "" {
+		dst = AppendHeader(dst, "Host", req.Host) // an HTTP/1.0 absolute-form request
 	}
 	dst = AppendHeader(dst, "X-Forwarded-For", joinList(xff, ip))
 	dst = AppendHeader(dst, "X-Forwarded-Proto", "http")
@@ -61,24 +86,12 @@ func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte
 // HTTP/1.1, hop-by-hop headers dropped except the upgrade's on a tunnel
 // (101), setCookie (a complete Set-Cookie value, "" for none) added with the
 // Cache-Control that keeps caches from sharing it (HAProxy's "nocache"), and
-// our own Connection: close or keep-alive on plain HTTP.
+// our own Connection: close or keep-alive on plain HTTP. Framing is kept as
+// received (Connection cannot remove it), except that Content-Length goes
+// when Transfer-Encoding is there (RFC 9112 6.3(3)) and repeated identical
+// ones go out as one (ResponseBody refuses differing ones).
 func AppendClientResponseHead(dst []byte, resp *Response, tunnel, closeClient bool, setCookie string) []byte {
-	dst = append(dst, "HTTP/1.1 "...)
-	dst = strconv.AppendInt(dst, int64(resp.Status), 10)
-	dst = append(dst, ' ')
-	dst = append(dst, resp.Reason...)
-	dst = append(dst, "\r\n"...)
-	hop := hopByHop(resp.Header("Connection"))
-	for _, h := range resp.Headers {
-		if tunnel && (strings.EqualFold(h.Name, "Connection") || strings.EqualFold(h.Name, "Upgrade")) {
-			dst = AppendHeader(dst, h.Name, h.Value)
-			continue
-		}
-		if isHopByHop(h.Name, hop) {
-			continue
-		}
-		dst = AppendHeader(dst, h.Name, h.Value)
-	}
+	dst = appendResponseHead(dst, resp, tunnel)
 	if setCookie != "" {
 		dst = AppendHeader(dst, "Set-Cookie", setCookie)
 		dst = AppendHeader(dst, "Cache-Control", `no-cache="set-cookie"`)
@@ -91,6 +104,50 @@ func AppendClientResponseHead(dst []byte, resp *Response, tunnel, closeClient bo
 		}
 	}
 	return append(dst, "\r\n"...)
+}
+
+// AppendInterimResponseHead writes a 1xx interim response (100 Continue,
+// 103 Early Hints) as the client gets it: hop-by-hop headers dropped like
+// on any other response (RFC 9110 7.6.1), no Connection of our own.
+func AppendInterimResponseHead(dst []byte, resp *Response) []byte {
+	dst = appendResponseHead(dst, resp, false)
+	return append(dst, "\r\n"...)
+}
+
+// appendResponseHead writes the status line and the fields the client may
+// see, without the final empty line.
+func appendResponseHead(dst []byte, resp *Response, tunnel bool) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(resp.Status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, resp.Reason...)
+	dst = append(dst, "\r\n"...)
+	hop := hopByHop(resp.Header("Connection"))
+	chunked := hasField(resp.Headers, "Transfer-Encoding")
+	wroteLength := false
+	for _, h := range resp.Headers {
+		switch {
+		case tunnel && (strings.EqualFold(h.Name, "Connection") || strings.EqualFold(h.Name, "Upgrade")):
+		case strings.EqualFold(h.Name, "Content-Length"):
+			if chunked || wroteLength {
+				continue
+			}
+			wroteLength = true
+		case isHopByHop(h.Name, hop):
+			continue
+		}
+		dst = AppendHeader(dst, h.Name, h.Value)
+	}
+	return dst
+}
+
+func hasField(hs []HeaderField, name string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // StatusOf is the HTTP status that answers err: an *HTTPError's, else 400.
@@ -116,7 +173,8 @@ func hopByHop(connection string) []string {
 	return out
 }
 
-// isHopByHop: the RFC 7230 hop-by-hop headers plus those named in Connection.
+// isHopByHop: the RFC 7230 hop-by-hop headers plus those named in Connection,
+// except the ones Connection may not remove (framedAsReceived).
 // Transfer-Encoding is kept: bodies are relayed as they came.
 func isHopByHop(name string, listed []string) bool {
 	switch strings.ToLower(name) {
@@ -125,8 +183,19 @@ func isHopByHop(name string, listed []string) bool {
 	}
 	for _, l := range listed {
 		if strings.EqualFold(l, name) {
-			return true
+			return !framedAsReceived(name)
 		}
+	}
+	return false
+}
+
+// framedAsReceived lists the fields a Connection header cannot make
+// hop-by-hop: the framing, Host, and those the gateway writes itself.
+func framedAsReceived(name string) bool {
+	switch strings.ToLower(name) {
+	case "content-length", "transfer-encoding", "host",
+		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded":
+		return true
 	}
 	return false
 }

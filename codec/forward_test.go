@@ -22,6 +22,21 @@ func TestAppendForwardedHead(t *testing.T) {
 			"GET / HTTP/1.0\r\nCookie: a=1; b=2\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nConnection: keep-alive\r\n\r\n"},
 		{"upgrade keeps Connection and Upgrade", "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n", "", "ip",
 			"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n"},
+		// issue 11 item 1: Connection never removes framing, Host or ours
+		{"Connection cannot drop Content-Length or Host", "POST / HTTP/1.1\r\nHost: h\r\nConnection: Content-Length, Host, X-Forwarded-For, X-A\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n", "", "ip",
+			"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n"},
+		{"Connection cannot drop Transfer-Encoding", "POST / HTTP/1.1\r\nHost: h\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", "", "ip",
+			"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n"},
+		// issue 11 item 5: identical Content-Length once; Forwarded dropped
+		{"identical Content-Length merged", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n", "", "ip",
+			"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n"},
+		{"client Forwarded dropped", "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=10.6.6.6;host=admin\r\n\r\n", "", "ip",
+			"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n"},
+		// issue 11 item 3: absolute-form goes out in origin-form, Host = its authority
+		{"absolute-form: authority replaces Host", "GET http://Inner.example:81/p?q=1 HTTP/1.1\r\nHost: public.example\r\nAccept: */*\r\n\r\n", "", "ip",
+			"GET /p?q=1 HTTP/1.1\r\nHost: Inner.example:81\r\nAccept: */*\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: Inner.example:81\r\nConnection: keep-alive\r\n\r\n"},
+		{"absolute-form on HTTP/1.0 adds Host", "GET http://inner.example HTTP/1.0\r\n\r\n", "", "ip",
+			"GET / HTTP/1.0\r\nHost: inner.example\r\nX-Forwarded-For: ip\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: inner.example\r\nConnection: keep-alive\r\n\r\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,6 +65,13 @@ func TestAppendClientResponseHead(t *testing.T) {
 			"HTTP/1.1 204 No Content\r\nSet-Cookie: SID=s1; Path=/\r\nCache-Control: no-cache=\"set-cookie\"\r\nConnection: keep-alive\r\n\r\n"},
 		{"tunnel keeps upgrade headers", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n", true, false, "SID=s2; Path=/",
 			"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\nSet-Cookie: SID=s2; Path=/\r\nCache-Control: no-cache=\"set-cookie\"\r\n\r\n"},
+		// issue 11 items 1 and 4
+		{"Connection cannot drop Content-Length", "HTTP/1.1 200 OK\r\nConnection: Content-Length, Transfer-Encoding\r\nContent-Length: 2\r\n\r\n", false, false, "",
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"},
+		{"Transfer-Encoding wins over Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\nTransfer-Encoding: chunked\r\n\r\n", false, true, "",
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"},
+		{"identical Content-Length merged", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", false, false, "",
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,5 +92,19 @@ func TestStatusOf(t *testing.T) {
 	}
 	if s := StatusOf(errors.New("x")); s != http.StatusBadRequest {
 		t.Fatalf("other: %d", s)
+	}
+}
+
+// TestAppendInterimResponseHead is issue 11 item 4: a 1xx loses its
+// hop-by-hop headers like any other response, and gets no Connection.
+func TestAppendInterimResponseHead(t *testing.T) {
+	in := "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: X-Secret, keep-alive\r\nKeep-Alive: timeout=5\r\nX-Secret: s\r\nUpgrade: h2c\r\n\r\n"
+	resp, _, err := ParseResponseHead([]byte(in), 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+	if got := string(AppendInterimResponseHead(nil, resp)); got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

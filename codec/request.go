@@ -2,16 +2,21 @@ package codec
 
 import (
 	"bytes"
+	"net/http"
 	"strings"
 )
 
 // Request is a parsed HTTP/1.x request head. All strings share one copy of
 // the head bytes, so a Request stays valid after the input buffer is reused.
 type Request struct {
-	Method, Target, Path, RawQuery string // Target as sent; Path = Target without the query (see pathOf)
-	ProtoMinor                     int    // HTTP/1.ProtoMinor
-	Host                           string // Host header value as sent ("" if absent)
-	Headers                        []HeaderField
+	Method, Target string // Target as sent
+	// URI is the target as it is forwarded: Target, or for an
+	// absolute-form target (RFC 9112 3.2.2) its path and query in
+	// origin-form. Path is URI without the query; RawQuery the query.
+	URI, Path, RawQuery string
+	ProtoMinor          int    // HTTP/1.ProtoMinor
+	Host                string // the Host header as sent ("" if absent), or an absolute-form target's authority
+	Headers             []HeaderField
 }
 
 // Header returns the first value of the header called name (case-insensitive),
@@ -69,7 +74,11 @@ func ParseRequestHeadLimits(buf []byte, maxBytes, maxFields int) (req *Request, 
 	case s.minor >= 1 && s.hosts == 0:
 		return nil, 0, badRequest("missing Host header")
 	}
-	return buildRequest(string(buf[s.start:s.n]), s.fields), s.n, nil
+	req, err = buildRequest(string(buf[s.start:s.n]), s.fields)
+	if err != nil {
+		return nil, 0, err
+	}
+	return req, s.n, nil
 }
 
 // checkRequestLine checks "method SP request-target SP HTTP/1.x" (RFC 9112
@@ -90,6 +99,11 @@ func checkRequestLine(line []byte) (minor int, err error) {
 	if !ok {
 		return 0, badRequest("bad request line: not HTTP/1.x")
 	}
+	if minor > 1 {
+		// RFC 9110 2.5 would let us read it as 1.1; refusing is what a
+		// strict parser (llhttp) does, and nothing sends it.
+		return 0, &HTTPError{Status: http.StatusHTTPVersionNotSupported, Reason: "HTTP/1." + string(proto[7]) + " is not supported"}
+	}
 	return minor, nil
 }
 
@@ -97,11 +111,12 @@ func checkRequestLine(line []byte) (minor int, err error) {
 // 3.2): visible ASCII only (no SP, control character or byte over 0x7e; RFC
 // 3986 has none, clients percent-encode them), in one of the four forms by
 // its first bytes: "/" (origin-form), "*" (asterisk-form), or a scheme and
-// ":" (absolute-form; authority-form "host:port" looks the same). Which
-// characters a path may hold is left to the router, as llhttp does.
+// ":" (absolute-form; authority-form "host:port" looks the same). A "#"
+// is refused: a fragment is never sent (RFC 9112 3.2). Which characters a
+// path may hold is left to the router, as llhttp does.
 func isRequestTarget(t []byte) bool {
 	for _, c := range t {
-		if c <= ' ' || c >= 0x7f {
+		if c <= ' ' || c >= 0x7f || c == '#' {
 			return false
 		}
 	}
@@ -125,39 +140,109 @@ func isRequestTarget(t []byte) bool {
 	return false
 }
 
-// buildRequest splits the already validated head s (request line first).
-func buildRequest(s string, nfields int) *Request {
+// buildRequest splits the already validated head s (request line first),
+// takes the Host of an absolute-form target from its authority and checks
+// the Host.
+func buildRequest(s string, nfields int) (*Request, error) {
 	line, fields := splitHead(s, nfields)
 	r := &Request{Headers: fields}
 	r.Method, line, _ = strings.Cut(line, " ")
 	r.Target, line, _ = strings.Cut(line, " ")
 	r.ProtoMinor = int(line[len(line)-1] - '0')
-	r.Path, r.RawQuery, _ = strings.Cut(r.Target, "?")
-	r.Path = pathOf(r.Path)
 	for _, f := range fields {
 		if strings.EqualFold(f.Name, "Host") {
 			r.Host = f.Value
 			break
 		}
 	}
-	return r
+	if !validHost(r.Host) {
+		return nil, badRequest("invalid Host header")
+	}
+	r.URI = r.Target
+	if i := strings.Index(r.Target, "://"); i > 0 && r.Target[0] != '/' {
+		// absolute-form: RFC 9112 3.2.2 has the authority replace Host, and
+		// the request goes on in origin-form (3.2.1), so that the router,
+		// the backend and X-Forwarded-Host all see one host.
+		rest := r.Target[i+3:]
+		auth, path := rest, "/"
+		if j := strings.IndexAny(rest, "/?"); j >= 0 {
+			auth, path = rest[:j], rest[j:]
+			if path[0] == '?' {
+				path = "/" + path
+			}
+		}
+		if auth == "" || !validHost(auth) {
+			// An empty host (RFC 9110 4.2.1) or userinfo ("u@h", 4.2.4).
+			return nil, badRequest("bad request line: request-target authority")
+		}
+		r.Host, r.URI = auth, path
+	}
+	r.Path, r.RawQuery, _ = strings.Cut(r.URI, "?")
+	return r, nil
 }
 
-// pathOf returns the path of a request-target without its query. For the
-// absolute-form (RFC 9112 3.2.2, "http://host/p", which servers must accept)
-// it drops scheme and authority so that routing sees "/p"; other forms are
-// returned as sent.
-func pathOf(t string) string {
-	if t == "" || t[0] == '/' {
-		return t
+// validHost checks a Host value or an authority: RFC 3986 host [":" port],
+// the host a reg-name (unreserved, pct-encoded, sub-delims) or an
+// IP-literal in brackets; empty is allowed (RFC 9112 3.2: a target without
+// authority). "a b/c@d" and userinfo are refused.
+func validHost(h string) bool {
+	if h == "" {
+		return true
 	}
-	i := strings.Index(t, "://")
-	if i <= 0 {
-		return t
+	host, port := h, ""
+	if h[0] == '[' {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		for _, c := range []byte(h[1:end]) {
+			if !hostChars[c] && c != ':' {
+				return false
+			}
+		}
+		host, port = "", h[end+1:]
+		if port != "" && port[0] != ':' {
+			return false
+		}
+	} else if i := strings.IndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i:]
 	}
-	rest := t[i+3:]
-	if j := strings.IndexByte(rest, '/'); j >= 0 {
-		return rest[j:]
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c == '%' {
+			if i+2 >= len(host) || !isHex(host[i+1]) || !isHex(host[i+2]) {
+				return false
+			}
+			i += 2
+			continue
+		}
+		if !hostChars[c] {
+			return false
+		}
 	}
-	return "/"
+	if port != "" {
+		for _, c := range []byte(port[1:]) {
+			if !isDigit(c) {
+				return false
+			}
+		}
+	}
+	return true
 }
+
+func isHex(c byte) bool { _, ok := hexDigit(c); return ok }
+
+// hostChars is RFC 3986 unreserved and sub-delims: the characters of a
+// reg-name besides pct-encoded (immutable).
+var hostChars = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=" {
+		t[c] = true
+	}
+	return t
+}()

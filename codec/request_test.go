@@ -76,15 +76,33 @@ func TestParseRequestHeadValid(t *testing.T) {
 			},
 		},
 		{
-			name: "HTTP/1.9 is still HTTP/1.x",
-			head: "OPTIONS * HTTP/1.9\r\nHost: h\r\n\r\n",
+			name: "asterisk-form",
+			head: "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
 			want: Request{
 				Method:     "OPTIONS",
 				Target:     "*",
 				Path:       "*",
-				ProtoMinor: 9,
+				ProtoMinor: 1,
 				Host:       "h",
 			},
+		},
+		{
+			// issue 11 item 3: the authority replaces Host (RFC 9112 3.2.2)
+			name: "absolute-form target with another Host",
+			head: "GET HTTP://internal.example:8080?x=1 HTTP/1.1\r\nHost: public.example\r\n\r\n",
+			want: Request{
+				Method:     "GET",
+				Target:     "HTTP://internal.example:8080?x=1",
+				Path:       "/",
+				RawQuery:   "x=1",
+				ProtoMinor: 1,
+				Host:       "internal.example:8080",
+			},
+		},
+		{
+			name: "IP-literal Host",
+			head: "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+			want: Request{Method: "GET", Target: "/", Path: "/", ProtoMinor: 1, Host: "[::1]:8080"},
 		},
 	}
 	for _, tc := range tests {
@@ -104,6 +122,10 @@ func TestParseRequestHeadValid(t *testing.T) {
 			}
 			got := *req
 			got.Headers = nil
+			tc.want.URI = tc.want.Path
+			if tc.want.RawQuery != "" {
+				tc.want.URI += "?" + tc.want.RawQuery
+			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf(
 					"request = %+v, want %+v",
@@ -170,6 +192,14 @@ func TestParseRequestHeadErrors(t *testing.T) {
 			head:   "GET /\r\n\r\n",
 			status: 400,
 		},
+		// issue 11 items 3 and 5
+		{name: "HTTP/1.2", head: "GET / HTTP/1.2\r\nHost: h\r\n\r\n", status: 505},
+		{name: "fragment in target", head: "GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n", status: 400},
+		{name: "invalid Host", head: "GET / HTTP/1.1\r\nHost: a b/c@d\r\n\r\n", status: 400},
+		{name: "Host with userinfo", head: "GET / HTTP/1.1\r\nHost: u@h\r\n\r\n", status: 400},
+		{name: "Host with bad port", head: "GET / HTTP/1.1\r\nHost: h:8x\r\n\r\n", status: 400},
+		{name: "absolute-form with userinfo", head: "GET http://u:p@h/ HTTP/1.1\r\nHost: h\r\n\r\n", status: 400},
+		{name: "absolute-form with empty host", head: "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", status: 400},
 		{
 			name:   "HTTP/2.0",
 			head:   "GET / HTTP/2.0\r\nHost: h\r\n\r\n",

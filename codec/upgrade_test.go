@@ -328,7 +328,7 @@ func TestAcceptRequestMatchesGobwas(t *testing.T) {
 		upgradeHead("Origin: http://b", "Sec-WebSocket-Version: 8"),
 		upgradeHead("Sec-WebSocket-Version: 8", "Origin: http://b"),
 		upgradeHead("PUT /ws HTTP/1.0"),
-		upgradeHead("GET /ws HTTP/1.9"),
+		upgradeHead("GET /ws HTTP/1.0"),
 		upgradeHead("-Upgrade", "-Connection"),
 		upgradeHead("-Sec-WebSocket-Key", "-Connection"),
 	}

@@ -46,6 +46,7 @@ type conn struct {
 	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
+	held     bool // stateHandshake: not read while its unsent answers drain (answer.go)
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -75,7 +76,7 @@ func (l *loop) handshake(cs *conn) {
 	g := l.g
 	for cs.state == stateHandshake {
 		buf, _ := cs.c.Peek(-1)
-		if len(buf) == 0 {
+		if len(buf) == 0 || l.holdPipeline(cs) {
 			return
 		}
 		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
@@ -96,11 +97,8 @@ func (l *loop) handshake(cs *conn) {
 				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
 				return
 			}
-			_, _ = cs.c.Write(g.page)
-			g.metrics.HTTPResponse(http.StatusOK)
-			_, _ = cs.c.Discard(n)
-			if req.WantsClose() {
-				l.linger(cs)
+			if !l.servePage(cs, req, n, buf) {
+				return
 			}
 			continue
 		}
@@ -108,6 +106,10 @@ func (l *loop) handshake(cs *conn) {
 		d := rt.Match(&router.Request{Host: req.Host, Path: req.Path, Upgrade: req.IsUpgrade()})
 		if d.Status != 0 {
 			l.refuse(cs, d.Status, d.Reason)
+			return
+		}
+		if req.IsUpgrade() && !g.originAllowed(req, d.Route) {
+			l.refuse(cs, http.StatusForbidden, "origin not allowed")
 			return
 		}
 		if d.Route.Wildcard() {
@@ -265,6 +267,10 @@ func (l *loop) fire(cs *conn) {
 	g, now := l.g, l.wheel.now
 	switch cs.state {
 	case stateHandshake:
+		if cs.held {
+			l.heldTick(cs)
+			return
+		}
 		if now-cs.lastSeen < g.handshakeTicks {
 			l.wheel.schedule(cs, cs.lastSeen+g.handshakeTicks)
 			return

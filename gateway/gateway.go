@@ -78,7 +78,8 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		upgrade: codec.UpgradeOptions{
 			Subprotocols: cfg.Subprotocols,
 			Compression:  cfg.Compression,
-			Origins:      cfg.Origins,
+			// No Origins: the handshake checks every upgrade's Origin, with
+			// the route's origins= override (origin.go).
 		},
 		start:          time.Now(),
 		booted:         make(chan struct{}),
@@ -99,10 +100,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
 	reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
-	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
-		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
-		{Name: "Cache-Control", Value: "no-cache"},
-	}, demoPage)
+	g.page = appendPage(nil, false)
 	if g.bus, err = newBus(g.deliver); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}

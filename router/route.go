@@ -29,7 +29,41 @@ type Route struct {
 	// Name is the topic or pool name. For a topic route with Name "*" the topic
 	// is taken from the rest of the path after Prefix.
 	Name string
-	Spec string // the flag value as given, for logs and -check
+	// Origins overrides -origins for the WebSocket upgrades of this route
+	// (option origins=): "" keeps -origins, OriginsAny allows any Origin
+	// (the backend decides), else a '|'-separated list of allowed values.
+	// A string, not a slice, so a Route stays comparable.
+	Origins string
+	Spec    string // the flag value as given, for logs and -check
+}
+
+// OriginsAny is the Origins value of a route that allows any Origin.
+const OriginsAny = "any"
+
+// AllowsOrigin reports whether a WebSocket upgrade with this Origin value
+// may go on: no Origin (not a browser) always may; otherwise the route's
+// origins= list, or without one the gateway's list (global; empty: any).
+// Values match exactly, case-insensitively (RFC 6454 serialisations).
+func (r Route) AllowsOrigin(origin string, global []string) bool {
+	switch {
+	case origin == "" || r.Origins == OriginsAny:
+		return true
+	case r.Origins != "":
+		for o := range strings.SplitSeq(r.Origins, "|") {
+			if strings.EqualFold(o, origin) {
+				return true
+			}
+		}
+		return false
+	case len(global) == 0:
+		return true
+	}
+	for _, o := range global {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // Wildcard reports whether the topic name comes from the request path.
@@ -86,10 +120,24 @@ func parseRoute(text string) (Route, error) {
 }
 
 // routeKeys are the options a route accepts, each setting a field of r.
-// None yet: the coming issues add publish=, auth= and origins= here.
 func routeKeys(r *Route) []spec.Key {
-	_ = r
-	return nil
+	return []spec.Key{
+		{Name: "origins", Set: func(v string) error {
+			// origins=any, or origins=URL|URL: the Origin values a browser
+			// sends ("https://app.example", no path), for WebSocket upgrades.
+			if v == OriginsAny {
+				r.Origins = v
+				return nil
+			}
+			for o := range strings.SplitSeq(v, "|") {
+				if o == "" || strings.ContainsAny(o, " \t,") {
+					return fmt.Errorf("origins=%s: want any, or Origin values separated by '|'", v)
+				}
+			}
+			r.Origins = v
+			return nil
+		}},
+	}
 }
 
 // Table is an immutable route table: longest prefix first, and among equal

@@ -75,9 +75,12 @@ func TestParseRouteErrors(t *testing.T) {
 		{"/ws=topic:a/b", `route "/ws=topic:a/b": name "a/b" must not contain '/' or spaces`},
 		{"/w s=topic:a", `route "/w s=topic:a": path prefix "/w s" must not contain '?', '#' or spaces`},
 		{"/ws?x=topic:a", `route "/ws?x=topic:a": path prefix "/ws?x" must not contain '?', '#' or spaces`},
-		// Options: the grammar of router/spec, and no route option exists yet.
-		{"/ws=topic:chat;publish=yes", `route "/ws=topic:chat;publish=yes": unknown option "publish" (no options are defined yet)`},
-		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (no options are defined yet)`},
+		// Options: the grammar of router/spec.
+		{"/ws=topic:chat;publish=yes", `route "/ws=topic:chat;publish=yes": unknown option "publish" (want origins)`},
+		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (want origins)`},
+		{"/api=backend:app;origins", `route "/api=backend:app;origins": option "origins": want origins=VALUE`},
+		{"/api=backend:app;origins=a||b", `route "/api=backend:app;origins=a||b": origins=a||b: want any, or Origin values separated by '|'`},
+		{"/api=backend:app;origins=a,b", `route "/api=backend:app;origins=a,b": origins=a,b: want any, or Origin values separated by '|'`},
 		{"/api=backend:app;=x", `route "/api=backend:app;=x": option "=x": missing key before '='`},
 		{"/api=backend:app;auth=", `route "/api=backend:app;auth=": option "auth=": want auth=VALUE`},
 		{"/api=backend:app;a b", `route "/api=backend:app;a b": option "a b": want key=value or a bare key`},
@@ -104,5 +107,34 @@ func TestDuplicateRoute(t *testing.T) {
 	b, _ := ParseRoute("/ws=topic:b")
 	if _, err := NewTable([]Route{a, b}); err == nil {
 		t.Fatal("duplicate routes accepted")
+	}
+}
+
+// TestRouteOrigins is issue 11 item 11: origins= overrides -origins per
+// route, for topic and backend routes alike.
+func TestRouteOrigins(t *testing.T) {
+	global := []string{"https://app.example"}
+	for _, tc := range []struct {
+		spec, origin string
+		global       []string
+		ok           bool
+	}{
+		{"/ws=backend:app", "https://app.example", global, true},
+		{"/ws=backend:app", "HTTPS://APP.example", global, true},
+		{"/ws=backend:app", "https://evil.example", global, false},
+		{"/ws=backend:app", "", global, true},
+		{"/ws=backend:app", "https://evil.example", nil, true},
+		{"/ws=backend:app;origins=any", "https://evil.example", global, true},
+		{"/ws=topic:chat;origins=https://a.example|https://b.example", "https://b.example", global, true},
+		{"/ws=topic:chat;origins=https://a.example|https://b.example", "https://app.example", global, false},
+		{"/ws=topic:chat;origins=https://a.example", "https://evil.example", nil, false},
+	} {
+		r, err := ParseRoute(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.AllowsOrigin(tc.origin, tc.global); got != tc.ok {
+			t.Errorf("%s, Origin %q, -origins %q: allowed %v, want %v", tc.spec, tc.origin, tc.global, got, tc.ok)
+		}
 	}
 }

@@ -74,7 +74,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "client connections per source IP (0: unlimited)")
 	fs.Float64Var(&c.ConnRatePerIP, "conn-rate-per-ip", 0, "new connections per second per source IP, with a burst of the same size (0: unlimited)")
 	fs.IntVar(&c.MaxHeaderCount, "max-header-count", 100, "header fields in a request head (431 above)")
-	fs.StringVar(&o.origins, "origins", "", "comma-separated allowed Origin values; empty allows any (a request without Origin is allowed)")
+	fs.StringVar(&o.origins, "origins", "", "comma-separated allowed Origin values for every WebSocket upgrade, topic and proxied (a route's origins= overrides it); empty allows any (a request without Origin is allowed)")
 	fs.StringVar(&o.subprots, "subprotocols", "", "comma-separated WebSocket subprotocols to accept, first one the client offers wins")
 	fs.BoolVar(&c.Compression, "compression", false, "negotiate permessage-deflate (no context takeover: no compressor state per connection)")
 	fs.StringVar(&c.PublishToken, "publish-token", "", "bearer `token` required by POST /v1/publish/{topic} on the admin listener (the -stats-auth credentials also do; empty and no -stats-auth: open, loopback only by default)")

@@ -180,8 +180,19 @@ func (s *Session) responseHead() bool {
 		return false
 	}
 	s.since = lp.Env.Now()
+	if resp.Status == http.StatusSwitchingProtocols && !s.upgrade {
+		// RFC 9110 7.8: a server must not switch to a protocol the client
+		// did not ask for; what follows would be read as HTTP by one side
+		// and as something else by the other.
+		lp.Env.Warn("server switched protocols unasked", "pool", s.pool.Name, "server", s.target.Name)
+		s.fail(http.StatusBadGateway, "invalid response from server: 101 without an upgrade")
+		return false
+	}
 	if resp.Status >= 100 && resp.Status < 200 && resp.Status != http.StatusSwitchingProtocols {
-		c.Write(buf[:n]) // 100 Continue and friends pass through
+		// 100 Continue and friends pass through, hop-by-hop headers dropped
+		// like on any response.
+		lp.scratch = codec.AppendInterimResponseHead(lp.scratch[:0], resp)
+		c.Write(lp.scratch)
 		if s.ended || s.server != srv {
 			return false // the write failed and ended the session
 		}
@@ -189,7 +200,14 @@ func (s *Session) responseHead() bool {
 		return true
 	}
 	tunnel := s.upgrade && resp.Status == http.StatusSwitchingProtocols
-	kind, length := codec.ResponseBodyOf(s.headReq, resp)
+	kind, length, err := codec.ResponseBody(s.headReq, resp)
+	if err != nil {
+		// Conflicting or malformed Content-Length, chunked twice: RFC 9112
+		// 6.3(5) wants a 502 and the server connection closed.
+		lp.Env.Warn("bad response framing from server", "pool", s.pool.Name, "server", s.target.Name, "err", err)
+		s.fail(http.StatusBadGateway, "invalid response from server")
+		return false
+	}
 	if tunnel {
 		kind = codec.BodyNone
 	}
@@ -227,7 +245,11 @@ func (s *Session) responseHead() bool {
 	}
 	s.respBody = bodyState{kind: kind, remaining: length}
 	s.phase = PhaseResponseBody
-	s.serverKeep = resp.ProtoMinor > 0 && !codec.HasToken(resp.Header("Connection"), "close") && !early
+	// Both framing headers (Transfer-Encoding won, Content-Length was
+	// dropped): a sign of response splitting, so the server connection is
+	// not used again.
+	bothFraming := kind == codec.BodyChunked && resp.Header("Content-Length") != ""
+	s.serverKeep = resp.ProtoMinor > 0 && !codec.HasToken(resp.Header("Connection"), "close") && !early && !bothFraming
 	return true
 }
 

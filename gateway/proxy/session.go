@@ -159,7 +159,7 @@ func (lp *Loop) Begin(prev *Session, c Client, req *codec.Request, n int, p *bac
 		cookie = codec.CookieValue(req, p.Opts.Cookie)
 	}
 	breq := &backend.Request{
-		SourceIP: ip, URI: req.Target, Path: req.Path, Cookie: cookie,
+		SourceIP: ip, URI: req.URI, Path: req.Path, Cookie: cookie,
 		Header: req.Header, Query: queryLookup(req.RawQuery),
 	}
 	target, setCookie, err := p.Pick(breq)

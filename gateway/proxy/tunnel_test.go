@@ -60,10 +60,11 @@ func TestTunnel(t *testing.T) {
 					t.Error("a refused upgrade counted as a tunnel")
 				}
 			}},
-		{name: "101 to a request that did not ask to upgrade is no tunnel", steps: func(h *harness) {
+		// issue 11 item 4: RFC 9110 7.8, a 101 nobody asked for is a 502
+		{name: "101 to a request that did not ask to upgrade is a 502", steps: func(h *harness) {
 			h.send(get("/a"))
 			h.reply(h.connect(), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		}, want: want{client: "HTTP/1.1 101 Switching Protocols\r\n" + ka + "\r\n", servers: []string{fwd("GET", "/a")}, closed: "o", phase: PhaseIdle}},
+		}, want: want{servers: []string{fwd("GET", "/a")}, closed: "c", end: "refuse 502", phase: PhaseAwaitResponse, ended: true}},
 		{name: "server closes between frames: close 1001", steps: func(h *harness) {
 			srv := tunnel(h)
 			h.reply(srv, frameHi)
