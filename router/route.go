@@ -30,7 +30,34 @@ type Route struct {
 	// is taken from the rest of the path after Prefix.
 	Name string
 	Spec string // the flag value as given, for logs and -check
+
+	// Access control (issue 13): who may publish on a topic route, and how
+	// an upgrade or request is authenticated before it is served.
+	Publish  PublishMode
+	Auth     AuthMode
+	AuthPool string // auth=request:POOL/PATH
+	AuthPath string
 }
+
+// PublishMode is a topic route's publish= option.
+type PublishMode uint8
+
+const (
+	// PublishClients (default): every subscriber may publish to the topic.
+	PublishClients PublishMode = iota
+	// PublishNone: clients only receive, unless their token's publish claim
+	// names the topic; publishing comes from the publish API or the bus.
+	PublishNone
+)
+
+// AuthMode is a route's auth= option.
+type AuthMode uint8
+
+const (
+	AuthNone    AuthMode = iota // default: anyone who reaches the route
+	AuthJWT                     // a bearer JWT checked at the upgrade (or before a request is proxied)
+	AuthRequest                 // a subrequest to AuthPool/AuthPath decides (nginx auth_request)
+)
 
 // Wildcard reports whether the topic name comes from the request path.
 func (r Route) Wildcard() bool { return r.Kind == TargetTopic && r.Name == "*" }
@@ -86,10 +113,40 @@ func parseRoute(text string) (Route, error) {
 }
 
 // routeKeys are the options a route accepts, each setting a field of r.
-// None yet: the coming issues add publish=, auth= and origins= here.
 func routeKeys(r *Route) []spec.Key {
-	_ = r
-	return nil
+	return []spec.Key{
+		{Name: "publish", Set: func(v string) error {
+			if r.Kind != TargetTopic {
+				return fmt.Errorf("publish=%s: only a topic route has publishers (a backend route proxies both directions)", v)
+			}
+			switch v {
+			case "clients":
+				r.Publish = PublishClients
+			case "none":
+				r.Publish = PublishNone
+			default:
+				return fmt.Errorf("publish=%s: want clients or none", v)
+			}
+			return nil
+		}},
+		{Name: "auth", Set: func(v string) error {
+			switch {
+			case v == "none":
+				r.Auth = AuthNone
+			case v == "jwt":
+				r.Auth = AuthJWT
+			case strings.HasPrefix(v, "request:"):
+				pool, path, ok := strings.Cut(strings.TrimPrefix(v, "request:"), "/")
+				if !ok || pool == "" || strings.ContainsAny(path, "?# ") {
+					return fmt.Errorf("auth=%s: want request:POOL/PATH", v)
+				}
+				r.Auth, r.AuthPool, r.AuthPath = AuthRequest, pool, "/"+path
+			default:
+				return fmt.Errorf("auth=%s: want none, jwt or request:POOL/PATH", v)
+			}
+			return nil
+		}},
+	}
 }
 
 // Table is an immutable route table: longest prefix first, and among equal
