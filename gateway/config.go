@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/auth"
 )
 
 // Config is everything the gateway needs; cmd/wsgate fills it from flags.
@@ -47,6 +48,9 @@ type Config struct {
 
 	EventLoops int // 0: one per CPU
 	ReusePort  bool
+
+	// JWT is access control's -jwt-* and -max-conns-per-user flags (auth.go).
+	JWT auth.Config
 }
 
 // tick is the timing wheel's granularity: timeouts fire up to one tick late.
@@ -99,6 +103,7 @@ func (c *Config) Validate() error {
 	if err := c.Routing.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateAuth()...)
 	if c.ClientTimeout < tick {
 		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, tick))
 	}

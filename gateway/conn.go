@@ -43,6 +43,9 @@ type conn struct {
 	attempt  uint32 // server side: the session's dial attempt this conn answers
 	upstream bool   // the server side of a session
 	paused   bool   // reading stopped for backpressure
+	noPub    bool   // access control: this client may not publish (publish=none, no grant)
+	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
+	user     *userConns
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -107,6 +110,9 @@ func (l *loop) handshake(cs *conn) {
 			l.refuse(cs, d.Status, d.Reason)
 			return
 		}
+		if (d.Route.Auth != router.AuthNone || d.Route.Publish != router.PublishClients) && !l.authorize(cs, req, &d) {
+			return // refused (auth.go)
+		}
 		if d.Route.Kind == router.TargetBackend {
 			l.proxy(cs, req, n, d.Route, rt.Pools())
 			continue
@@ -133,6 +139,7 @@ func (l *loop) handshake(cs *conn) {
 			l.join(cs, d.Topic)
 		}
 		l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
+		l.authTimer(cs)
 	}
 	if cs.state == stateOpen {
 		l.frames(cs)
@@ -175,6 +182,10 @@ func (l *loop) frames(cs *conn) {
 		case codec.KindMessage:
 			g.metrics.msgsIn.Inc()
 			g.metrics.bytesIn.Add(float64(len(ev.Payload)))
+			if cs.noPub {
+				l.publishDenied(cs) // read-only route, no publish grant: close 1008
+				return
+			}
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {
 					g.metrics.publishErrors.Inc()
@@ -266,6 +277,10 @@ func (l *loop) fire(cs *conn) {
 		}
 		_ = l.el.Close(cs.c) // nothing was asked: nothing to answer
 	case stateOpen:
+		if l.authExpired(cs) {
+			return
+		}
+		defer l.authTimer(cs)
 		silent := now - cs.lastSeen
 		switch {
 		case silent >= g.idleTicks:

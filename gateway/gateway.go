@@ -30,6 +30,7 @@ type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
 	router   *router.Router // routes, pools, health checks; Reload swaps what it decides with
+	auth     *gatewayAuth   // JWT verifier, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -83,6 +84,9 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = newIPLimits(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
+	if g.auth, err = newGatewayAuth(cfg.JWT, reg, log); err != nil {
+		return nil, fmt.Errorf("access control: %w", err)
+	}
 	reg.MustRegister(newServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
 	g.page = codec.AppendResponse(nil, http.StatusOK, []codec.HeaderField{
 		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
@@ -122,6 +126,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	g.router.Start(runCtx)
+	g.auth.run(runCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -214,6 +219,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
+	g.auth.release(cs)
 	cs.state = stateClosed
 	g.open.Add(-1)
 	g.metrics.connsOpen.Dec()

@@ -20,7 +20,7 @@ func (g *Gateway) publishHandler() http.Handler {
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
 			return
 		}
-		if !g.authorizedPublisher(r) {
+		if !g.authorizedPublisher(r) && !g.jwtMayPublish(r) { // or a JWT whose publish claim names the topic (auth.go)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wsgate"`)
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 			return
