@@ -75,9 +75,9 @@ func TestParseRouteErrors(t *testing.T) {
 		{"/ws=topic:a/b", `route "/ws=topic:a/b": name "a/b" must not contain '/' or spaces`},
 		{"/w s=topic:a", `route "/w s=topic:a": path prefix "/w s" must not contain '?', '#' or spaces`},
 		{"/ws?x=topic:a", `route "/ws?x=topic:a": path prefix "/ws?x" must not contain '?', '#' or spaces`},
-		// Options: the grammar of router/spec, and no route option exists yet.
-		{"/ws=topic:chat;publish=yes", `route "/ws=topic:chat;publish=yes": unknown option "publish" (no options are defined yet)`},
-		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (no options are defined yet)`},
+		// Options: the grammar of router/spec (route_auth_test.go has publish= and auth=).
+		{"/ws=topic:chat;publish=yes", `route "/ws=topic:chat;publish=yes": publish=yes: want clients or none`},
+		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (want publish or auth)`},
 		{"/api=backend:app;=x", `route "/api=backend:app;=x": option "=x": missing key before '='`},
 		{"/api=backend:app;auth=", `route "/api=backend:app;auth=": option "auth=": want auth=VALUE`},
 		{"/api=backend:app;a b", `route "/api=backend:app;a b": option "a b": want key=value or a bare key`},
