@@ -128,6 +128,7 @@ type Verifier struct {
 	client *http.Client
 
 	kick        chan struct{} // an unknown kid asks for a refresh
+	gap         time.Duration // minRefreshGap (tests shorten it)
 	mu          sync.Mutex
 	lastFetch   time.Time
 	Refreshes   atomic.Uint64 // JWKS fetches that succeeded
@@ -140,7 +141,7 @@ func New(cfg Config, log *slog.Logger) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{cfg: cfg, log: log, kick: make(chan struct{}, 1), client: &http.Client{Timeout: 10 * time.Second}}
+	v := &Verifier{cfg: cfg, log: log, kick: make(chan struct{}, 1), gap: minRefreshGap, client: &http.Client{Timeout: 10 * time.Second}}
 	algs := map[string]bool{}
 	for _, s := range cfg.Keys {
 		k, _ := parseKeyFlag(s) // checked by Validate
@@ -190,7 +191,7 @@ func (v *Verifier) Run(ctx context.Context) {
 		case <-t.C:
 		case <-v.kick:
 			v.mu.Lock()
-			recent := time.Since(v.lastFetch) < minRefreshGap
+			recent := time.Since(v.lastFetch) < v.gap
 			v.mu.Unlock()
 			if recent {
 				continue
