@@ -41,5 +41,6 @@ func restartOnly(a, b *Config) []string {
 	check("-idle-timeout", a.IdleTimeout != b.IdleTimeout)
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
 	check("-compression", a.Compression != b.Compression)
+	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
 	return out
 }

@@ -38,6 +38,13 @@ type Config struct {
 	MaxPerUser  int           // -max-conns-per-user (by sub); 0 unlimited
 }
 
+// Equal reports whether c and o configure the same verification.
+func (c *Config) Equal(o *Config) bool {
+	return slices.Equal(c.Keys, o.Keys) && c.JWKS == o.JWKS && c.JWKSRefresh == o.JWKSRefresh &&
+		c.Issuer == o.Issuer && c.Audience == o.Audience && c.Cookie == o.Cookie &&
+		c.ExpiryGrace == o.ExpiryGrace && c.MaxPerUser == o.MaxPerUser
+}
+
 // Enabled reports whether any key source is configured.
 func (c *Config) Enabled() bool { return len(c.Keys) > 0 || c.JWKS != "" }
 
