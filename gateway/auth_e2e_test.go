@@ -311,3 +311,26 @@ func TestAuthBackendRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthBrowserQueryToken: headless Chromium, which cannot set headers on a WebSocket, passes the
+// token in the query string: it joins an auth=jwt, publish=none route and publishes with its claim;
+// without a token the browser's socket fails (the gateway answered 401).
+func TestAuthBrowserQueryToken(t *testing.T) {
+	requireE2E(t, true, true)
+	m := mintTokens(t)
+	g := startGateway(t, append(m.keyFlags(), "-route", "/rooms/=topic:*;publish=none;auth=jwt")...)
+	var s struct {
+		OK         bool   `json:"ok"`
+		Error      string `json:"error"`
+		Sent       string `json:"sent"`
+		WithToken  any    `json:"withToken"`
+		WithoutTok any    `json:"withoutToken"`
+	}
+	runNodeJSON(t, 100*time.Second, &s, "jwt-browser.js", "--url", "http://"+g.Addr+"/", "--ws", g.wsURL("/rooms/room-1"),
+		"--token", m.Tokens["es256"], "--chromium", chromiumPath)
+	if s.Error != "" || !s.OK {
+		t.Fatalf("browser: ok=%v error=%q with token %+v without %+v", s.OK, s.Error, s.WithToken, s.WithoutTok)
+	}
+	mt := scrapeMetrics(t, g.Admin)
+	mt.atLeast(t, "wsgate_auth_refusals_total", `reason="missing"`, 1)
+}
