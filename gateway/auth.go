@@ -131,6 +131,7 @@ func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool 
 	if r.Kind == router.TargetBackend {
 		req.Target, req.RawQuery = stripToken(req.Path, req.RawQuery)
 	}
+	l.g.log.Debug("token accepted", "sub", claims.Subject, "path", req.Path, "topic", d.Topic)
 	return true
 }
 

@@ -115,8 +115,11 @@ func TestAuthReadOnlyRoute(t *testing.T) {
 func TestAuthJWTRoute(t *testing.T) {
 	requireE2E(t, true, false)
 	m := mintTokens(t)
-	g := startGateway(t, append(m.keyFlags(), "-route", "/rooms/=topic:*;publish=none;auth=jwt")...)
+	g := startGateway(t, append(m.keyFlags(), "-jwt-cookie", "sess", "-route", "/rooms/=topic:*;publish=none;auth=jwt")...)
 
+	if _, resp := authRequest(t, g.Addr, "/rooms/news", "Cookie: theme=dark; sess="+m.Tokens["rs256"]); resp.StatusCode != 101 {
+		t.Fatalf("token in the -jwt-cookie cookie: %d", resp.StatusCode)
+	}
 	// Subscribe with each algorithm's token in the query; the ES256 one also publishes (claim room-1).
 	var peers []*wsPeer
 	for _, alg := range []string{"hs256", "rs256", "es256", "eddsa"} {
