@@ -76,6 +76,14 @@ const tokens = {
   non_json_payload: rawHS(JSON.stringify({ alg: 'HS256', typ: 'JWT' }), 'this is not JSON', secret),
   dup_claims: rawHS(JSON.stringify({ alg: 'HS256', typ: 'JWT' }),
     `{"sub":"alice","exp":${claims.exp},"iss":"${claims.iss}","aud":"${claims.aud}","topics":["news"],"topics":["*"]}`, secret),
+  // encoding/json matches names case-insensitively (Unicode folding) after decoding escapes.
+  dup_claims_case: rawHS(JSON.stringify({ alg: 'HS256', typ: 'JWT' }),
+    `{"sub":"alice","exp":${claims.exp},"iss":"${claims.iss}","aud":"${claims.aud}","topics":["news"],"Topics":["*"]}`, secret),
+  dup_claims_escaped: rawHS(JSON.stringify({ alg: 'HS256', typ: 'JWT' }),
+    `{"sub":"alice","exp":${claims.exp},"iss":"${claims.iss}","aud":"${claims.aud}","topics":["news"],"\\u0074opics":["*"]}`, secret),
+  dup_claims_fold: rawHS(JSON.stringify({ alg: 'HS256', typ: 'JWT' }),
+    `{"sub":"alice","exp":${claims.exp},"iss":"${claims.iss}","aud":"${claims.aud}","topics":["news"],"\u017fub":"admin"}`, secret),
+  nested_ok: hs({ ...claims, ctx: { sub: 'x', topics: ['y'], list: [{ a: '}' }, ','] } }),
   dup_header: rawHS('{"alg":"HS256","typ":"JWT","alg":"none"}', JSON.stringify(claims), secret),
   garbage: 'not.a.jwt',
 };

@@ -299,38 +299,126 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 }
 
 // noDuplicates refuses a header or payload that repeats a member name.
+// encoding/json (which golang-jwt uses) keeps the last of two members and
+// matches claim names case-insensitively, Unicode folding included, so
+// {"topics":["news"],"Topics":["*"]} would grant "*" to a token another
+// reader sees as "news": names are compared the same way here, after their
+// escapes are decoded. A small scanner, not json.Decoder: it runs for every
+// upgrade, and the payload is validated again when it is decoded.
 func noDuplicates(token string) error {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return errors.New("want three dot-separated parts")
 	}
+	var names []string
 	for _, p := range parts[:2] {
 		raw, err := base64.RawURLEncoding.DecodeString(p)
 		if err != nil {
 			return fmt.Errorf("bad base64url: %w", err)
 		}
-		d := json.NewDecoder(bytes.NewReader(raw))
-		if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
-			return errors.New("not a JSON object")
-		}
-		seen := map[string]bool{}
-		for d.More() {
-			tok, err := d.Token()
-			if err != nil {
-				return fmt.Errorf("bad JSON: %w", err)
+		names = names[:0]
+		err = eachName(raw, func(name string) error {
+			for _, n := range names {
+				if strings.EqualFold(n, name) {
+					return fmt.Errorf("member %q given twice (as %q)", n, name)
+				}
 			}
-			name, _ := tok.(string)
-			if seen[name] {
-				return fmt.Errorf("member %q given twice", name)
-			}
-			seen[name] = true
-			var skip json.RawMessage
-			if err := d.Decode(&skip); err != nil {
-				return fmt.Errorf("bad JSON: %w", err)
-			}
+			names = append(names, name)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// eachName calls f with the name of each member of the JSON object in raw.
+func eachName(raw []byte, f func(string) error) error {
+	bad := errors.New("not a JSON object")
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return bad
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return nil
+	}
+	for i < len(raw) && raw[i] == '"' {
+		end := skipString(raw, i)
+		if end < 0 {
+			return bad
+		}
+		name := string(raw[i+1 : end-1])
+		if bytes.IndexByte(raw[i:end], '\\') >= 0 {
+			if err := json.Unmarshal(raw[i:end], &name); err != nil {
+				return bad
+			}
+		}
+		if err := f(name); err != nil {
+			return err
+		}
+		i = skipSpace(raw, end)
+		if i >= len(raw) || raw[i] != ':' {
+			return bad
+		}
+		if i = skipValue(raw, i+1); i >= len(raw) {
+			return bad
+		}
+		if raw[i] == '}' {
+			return nil
+		}
+		i = skipSpace(raw, i+1) // past ','
+	}
+	return bad
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] ('"'), or -1.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index of the ',' or '}' that ends the value
+// starting at b[i] (len(b) if none).
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			if i = skipString(b, i); i < 0 {
+				return len(b)
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return len(b)
 }
 
 // TokenFrom picks the token of a request: the Authorization Bearer value,

@@ -65,8 +65,10 @@ func TestVerifyNodeTokens(t *testing.T) {
 	}
 	want := map[string]error{
 		"hs256": nil, "rs256": nil, "ps256": nil, "es256": nil, "eddsa": nil,
-		"leeway_expired": nil, // 10 s past exp: within the 30 s leeway
-		"alg_none":       ErrInvalid, "confusion": ErrInvalid, "wrong_kid": ErrInvalid, "bad_signature": ErrInvalid,
+		"leeway_expired":  nil, // 10 s past exp: within the 30 s leeway
+		"nested_ok":       nil, // the same names inside a nested object are not duplicates
+		"dup_claims_case": ErrInvalid, "dup_claims_escaped": ErrInvalid, "dup_claims_fold": ErrInvalid,
+		"alg_none": ErrInvalid, "confusion": ErrInvalid, "wrong_kid": ErrInvalid, "bad_signature": ErrInvalid,
 		"other_secret": ErrInvalid, "es256_as_rs256": ErrInvalid, "expired": ErrExpired, "not_yet_valid": ErrInvalid,
 		"no_exp": ErrInvalid, "wrong_iss": ErrInvalid, "wrong_aud": ErrInvalid, "big": ErrInvalid,
 		"non_json_payload": ErrInvalid, "dup_claims": ErrInvalid, "dup_header": ErrInvalid, "garbage": ErrInvalid,
