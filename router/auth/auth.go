@@ -427,12 +427,9 @@ func skipValue(b []byte, i int) int {
 // disagree is refused rather than trusted on either (a proxy or a log may
 // have acted on the other one).
 func TokenFrom(authorization, query, cookie string) (string, error) {
+	// Another scheme (Basic for a proxy in front, say) is not ours: ignored.
 	bearer := ""
-	if authorization != "" {
-		scheme, rest, _ := strings.Cut(authorization, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return "", fmt.Errorf("%w: Authorization scheme %q, want Bearer", ErrInvalid, scheme)
-		}
+	if scheme, rest, _ := strings.Cut(authorization, " "); strings.EqualFold(scheme, "Bearer") {
 		bearer = strings.TrimSpace(rest)
 	}
 	switch {

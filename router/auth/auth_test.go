@@ -135,7 +135,8 @@ func TestTokenFrom(t *testing.T) {
 		{"", "q", "c", "q", nil},
 		{"", "", "c", "c", nil},
 		{"Bearer abc", "xyz", "", "", ErrConflict},
-		{"Basic dXNlcjpwYXNz", "", "", "", ErrInvalid},
+		{"Basic dXNlcjpwYXNz", "", "", "", ErrMissing},
+		{"Basic dXNlcjpwYXNz", "q", "", "q", nil},
 		{"", "", "", "", ErrMissing},
 	} {
 		got, err := TokenFrom(tc.header, tc.query, tc.cookie)
