@@ -47,6 +47,9 @@ type conn struct {
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
 	held     bool // stateHandshake: not read while its unsent answers drain (answer.go)
+	noPub    bool   // access control: this client may not publish (publish=none, no grant)
+	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
+	user     *userConns
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -120,6 +123,9 @@ func (l *loop) handshake(cs *conn) {
 				return
 			}
 		}
+		if (d.Route.Auth != router.AuthNone || d.Route.Publish != router.PublishClients) && !l.authorize(cs, req, &d) {
+			return // refused (auth.go)
+		}
 		if d.Route.Kind == router.TargetBackend {
 			l.proxy(cs, req, n, d.Pool)
 			continue
@@ -146,6 +152,7 @@ func (l *loop) handshake(cs *conn) {
 			l.join(cs, d.Topic)
 		}
 		l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
+		l.authTimer(cs)
 	}
 	if cs.state == stateOpen {
 		l.frames(cs)
@@ -192,6 +199,10 @@ func (l *loop) frames(cs *conn) {
 		case codec.KindMessage:
 			g.metrics.MsgsIn.Inc()
 			g.metrics.BytesIn.Add(float64(len(ev.Payload)))
+			if cs.noPub {
+				l.publishDenied(cs) // read-only route, no publish grant: close 1008
+				return
+			}
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {
 					g.metrics.PublishErrors.Inc()
@@ -282,6 +293,10 @@ func (l *loop) fire(cs *conn) {
 		}
 		_ = l.el.Close(cs.c) // nothing was asked: nothing to answer
 	case stateOpen:
+		if l.authExpired(cs) {
+			return
+		}
+		defer l.authTimer(cs)
 		l.fireOpen(cs)
 	case stateProxy:
 		l.proxyTimer(cs) // timeouts, and resuming a side paused for backpressure

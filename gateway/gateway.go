@@ -33,6 +33,7 @@ type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
 	router   *router.Router // routes, pools, health checks; Reload swaps what it decides with
+	auth     *gatewayAuth   // JWT verifier, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -99,7 +100,10 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
-	reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
+	if g.auth, err = newGatewayAuth(cfg.JWT, reg, log); err != nil {
+		return nil, fmt.Errorf("access control: %w", err)
+	}
+		reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
 	g.page = appendPage(nil, false)
 	if g.bus, err = newBus(g.deliver); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -142,6 +146,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	g.router.Start(runCtx)
+	g.auth.run(runCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -246,6 +251,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
+	g.auth.release(cs)
 	cs.state = stateClosed
 	g.open.Add(-1)
 	g.metrics.ConnsOpen.Dec()

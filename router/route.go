@@ -35,6 +35,13 @@ type Route struct {
 	// A string, not a slice, so a Route stays comparable.
 	Origins string
 	Spec    string // the flag value as given, for logs and -check
+
+	// Access control (issue 13): who may publish on a topic route, and how
+	// an upgrade or request is authenticated before it is served.
+	Publish  PublishMode
+	Auth     AuthMode
+	AuthPool string // auth=request:POOL/PATH
+	AuthPath string
 }
 
 // OriginsAny is the Origins value of a route that allows any Origin.
@@ -65,6 +72,26 @@ func (r Route) AllowsOrigin(origin string, global []string) bool {
 	}
 	return false
 }
+
+// PublishMode is a topic route's publish= option.
+type PublishMode uint8
+
+const (
+	// PublishClients (default): every subscriber may publish to the topic.
+	PublishClients PublishMode = iota
+	// PublishNone: clients only receive, unless their token's publish claim
+	// names the topic; publishing comes from the publish API or the bus.
+	PublishNone
+)
+
+// AuthMode is a route's auth= option.
+type AuthMode uint8
+
+const (
+	AuthNone    AuthMode = iota // default: anyone who reaches the route
+	AuthJWT                     // a bearer JWT checked at the upgrade (or before a request is proxied)
+	AuthRequest                 // a subrequest to AuthPool/AuthPath decides (nginx auth_request)
+)
 
 // Wildcard reports whether the topic name comes from the request path.
 func (r Route) Wildcard() bool { return r.Kind == TargetTopic && r.Name == "*" }
@@ -135,6 +162,37 @@ func routeKeys(r *Route) []spec.Key {
 				}
 			}
 			r.Origins = v
+			return nil
+		}},
+		{Name: "publish", Set: func(v string) error {
+			if r.Kind != TargetTopic {
+				return fmt.Errorf("publish=%s: only a topic route has publishers (a backend route proxies both directions)", v)
+			}
+			switch v {
+			case "clients":
+				r.Publish = PublishClients
+			case "none":
+				r.Publish = PublishNone
+			default:
+				return fmt.Errorf("publish=%s: want clients or none", v)
+			}
+			return nil
+		}},
+		{Name: "auth", Set: func(v string) error {
+			switch {
+			case v == "none":
+				r.Auth = AuthNone
+			case v == "jwt":
+				r.Auth = AuthJWT
+			case strings.HasPrefix(v, "request:"):
+				pool, path, ok := strings.Cut(strings.TrimPrefix(v, "request:"), "/")
+				if !ok || pool == "" || strings.ContainsAny(path, "?# ") {
+					return fmt.Errorf("auth=%s: want request:POOL/PATH", v)
+				}
+				r.Auth, r.AuthPool, r.AuthPath = AuthRequest, pool, "/"+path
+			default:
+				return fmt.Errorf("auth=%s: want none, jwt or request:POOL/PATH", v)
+			}
 			return nil
 		}},
 	}

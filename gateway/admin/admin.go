@@ -37,6 +37,18 @@ type Gateway interface {
 	// Topics merges the topics of every event loop; when ctx ends it returns
 	// what it has.
 	Topics(ctx context.Context) map[string]TopicCount
+	// Users lists the token subjects with the most connections first, at
+	// most topN (empty without JWT routes).
+	Users(topN int) []UserStats
+	// MayPublish reports whether r carries a JWT whose publish claim names
+	// topic (the publish API's second way in, beside the operator's token).
+	MayPublish(r *http.Request, topic string) bool
+}
+
+// UserStats is one user (a token's sub) on the stats page.
+type UserStats struct {
+	Sub         string `json:"sub"`
+	Connections int    `json:"connections"`
 }
 
 // TopicCount is one topic's figures in the whole gateway: subscribers on

@@ -20,7 +20,11 @@ func (g *Server) publishHandler() http.Handler {
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
 			return
 		}
-		if !g.authorizedPublisher(r) {
+		// The same rule as WebSocket paths: the escaped segment, decoded once
+		// (PathValue would have decoded %2F into a '/').
+		name, err := router.TopicName(strings.Trim(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/publish/"), "/"))
+		// The operator's credentials, or a JWT whose publish claim names the topic.
+		if !g.authorizedPublisher(r) && (err != nil || !g.gw.MayPublish(r, name)) {
 			if g.cfg.PublishToken != "" {
 				w.Header().Add("WWW-Authenticate", `Bearer realm="wsgate"`)
 			}
@@ -30,9 +34,6 @@ func (g *Server) publishHandler() http.Handler {
 			http.Error(w, "missing or wrong credentials", http.StatusUnauthorized)
 			return
 		}
-		// The same rule as WebSocket paths: the escaped segment, decoded once
-		// (PathValue would have decoded %2F into a '/').
-		name, err := router.TopicName(strings.Trim(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/publish/"), "/"))
 		if errors.Is(err, router.ErrEmptyTopicName) {
 			http.Error(w, "no topic in path", http.StatusNotFound)
 			return

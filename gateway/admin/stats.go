@@ -23,6 +23,7 @@ type Stats struct {
 	Routes []RouteStats `json:"routes"`
 	Pools  []PoolStats  `json:"pools"`
 	Topics []TopicStats `json:"topics"`
+	Users  []UserStats  `json:"users,omitempty"` // by token sub, most connections first (auth.go)
 }
 
 // NodeStats describes this gateway process.
@@ -93,6 +94,7 @@ func (g *Server) snapshot(ctx context.Context, topN int) Stats {
 	}
 	st.Pools = rt.PoolStats()
 	st.Topics = g.topicStats(ctx, topN)
+	st.Users = g.gw.Users(topN)
 	return st
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/tlscert"
 	"github.com/wsgate/wsgate/router"
+	"github.com/wsgate/wsgate/router/auth"
 )
 
 // Config is everything the gateway needs; cmd/wsgate fills it from flags.
@@ -60,6 +61,9 @@ type Config struct {
 	MaxInflateRatio int           // a compressed message may inflate at most this many times its size (close 1009); 0: no bound
 
 	TLS tlscert.Options // -tls-listen, -tls-cert, -tls-min-version: TLS termination (package tlscert)
+
+	// JWT is access control's -jwt-* and -max-conns-per-user flags (gateway/auth.go).
+	JWT auth.Config
 }
 
 // Tick is the gateway's timing wheel granularity: timeouts fire up to one
@@ -109,6 +113,7 @@ func (c *Config) Validate() error {
 	if err := c.Routing.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateAuth()...)
 	if c.MessageTimeout < Tick {
 		errs = append(errs, fmt.Errorf("-message-timeout: %v is below the timer granularity %v", c.MessageTimeout, Tick))
 	}
@@ -140,5 +145,28 @@ func RestartOnly(a, b *Config) []string {
 	check("-idle-timeout", a.IdleTimeout != b.IdleTimeout)
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
 	check("-compression", a.Compression != b.Compression)
+	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
 	return out
+}
+
+// validateAuth is the access-control part of Config.Validate: the -jwt-*
+// flags, and each route's auth= against them.
+func (c *Config) validateAuth() []error {
+	var errs []error
+	if err := c.JWT.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, s := range c.Routing.Routes {
+		r, err := router.ParseRoute(s)
+		if err != nil {
+			continue // Routing.Validate reports it
+		}
+		switch {
+		case r.Auth == router.AuthJWT && !c.JWT.Enabled():
+			errs = append(errs, fmt.Errorf("-route %q: auth=jwt needs -jwt-key or -jwt-jwks", s))
+		case r.Auth == router.AuthRequest:
+			errs = append(errs, fmt.Errorf("-route %q: auth=request is not available in this build (use auth=jwt)", s))
+		}
+	}
+	return errs
 }

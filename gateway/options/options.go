@@ -37,6 +37,7 @@ type Options struct {
 	file     string
 	kafka    kafkaOptions // Kafka bus flags (options_kafka.go)
 	tlsCerts listFlag     // -tls-cert: one CERT.pem[,KEY.pem] pair per value (package tlscert)
+	jwtKeys  listFlag     // -jwt-key, repeatable
 }
 
 // listFlag is a repeatable flag. From the environment its values are separated by spaces.
@@ -50,7 +51,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	c := &o.cfg
 	fs.StringVar(&c.Listen, "listen", ":8080", "client listener `address` (WebSocket and HTTP)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:9090", "admin listener `address` for /healthz, /metrics, /debug/pprof/ (\"\" disables)")
-	fs.Var(&o.routes, "route", "route `[HOST]PATH_PREFIX=topic:NAME|backend:POOL[;opt=val...]`, repeatable; topic:* takes the topic from the rest of the path (default "+defaultRoute+"); no route option exists yet")
+	fs.Var(&o.routes, "route", "route `[HOST]PATH_PREFIX=topic:NAME|backend:POOL[;opt=val...]`, repeatable; topic:* takes the topic from the rest of the path (default "+defaultRoute+"); route options: publish=clients|none, auth=none|jwt")
 	fs.Var(&o.backends, "backend", "backend pool `POOL=[NAME@]HOST:PORT[*WEIGHT],...[;opt=val...]`, repeatable; options: balance=roundrobin|leastconn|source|uri|hdr:NAME|query:NAME, cookie=NAME, check=tcp|http:PATH, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout, tunnel-timeout")
 	fs.Var(&o.drain, "drain", "put server `POOL/SERVER` in drain at start (no new sessions, existing kept), repeatable")
 	def, pd := router.DefaultPoolOptions(), &c.Routing.PoolDefaults
@@ -99,6 +100,16 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.Var(&o.tlsCerts, "tls-cert", "certificate `CERT.pem[,KEY.pem]`: PEM full chain, leaf first, and its private key (in CERT.pem when KEY.pem is not given, like HAProxy's crt); repeatable, one pair per flag (WSGATE_TLS_CERT: pairs separated by spaces); chosen by SNI from each certificate's names, the first is the default; SIGHUP re-reads the files")
 	fs.StringVar(&c.TLS.MinVersion, "tls-min-version", "1.2", "lowest TLS `version` accepted: 1.2 or 1.3 (cipher suites are Mozilla's intermediate list, ALPN http/1.1)")
 	kafkaFlags(fs, &o.kafka)
+	// Access control (auth=jwt routes, the publish API's JWT bearers).
+	jc := &c.JWT
+	fs.Var(&o.jwtKeys, "jwt-key", "JWT verification `key`, repeatable: hs256:BASE64SECRET, or a PEM file with an RSA, ECDSA or Ed25519 public key")
+	fs.StringVar(&jc.JWKS, "jwt-jwks", "", "`URL` of a JWK set, fetched at start (no start without it) and every -jwt-jwks-refresh")
+	fs.DurationVar(&jc.JWKSRefresh, "jwt-jwks-refresh", 5*time.Minute, "interval of JWK set refreshes (an unknown kid refreshes at once, at most once a minute)")
+	fs.StringVar(&jc.Issuer, "jwt-issuer", "", "required iss claim (empty: not checked)")
+	fs.StringVar(&jc.Audience, "jwt-audience", "", "required aud claim (empty: not checked)")
+	fs.StringVar(&jc.Cookie, "jwt-cookie", "", "`name` of a cookie carrying the token, after the Authorization header and the token query parameter")
+	fs.DurationVar(&jc.ExpiryGrace, "jwt-expiry-grace", 0, "a session outlives its token's exp this long, then is closed with 1008")
+	fs.IntVar(&jc.MaxPerUser, "max-conns-per-user", 0, "WebSocket sessions per token sub (429 above; 0: unlimited)")
 	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
 	fs.BoolVar(&o.Check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")
 	return fs
@@ -200,6 +211,7 @@ func (o *Options) Config() (gateway.Config, error) {
 	o.cfg.Routing.Routes = routes
 	o.cfg.Routing.Backends = o.backends
 	o.cfg.Routing.Drain = o.drain
+	o.cfg.JWT.Keys = o.jwtKeys
 	o.cfg.Origins = splitList(o.origins)
 	o.cfg.Subprotocols = splitList(o.subprots)
 	if _, err := o.Level(); err != nil {
