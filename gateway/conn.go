@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -46,6 +47,7 @@ type conn struct {
 	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
+	alog     *connLog // access log (accesslog.go); nil when it is off
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -78,8 +80,10 @@ func (l *loop) handshake(cs *conn) {
 		if len(buf) == 0 {
 			return
 		}
+		l.reqStart(cs)
 		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
 		if err != nil {
+			l.logAnswered(cs, nil, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error())
 			l.refuse(cs, codec.StatusOf(err), err.Error())
 			return
 		}
@@ -88,16 +92,19 @@ func (l *loop) handshake(cs *conn) {
 		}
 		cs.lastSeen = l.wheel.now
 		if len(req.Headers) > g.cfg.MaxHeaderCount {
+			l.logAnswered(cs, req, "", http.StatusRequestHeaderFieldsTooLarge, accesslog.TermProtocolError, "too many header fields")
 			l.refuse(cs, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 			return
 		}
 		if !req.IsUpgrade() && g.cfg.DemoPath != "" && req.Path == g.cfg.DemoPath {
 			if req.Method != http.MethodGet {
+				l.logAnswered(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "demo page: not GET")
 				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
 				return
 			}
 			_, _ = cs.c.Write(g.page)
 			g.metrics.httpResponse(http.StatusOK)
+			l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "")
 			_, _ = cs.c.Discard(n)
 			if req.WantsClose() {
 				l.linger(cs)
@@ -107,6 +114,7 @@ func (l *loop) handshake(cs *conn) {
 		rt := g.router.Current()
 		d := rt.Match(&router.Request{Host: req.Host, Path: req.Path, Upgrade: req.IsUpgrade()})
 		if d.Status != 0 {
+			l.logAnswered(cs, req, d.Route.Prefix, d.Status, refusalTerm(d.Status), d.Reason)
 			l.refuse(cs, d.Status, d.Reason)
 			return
 		}
@@ -114,12 +122,13 @@ func (l *loop) handshake(cs *conn) {
 			// One rule for topic names, shared with the publish API.
 			var err error
 			if d.Topic, err = router.TopicName(d.Topic); err != nil {
+				l.logAnswered(cs, req, d.Route.Prefix, http.StatusBadRequest, accesslog.TermProtocolError, err.Error())
 				l.refuse(cs, http.StatusBadRequest, err.Error())
 				return
 			}
 		}
 		if d.Route.Kind == router.TargetBackend {
-			l.proxy(cs, req, n, d.Pool)
+			l.proxy(cs, req, n, d.Pool, d.Route.Prefix)
 			continue
 		}
 		resp, hs, err := codec.AcceptRequest(l.scratch[:0], req, &g.upgrade) // the head parsed above, not its bytes again
@@ -127,6 +136,7 @@ func (l *loop) handshake(cs *conn) {
 		if err != nil {
 			_, _ = cs.c.Write(resp)
 			g.metrics.httpResponse(codec.StatusOf(err))
+			l.logAnswered(cs, req, d.Route.Prefix, codec.StatusOf(err), refusalTerm(codec.StatusOf(err)), err.Error())
 			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
 			l.linger(cs)
 			return
@@ -142,6 +152,7 @@ func (l *loop) handshake(cs *conn) {
 		cs.dec.SetDeflate(hs.Deflate)
 		if d.Route.Kind == router.TargetTopic {
 			l.join(cs, d.Topic)
+			l.openWS(cs, req, d.Route.Prefix, n, len(resp))
 		}
 		l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
 	}
@@ -174,7 +185,7 @@ func (l *loop) frames(cs *conn) {
 				code, reason = ce.Code, ce.Reason
 			}
 			g.log.Debug("protocol error", "remote", cs.c.RemoteAddr().String(), "code", int(code), "err", err)
-			l.closeWith(cs, code, reason)
+			l.closeWith(cs, code, reason, accesslog.TermProtocolError)
 			return
 		}
 		if n == 0 {
@@ -188,6 +199,9 @@ func (l *loop) frames(cs *conn) {
 		l.progress(cs, ev)
 		switch ev.Kind {
 		case codec.KindMessage:
+			if cs.alog != nil {
+				cs.alog.msgsIn++
+			}
 			g.metrics.msgsIn.Inc()
 			g.metrics.bytesIn.Add(float64(len(ev.Payload)))
 			if cs.group != nil {
@@ -201,9 +215,12 @@ func (l *loop) frames(cs *conn) {
 			l.answerPing(cs, ev.Payload)
 		case codec.KindClose:
 			// Echo the peer's code (an empty close is echoed empty), then close.
-			l.closeWith(cs, ev.Code, "")
+			l.closeWith(cs, ev.Code, "", accesslog.TermClientClosed)
 		}
 		_, _ = cs.c.Discard(n)
+		if cs.alog != nil {
+			cs.alog.bytesIn += int64(n)
+		}
 		if l.overBudget(cs, budget) {
 			return
 		}
@@ -230,13 +247,22 @@ func (l *loop) refuse(cs *conn, status int, reason string) {
 	l.linger(cs)
 }
 
-// closeWith sends a close frame (code 0: empty body) and closes.
-func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string) {
+// closeWith sends a close frame (code 0: empty body) and closes. term is
+// why, for the access log: TermClientClosed echoes the client's close.
+func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string, term accesslog.Termination) {
 	if cs.state >= stateClosing {
 		return
 	}
 	l.scratch = codec.AppendCloseFrame(l.scratch[:0], code, reason)
 	_, _ = cs.c.Write(l.scratch)
+	if cs.alog != nil && cs.alog.ws {
+		cs.alog.bytesOut += int64(len(l.scratch))
+		by := accesslog.SideGateway
+		if term == accesslog.TermClientClosed {
+			by = accesslog.SideClient
+		}
+		l.closeWS(cs, term, by, code, reason)
+	}
 	l.g.metrics.closeSent(int(code))
 	l.linger(cs)
 }
@@ -271,6 +297,7 @@ func (l *loop) fire(cs *conn) {
 		}
 		g.metrics.timeouts.WithLabelValues("handshake").Inc()
 		if cs.c.InboundBuffered() > 0 {
+			l.logAnswered(cs, nil, "", http.StatusRequestTimeout, accesslog.TermTimeoutHandshake, "request head not received in time")
 			l.refuse(cs, http.StatusRequestTimeout, "request head not received in time")
 			return
 		}
