@@ -205,3 +205,39 @@ func TestAccessLogLines(t *testing.T) {
 		})
 	}
 }
+
+// The request ID: generated for an untrusted client (its own replaced, a
+// duplicate dropped), kept for a trusted one; the server gets the logged one.
+func TestAccessLogRequestID(t *testing.T) {
+	for _, tc := range []struct {
+		name, trusted, head string
+		keep                bool
+	}{
+		{"none sent: generated", "", get("/a"), false},
+		{"untrusted: replaced, duplicates dropped", "192.0.2.0/24", "GET /a HTTP/1.1\r\nHost: h\r\nX-Request-Id: mine\r\nx-request-id: again\r\n\r\n", false},
+		{"trusted: kept", "10.0.0.0/8", "GET /a HTTP/1.1\r\nHost: h\r\nX-Request-Id: mine\r\n\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "app=a@h:1")
+			lc := logged(h)
+			ids, err := accesslog.NewIDs(accesslog.Config{RequestIDHeader: "X-Request-Id", RequestIDTrusted: tc.trusted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.lp.IDs = ids
+			h.send(tc.head)
+			srv := h.connect()
+			h.reply(srv, ok("hi"))
+			if len(lc.recs) != 1 {
+				t.Fatalf("%d records", len(lc.recs))
+			}
+			id := lc.recs[0].RequestID
+			if (id == "mine") != tc.keep || id == "" {
+				t.Errorf("request ID %q, kept %v", id, tc.keep)
+			}
+			if got := strings.Count(strings.ToLower(string(srv.out)), "x-request-id:"); got != 1 || !strings.Contains(string(srv.out), "X-Request-Id: "+id+"\r\n") {
+				t.Errorf("server got %d request ID fields, want one with %q:\n%s", got, id, srv.out)
+			}
+		})
+	}
+}
