@@ -221,6 +221,19 @@ func TestE2EAccessLogStates(t *testing.T) {
 		}
 	})
 
+	t.Run("client gone in the middle of its request head", func(t *testing.T) {
+		file := logFile("midhead")
+		g := startGateway(t, "-access-log", file)
+		c := dialRaw(t, g.Addr)
+		if _, err := io.WriteString(c, "GET /ws?token="+secret+" HTTP/1.1\r\nHo"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+		l := awaitLine(t, file, "the abandoned request", func(l *logLine) bool { return l.Kind == "http" })
+		wantFields(t, l, map[string]any{"status": -1, "termination": "client_closed", "term": "CR--", "tq_ms": -1})
+	})
+
 	t.Run("1008 slow consumer", func(t *testing.T) {
 		file := logFile("slow")
 		g := startGateway(t, "-max-outbound", "262144", "-max-message-bytes", "131072", "-access-log", file)

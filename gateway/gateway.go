@@ -260,6 +260,9 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 		g.limits.release(clientIP(c.RemoteAddr()))
 	}
 	l.closeWS(cs, accesslog.TermClientClosed, accesslog.SideClient, 0, "") // FIN or reset while open
+	if cs.state == stateHandshake && cs.alog != nil && c.InboundBuffered() > 0 {
+		l.logAnswered(cs, nil, "", 0, accesslog.TermClientClosed, "closed during the request head")
+	}
 	l.wheel.remove(cs)
 	l.clients.remove(cs)
 	l.leave(cs)
