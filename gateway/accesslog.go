@@ -85,7 +85,9 @@ func (l *loop) reqStart(cs *conn) {
 func (l *loop) origin(cs *conn, route string) proxy.Origin {
 	o := proxy.Origin{Client: addrPort(cs.c.RemoteAddr()), Listener: listenerName, Route: route}
 	if cs.alog != nil {
-		o.Start = l.g.at(cs.alog.start)
+		if cs.alog.start >= 0 {
+			o.Start = l.g.at(cs.alog.start) // else zero: the session stamps now
+		}
 		cs.alog.start = -1
 	}
 	return o
