@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"net/http"
 
 	"github.com/wsgate/wsgate/codec"
@@ -44,6 +45,7 @@ func appendPage(dst []byte, closing bool) []byte {
 func (l *loop) servePage(cs *conn, req *codec.Request, n int, buf []byte) bool {
 	kind, length, err := codec.RequestBodyOf(req)
 	if err != nil {
+		l.logAnswered(cs, req, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error())
 		l.refuse(cs, codec.StatusOf(err), err.Error())
 		return false
 	}
@@ -72,6 +74,7 @@ func (l *loop) servePage(cs *conn, req *codec.Request, n int, buf []byte) bool {
 		_, _ = cs.c.Write(l.g.page)
 	}
 	l.g.metrics.HTTPResponse(http.StatusOK)
+	l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "")
 	if closing {
 		l.linger(cs) // drops whatever else was sent
 		return false

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/admin"
 	"log/slog"
 	"net/http"
@@ -133,6 +134,7 @@ func (l *loop) refuseToken(cs *conn, err error, path string) {
 
 // refuseWith is refuse with a WWW-Authenticate challenge.
 func (l *loop) refuseWith(cs *conn, status int, challenge, reason string) {
+	l.refused = status
 	l.scratch = codec.AppendResponse(l.scratch[:0], status, []codec.HeaderField{
 		{Name: "Content-Type", Value: "text/plain; charset=utf-8"},
 		{Name: "Connection", Value: "close"},
@@ -146,7 +148,7 @@ func (l *loop) refuseWith(cs *conn, status int, challenge, reason string) {
 // publishDenied closes a client that sent a data message where it may not.
 func (l *loop) publishDenied(cs *conn) {
 	l.g.auth.metrics.refusals.WithLabelValues("publish_denied").Inc()
-	l.closeWith(cs, 1008, "publish not allowed")
+	l.closeWith(cs, 1008, "publish not allowed", accesslog.TermDenied)
 }
 
 // authExpired closes a session whose token (plus -jwt-expiry-grace) ran
@@ -156,7 +158,7 @@ func (l *loop) authExpired(cs *conn) bool {
 		return false
 	}
 	l.g.auth.metrics.expiredSessions.Inc()
-	l.closeWith(cs, 1008, "token expired")
+	l.closeWith(cs, 1008, "token expired", accesslog.TermDenied)
 	return true
 }
 

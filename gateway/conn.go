@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -46,10 +47,11 @@ type conn struct {
 	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
-	held     bool // stateHandshake: not read while its unsent answers drain (answer.go)
+	held     bool   // stateHandshake: not read while its unsent answers drain (answer.go)
 	noPub    bool   // access control: this client may not publish (publish=none, no grant)
 	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
 	user     *userConns
+	alog     *connLog // access log (accesslog.go); nil when it is off
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -82,8 +84,10 @@ func (l *loop) handshake(cs *conn) {
 		if len(buf) == 0 || l.holdPipeline(cs) {
 			return
 		}
+		l.reqStart(cs)
 		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
 		if err != nil {
+			l.logAnswered(cs, nil, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error())
 			l.refuse(cs, codec.StatusOf(err), err.Error())
 			return
 		}
@@ -92,11 +96,13 @@ func (l *loop) handshake(cs *conn) {
 		}
 		cs.lastSeen = l.wheel.now
 		if len(req.Headers) > g.cfg.MaxHeaderCount {
+			l.logAnswered(cs, req, "", http.StatusRequestHeaderFieldsTooLarge, accesslog.TermProtocolError, "too many header fields")
 			l.refuse(cs, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 			return
 		}
 		if !req.IsUpgrade() && g.cfg.DemoPath != "" && req.Path == g.cfg.DemoPath {
 			if req.Method != http.MethodGet {
+				l.logAnswered(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "demo page: not GET")
 				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
 				return
 			}
@@ -108,10 +114,12 @@ func (l *loop) handshake(cs *conn) {
 		rt := g.router.Current()
 		d := rt.Match(&router.Request{Host: req.Host, Path: req.Path, Upgrade: req.IsUpgrade()})
 		if d.Status != 0 {
+			l.logAnswered(cs, req, d.Route.Prefix, d.Status, refusalTerm(d.Status), d.Reason)
 			l.refuse(cs, d.Status, d.Reason)
 			return
 		}
 		if req.IsUpgrade() && !g.originAllowed(req, d.Route) {
+			l.logAnswered(cs, req, d.Route.Prefix, http.StatusForbidden, accesslog.TermDenied, "origin not allowed")
 			l.refuse(cs, http.StatusForbidden, "origin not allowed")
 			return
 		}
@@ -119,15 +127,17 @@ func (l *loop) handshake(cs *conn) {
 			// One rule for topic names, shared with the publish API.
 			var err error
 			if d.Topic, err = router.TopicName(d.Topic); err != nil {
+				l.logAnswered(cs, req, d.Route.Prefix, http.StatusBadRequest, accesslog.TermProtocolError, err.Error())
 				l.refuse(cs, http.StatusBadRequest, err.Error())
 				return
 			}
 		}
 		if (d.Route.Auth != router.AuthNone || d.Route.Publish != router.PublishClients) && !l.authorize(cs, req, &d) {
+			l.logAnswered(cs, req, d.Route.Prefix, l.refused, refusalTerm(l.refused), "access control")
 			return // refused (auth.go)
 		}
 		if d.Route.Kind == router.TargetBackend {
-			l.proxy(cs, req, n, d.Pool)
+			l.proxy(cs, req, n, d.Pool, d.Route.Prefix)
 			continue
 		}
 		resp, hs, err := codec.AcceptRequest(l.scratch[:0], req, &g.upgrade) // the head parsed above, not its bytes again
@@ -135,6 +145,7 @@ func (l *loop) handshake(cs *conn) {
 		if err != nil {
 			_, _ = cs.c.Write(resp)
 			g.metrics.HTTPResponse(codec.StatusOf(err))
+			l.logAnswered(cs, req, d.Route.Prefix, codec.StatusOf(err), refusalTerm(codec.StatusOf(err)), err.Error())
 			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
 			l.linger(cs)
 			return
@@ -150,6 +161,7 @@ func (l *loop) handshake(cs *conn) {
 		cs.dec.SetDeflate(hs.Deflate)
 		if d.Route.Kind == router.TargetTopic {
 			l.join(cs, d.Topic)
+			l.openWS(cs, req, d.Route.Prefix, n, len(resp))
 		}
 		l.wheel.schedule(cs, cs.lastSeen+g.pingTicks)
 		l.authTimer(cs)
@@ -183,7 +195,7 @@ func (l *loop) frames(cs *conn) {
 				code, reason = ce.Code, ce.Reason
 			}
 			g.log.Debug("protocol error", "remote", cs.c.RemoteAddr().String(), "code", int(code), "err", err)
-			l.closeWith(cs, code, reason)
+			l.closeWith(cs, code, reason, accesslog.TermProtocolError)
 			return
 		}
 		if n == 0 {
@@ -197,6 +209,9 @@ func (l *loop) frames(cs *conn) {
 		l.progress(cs, ev)
 		switch ev.Kind {
 		case codec.KindMessage:
+			if cs.alog != nil {
+				cs.alog.msgsIn++
+			}
 			g.metrics.MsgsIn.Inc()
 			g.metrics.BytesIn.Add(float64(len(ev.Payload)))
 			if cs.noPub {
@@ -214,9 +229,12 @@ func (l *loop) frames(cs *conn) {
 			l.answerPing(cs, ev.Payload)
 		case codec.KindClose:
 			// Echo the peer's code (an empty close is echoed empty), then close.
-			l.closeWith(cs, ev.Code, "")
+			l.closeWith(cs, ev.Code, "", accesslog.TermClientClosed)
 		}
 		_, _ = cs.c.Discard(n)
+		if cs.alog != nil {
+			cs.alog.bytesIn += int64(n)
+		}
 		if l.overBudget(cs, budget) {
 			return
 		}
@@ -236,6 +254,7 @@ func (l *loop) publishFailed(topic string, err error) {
 
 // refuse answers an HTTP request with an error status and closes.
 func (l *loop) refuse(cs *conn, status int, reason string) {
+	l.refused = status
 	l.scratch = codec.AppendError(l.scratch[:0], status, reason)
 	_, _ = cs.c.Write(l.scratch)
 	l.g.metrics.HTTPResponse(status)
@@ -243,13 +262,22 @@ func (l *loop) refuse(cs *conn, status int, reason string) {
 	l.linger(cs)
 }
 
-// closeWith sends a close frame (code 0: empty body) and closes.
-func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string) {
+// closeWith sends a close frame (code 0: empty body) and closes. term is
+// why, for the access log: TermClientClosed echoes the client's close.
+func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string, term accesslog.Termination) {
 	if cs.state >= stateClosing {
 		return
 	}
 	l.scratch = codec.AppendCloseFrame(l.scratch[:0], code, reason)
 	_, _ = cs.c.Write(l.scratch)
+	if cs.alog != nil && cs.alog.ws {
+		cs.alog.bytesOut += int64(len(l.scratch))
+		by := accesslog.SideGateway
+		if term == accesslog.TermClientClosed {
+			by = accesslog.SideClient
+		}
+		l.closeWS(cs, term, by, code, reason)
+	}
 	l.g.metrics.CloseSent(int(code))
 	l.linger(cs)
 }
@@ -288,6 +316,7 @@ func (l *loop) fire(cs *conn) {
 		}
 		g.metrics.Timeouts.WithLabelValues("handshake").Inc()
 		if cs.c.InboundBuffered() > 0 {
+			l.logAnswered(cs, nil, "", http.StatusRequestTimeout, accesslog.TermTimeoutHandshake, "request head not received in time")
 			l.refuse(cs, http.StatusRequestTimeout, "request head not received in time")
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/internal/ilist"
 )
 
@@ -77,7 +78,7 @@ func (l *loop) drainConn(cs *conn) {
 	case stateHandshake:
 		_ = l.el.Close(cs.c)
 	case stateOpen:
-		l.closeWith(cs, ws.StatusGoingAway, "server shutting down")
+		l.closeWith(cs, ws.StatusGoingAway, "server shutting down", accesslog.TermDrain)
 	case stateProxy:
 		// A tunnel or an idle keep-alive closes; a request in flight
 		// finishes and its response closes the connection.

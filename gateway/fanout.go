@@ -9,6 +9,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router"
 )
@@ -176,6 +177,10 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 			l.wv = append(l.wv[:0], iov...)
 			_, _ = cs.c.Writev(l.wv)
 		}
+		if cs.alog != nil { // access log on: the session's line counts what it got
+			cs.alog.msgsOut += int64(len(iov))
+			cs.alog.bytesOut += int64(n)
+		}
 		writes++
 		delivered += len(iov)
 		bytes += n
@@ -194,7 +199,7 @@ func (l *loop) closeSlow() {
 		if cs.state == stateOpen {
 			l.g.metrics.SlowConsumers.Inc()
 			l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", cs.c.OutboundBuffered())
-			l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full")
+			l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full", accesslog.TermSlowConsumer)
 		}
 		l.slow[i] = nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/admin"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/gateway/internal/limits"
@@ -58,6 +59,9 @@ type Gateway struct {
 
 	handshakeTicks, pingTicks, idleTicks uint32
 	guard                                wsGuard // WebSocket-path hardening state (wsguard.go)
+
+	alog *accesslog.Logger // access log (accesslog.go); nil when off
+	ids  *accesslog.IDs    // request IDs; nil when disabled
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
@@ -103,9 +107,16 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	if g.auth, err = newGatewayAuth(cfg.JWT, reg, log); err != nil {
 		return nil, fmt.Errorf("access control: %w", err)
 	}
-		reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
+	reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
 	g.page = appendPage(nil, false)
+	if g.ids, err = accesslog.NewIDs(cfg.AccessLog); err != nil {
+		return nil, err
+	}
+	if g.alog, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
+		return nil, err
+	}
 	if g.bus, err = newBus(g.deliver); err != nil {
+		_ = g.alog.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	return g, nil
@@ -122,6 +133,7 @@ func (g *Gateway) now() uint32 { return uint32(time.Since(g.start) / tick) }
 
 // Run serves until ctx is cancelled or the engine fails.
 func (g *Gateway) Run(ctx context.Context) error {
+	defer g.alog.Close() // once the event loops have stopped: every line is written
 	var admin *http.Server
 	if g.cfg.AdminListen != "" {
 		ln, err := net.Listen("tcp", g.cfg.AdminListen)
@@ -205,9 +217,11 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, up.loop.upstreamOpen(up)
 	}
 	if g.draining.Load() {
+		g.logRefused(c, 0, accesslog.TermDrain, "draining")
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
 	if reason := g.admit(c); reason != "" {
+		g.logRefused(c, http.StatusServiceUnavailable, accesslog.TermRefused, reason)
 		g.metrics.Refused.WithLabelValues(reason).Inc()
 		g.metrics.HTTPResponse(http.StatusServiceUnavailable)
 		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
@@ -223,6 +237,9 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	g.open.Add(1)
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
+	if g.alog != nil {
+		cs.alog = &connLog{start: g.clock()}
+	}
 	c.SetContext(cs)
 	l.clients.Add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
@@ -245,6 +262,10 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	if g.limits != nil {
 		g.limits.Release(clientIP(c.RemoteAddr()))
+	}
+	l.closeWS(cs, accesslog.TermClientClosed, accesslog.SideClient, 0, "") // FIN or reset while open
+	if cs.state == stateHandshake && cs.alog != nil && c.InboundBuffered() > 0 {
+		l.logAnswered(cs, nil, "", 0, accesslog.TermClientClosed, "closed during the request head")
 	}
 	l.wheel.remove(cs)
 	l.clients.Remove(cs)

@@ -20,12 +20,15 @@ const wheelSlots = 1024
 // loop is the state one gnet event loop owns. Everything but the inbox is only
 // touched from the loop's own goroutine, so it needs no locks.
 type loop struct {
-	g      *Gateway
-	el     gnet.EventLoop
-	wheel  *timers
-	parser codec.Parser
-	topics *router.TopicTable[*conn]
-	px     *proxy.Loop // state the proxy sessions of this loop share
+	// refused is the status of the last refusal written on this loop (refuse,
+	// refuseWith), so a caller that only learns "refused" can log it.
+	refused int
+	g       *Gateway
+	el      gnet.EventLoop
+	wheel   *timers
+	parser  codec.Parser
+	topics  *router.TopicTable[*conn]
+	px      *proxy.Loop // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/proxy"
 	"github.com/wsgate/wsgate/router"
 )
@@ -30,17 +31,30 @@ func newProxyLoop(l *loop) *proxy.Loop {
 		ClientTimeout:  l.g.cfg.ClientTimeout,
 		MaxHeaderBytes: l.g.cfg.MaxHeaderBytes,
 		Heads:          &l.g.frames,
+		Log:            proxyLog(l.g.alog),
+		IDs:            l.g.ids,
 	}
 }
 
+// proxyLog is the session machine's logger: nil when the log is off, so the
+// sessions fill no record at all.
+func proxyLog(l *accesslog.Logger) proxy.Logger {
+	if l == nil {
+		return nil
+	}
+	return l
+}
+
 // proxy starts one request of a client connection on pool p (the router's
-// decision for a backend route). The complete request head is buf[:n].
-func (l *loop) proxy(cs *conn, req *codec.Request, n int, p *router.Pool) {
+// decision for a backend route, whose prefix is route). The complete request
+// head is buf[:n].
+func (l *loop) proxy(cs *conn, req *codec.Request, n int, p *router.Pool, route string) {
 	var ip string
 	if a := clientIP(cs.c.RemoteAddr()); a.IsValid() {
 		ip = a.String()
 	}
-	l.px.Begin(cs.sess, (*side)(cs), req, n, p, ip)
+	o := l.origin(cs, route)
+	l.px.BeginFrom(&o, cs.sess, (*side)(cs), req, n, p, ip)
 }
 
 // endSession ends the client's session, if any, closing its server side.
@@ -135,9 +149,11 @@ func (c *side) Refuse(status int, reason string) {
 	}
 }
 
-func (c *side) Linger()                 { c.loop.linger(c.conn()) }
-func (c *side) GoingAway(reason string) { c.loop.closeWith(c.conn(), ws.StatusGoingAway, reason) }
-func (c *side) Schedule(due uint32)     { c.loop.wheel.schedule(c.conn(), due) }
+func (c *side) Linger() { c.loop.linger(c.conn()) }
+func (c *side) GoingAway(reason string) {
+	c.loop.closeWith(c.conn(), ws.StatusGoingAway, reason, accesslog.TermUnknown) // the session logged why
+}
+func (c *side) Schedule(due uint32) { c.loop.wheel.schedule(c.conn(), due) }
 
 // proxyEnv adapts the loop to proxy.Env.
 type proxyEnv loop

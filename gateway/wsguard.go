@@ -8,6 +8,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/internal/reclaim"
 )
 
@@ -124,13 +125,16 @@ func (l *loop) flushPong(cs *conn) {
 // as a slow consumer (1008, counted). It reports whether cs is still open.
 func (l *loop) send(cs *conn, b []byte) bool {
 	_, _ = cs.c.Write(b)
+	if cs.alog != nil {
+		cs.alog.bytesOut += int64(len(b))
+	}
 	if cs.state != stateOpen {
 		return false // the write failed and gnet closed the connection
 	}
 	if out := cs.c.OutboundBuffered(); out > l.g.cfg.MaxOutbound {
 		l.g.metrics.SlowConsumers.Inc()
 		l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", out)
-		l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full")
+		l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full", accesslog.TermSlowConsumer)
 		return false
 	}
 	return true
@@ -146,14 +150,14 @@ func (l *loop) fireOpen(cs *conn) {
 	msgDue := cs.msgSince + g.guard.msgTicks
 	if cs.inMsg && int32(now-msgDue) >= 0 {
 		g.metrics.Timeouts.WithLabelValues("message").Inc()
-		l.closeWith(cs, ws.StatusPolicyViolation, "message not completed within -message-timeout")
+		l.closeWith(cs, ws.StatusPolicyViolation, "message not completed within -message-timeout", accesslog.TermTimeoutClient)
 		return
 	}
 	var due uint32
 	switch silent := now - cs.lastSeen; {
 	case silent >= g.idleTicks:
 		g.metrics.Timeouts.WithLabelValues("idle").Inc()
-		l.closeWith(cs, ws.StatusGoingAway, "idle timeout")
+		l.closeWith(cs, ws.StatusGoingAway, "idle timeout", accesslog.TermTimeoutIdle)
 		return
 	case silent >= g.pingTicks && !cs.pinged:
 		l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPing, nil)

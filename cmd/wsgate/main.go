@@ -80,24 +80,16 @@ func reopenOnUSR1(ctx context.Context, gw *gateway.Gateway, log *slog.Logger) {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
-	// The gateway owns the access log; until the session machine wiring adds
-	// Gateway.ReopenAccessLog, there is nothing to reopen.
-	reopener, _ := any(gw).(interface{ ReopenAccessLog() error })
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-usr1:
 		}
-		switch {
-		case reopener == nil:
-			log.Info("SIGUSR1: no access log to reopen")
-		default:
-			if err := reopener.ReopenAccessLog(); err != nil {
-				log.Error("access log reopen failed, still writing to the old file", "err", err)
-			} else {
-				log.Info("access log reopened")
-			}
+		if err := gw.ReopenAccessLog(); err != nil {
+			log.Error("access log reopen failed, still writing to the old file", "err", err)
+		} else {
+			log.Info("access log reopened")
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/router/backend"
 )
 
@@ -21,6 +22,7 @@ func (s *Session) enqueue(r *backend.Request) {
 		}
 	})
 	if !ok {
+		s.note(accesslog.TermRefused, "queue full")
 		s.fail(http.StatusServiceUnavailable, "every server of pool "+s.pool.Name+" is full and the queue too")
 		return
 	}
@@ -35,6 +37,7 @@ func (s *Session) Granted(srv *backend.Server) {
 		return
 	}
 	s.waiter = nil
+	s.granted(srv.Name)
 	s.target, s.released = srv, false
 	s.setCookie = s.pool.Opts.Cookie != ""
 	s.restartConnect()
@@ -60,6 +63,9 @@ func (s *Session) Connected(srv Side, attempt uint32) bool {
 		return false
 	}
 	s.server = srv
+	if s.pending {
+		s.rec.Connected(s.lp.clock())
+	}
 	s.target.ConnectOK()
 	s.sendHead()
 	return true
@@ -75,14 +81,22 @@ func (s *Session) ConnectFailed(attempt uint32, err error) {
 	s.target.ConnectFailed(err)
 	s.lp.Env.Warn("connect to server failed", "pool", s.pool.Name, "server", s.target.Name, "addr", s.target.Addr, "err", err)
 	s.releaseTarget()
+	s.rec.Retries++
 	// Redispatch once, like HAProxy's "option redispatch" with one retry, to
 	// a server other than the one that failed.
 	if !s.retried {
 		if t := s.pool.Redispatch(s.target); t != nil {
 			s.target, s.retried, s.released, s.setCookie = t, true, false, s.pool.Opts.Cookie != ""
+			s.rec.Redispatches++
+			s.rec.Server = t.Name
 			s.restartConnect()
 			return
 		}
+	}
+	if errors.Is(err, errConnectTimeout) {
+		s.note(accesslog.TermTimeoutConnect, "")
+	} else {
+		s.note(accesslog.TermServerError, err.Error())
 	}
 	s.fail(http.StatusServiceUnavailable, "could not connect to a server of pool "+s.pool.Name)
 }
@@ -96,6 +110,7 @@ func (s *Session) LocalFailure(attempt uint32, err error) {
 		return
 	}
 	s.lp.Env.Warn("could not take on a server connection", "pool", s.pool.Name, "server", s.target.Name, "err", err)
+	s.note(accesslog.TermProxyError, err.Error())
 	s.fail(http.StatusServiceUnavailable, "gateway could not open a connection to pool "+s.pool.Name)
 }
 
@@ -110,6 +125,7 @@ func (s *Session) ServerClosed(srv Side) {
 		// The kept-alive connection died under a request it never answered:
 		// send it again, once, on a fresh connection to the same server.
 		s.reused = false
+		s.rec.Retries++
 		s.restartConnect()
 		return
 	}
@@ -117,15 +133,23 @@ func (s *Session) ServerClosed(srv Side) {
 	switch s.phase {
 	case PhaseConnecting, PhaseRequestBody, PhaseAwaitResponse:
 		s.lp.Env.Warn("server closed before responding", "pool", s.pool.Name, "server", s.target.Name)
+		s.note(accesslog.TermServerClosed, "server closed before responding")
 		s.fail(http.StatusBadGateway, "server closed the connection without a response")
 	case PhaseResponseBody:
 		if s.respBody.kind == codec.BodyUntilClose {
 			s.respBody.kind = codec.BodyNone
+			s.logEnd(accesslog.TermNormal)
 		}
+		s.logEnd(accesslog.TermServerClosed) // truncated
 		s.End()
 		s.client.Linger() // the response is complete (until-close) or truncated: the client must see the end
 	case PhaseTunnel:
 		// Tell the client why, if that does not cut a frame of the server's in half.
+		s.rec.ClosedBy = accesslog.SideServer
+		if s.down.AtBoundary() {
+			s.rec.CloseCode = 1001
+		}
+		s.logEnd(accesslog.TermServerClosed)
 		s.End()
 		if s.down.AtBoundary() {
 			s.client.GoingAway("backend server went away")
@@ -175,6 +199,8 @@ func (s *Session) timeouts() {
 			return
 		}
 		s.lp.Env.Timeout("tunnel")
+		s.rec.ClosedBy = accesslog.SideGateway
+		s.logEnd(accesslog.TermTimeoutTunnel)
 		s.End()
 		s.client.Linger()
 		return
@@ -188,9 +214,10 @@ func (s *Session) timeouts() {
 	switch s.phase {
 	case PhaseQueued:
 		s.lp.Env.Timeout("queue")
+		s.note(accesslog.TermTimeoutQueue, "")
 		s.fail(http.StatusServiceUnavailable, "no server slot freed up in time (maxconn)")
 	case PhaseConnecting:
-		s.ConnectFailed(s.attempt, errors.New("connect timeout"))
+		s.ConnectFailed(s.attempt, errConnectTimeout)
 	case PhaseRequestBody:
 		s.lp.Env.Timeout("client")
 		s.fail(http.StatusRequestTimeout, "request body not received in time")

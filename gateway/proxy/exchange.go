@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 )
 
 type bodyState struct {
@@ -112,8 +113,10 @@ func (s *Session) pump(from, to Side, b *bodyState, fromServer bool) (ok bool, e
 func (s *Session) count(fromServer bool, n int) {
 	if fromServer {
 		s.target.AddBytesOut(n)
+		s.rec.BytesOut += int64(n)
 	} else {
 		s.target.AddBytesIn(n)
+		s.rec.BytesIn += int64(n)
 	}
 }
 
@@ -196,6 +199,7 @@ func (s *Session) responseHead() bool {
 		if s.ended || s.server != srv {
 			return false // the write failed and ended the session
 		}
+		s.rec.BytesOut += int64(n)
 		srv.Discard(n)
 		return true
 	}
@@ -220,6 +224,11 @@ func (s *Session) responseHead() bool {
 		cookie = s.pool.Stick(s.target)
 	}
 	lp.scratch = codec.AppendClientResponseHead(lp.scratch[:0], resp, tunnel, closeClient, cookie)
+	if s.pending {
+		s.rec.ResponseHead(lp.clock())
+		s.rec.Status = resp.Status
+		s.rec.BytesOut += int64(len(lp.scratch))
+	}
 	c.Write(lp.scratch)
 	if s.ended || s.server != srv {
 		return false // the write failed and ended the session
@@ -233,6 +242,7 @@ func (s *Session) responseHead() bool {
 	s.closeAfter = closeClient
 	s.reqBody.kind = codec.BodyNone // a response ends what is left of the request, as HAProxy does
 	if tunnel {
+		detach(&s.rec) // held for hours: not pinning the whole request head
 		s.phase = PhaseTunnel
 		s.lastSeen = lp.Env.Now()
 		c.Schedule(s.lastSeen + lp.ticks(s.pool.Opts.TunnelTimeout) + 1)
@@ -258,6 +268,8 @@ func (s *Session) pumpResponse() {
 	ok, err := s.pump(s.server, s.client, &s.respBody, true)
 	if err != nil {
 		s.lp.Env.Warn("bad response body from server", "pool", s.pool.Name, "server", s.target.Name, "err", err)
+		s.note(accesslog.TermServerError, "bad response body")
+		s.logEnd(accesslog.TermServerError)
 		s.dropServer()
 		return
 	}
@@ -269,6 +281,7 @@ func (s *Session) pumpResponse() {
 // exchangeDone ends one request/response: keep both connections for the next
 // request, or close.
 func (s *Session) exchangeDone() {
+	s.logEnd(accesslog.TermNormal)
 	if !s.serverKeep {
 		s.dropServer()
 		if s.ended {

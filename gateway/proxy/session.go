@@ -12,10 +12,12 @@ package proxy
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router/backend"
 )
@@ -100,7 +102,12 @@ type Loop struct {
 	MaxHeaderBytes int           // largest response head accepted
 	Heads          *pool.Pool    // buffers for request heads held until sent
 
-	scratch []byte // response heads, written before the next use
+	Log   Logger           // access log; nil: off (no record is filled)
+	IDs   *accesslog.IDs   // request IDs; nil: none
+	Clock func() time.Time // the records' clock; nil: time.Now
+
+	scratch []byte           // response heads, written before the next use
+	rec     accesslog.Record // a request refused before any session took it
 }
 
 func (lp *Loop) ticks(d time.Duration) uint32 { return uint32((d + lp.Tick - 1) / lp.Tick) }
@@ -135,6 +142,9 @@ type Session struct {
 	reused     bool // this request went on a kept-alive server connection
 	idempotent bool // safe to send twice (RFC 9110 9.2.2)
 	ended      bool
+	pending    bool // rec is the current request's and not logged yet
+
+	rec accesslog.Record // the current request's access-log line (accesslog.go)
 }
 
 // Phase is where the session stands.
@@ -149,8 +159,21 @@ func (s *Session) Ended() bool { return s.ended }
 // if the request goes to the same server, else prev ends. Refusals are
 // answered through c.Refuse.
 func (lp *Loop) Begin(prev *Session, c Client, req *codec.Request, n int, p *backend.Pool, ip string) {
+	var o Origin
+	if a, err := netip.ParseAddr(ip); err == nil {
+		o.Client = netip.AddrPortFrom(a, 0)
+	}
+	lp.BeginFrom(&o, prev, c, req, n, p, ip)
+}
+
+// BeginFrom is Begin with what the gateway knows of the request before it
+// (its start, the client's address, the route), for the access log.
+func (lp *Loop) BeginFrom(o *Origin, prev *Session, c Client, req *codec.Request, n int, p *backend.Pool, ip string) {
+	rec := &lp.rec
+	lp.startRecord(rec, o, req, n, p)
 	body, length, err := codec.RequestBodyOf(req)
 	if err != nil {
+		lp.refused(rec, codec.StatusOf(err), accesslog.TermProtocolError, err.Error())
 		c.Refuse(codec.StatusOf(err), err.Error())
 		return
 	}
@@ -165,6 +188,11 @@ func (lp *Loop) Begin(prev *Session, c Client, req *codec.Request, n int, p *bac
 	target, setCookie, err := p.Pick(breq)
 	queue := errors.Is(err, backend.ErrFull) && p.Opts.Queue > 0
 	if err != nil && !queue {
+		term := accesslog.TermNoServer
+		if errors.Is(err, backend.ErrFull) {
+			term = accesslog.TermRefused
+		}
+		lp.refused(rec, http.StatusServiceUnavailable, term, err.Error())
 		c.Refuse(http.StatusServiceUnavailable, "pool "+p.Name+": "+err.Error())
 		return
 	}
@@ -177,6 +205,7 @@ func (lp *Loop) Begin(prev *Session, c Client, req *codec.Request, n int, p *bac
 		if err == nil {
 			acquired, q := p.Admit(target, setCookie)
 			if !acquired && !q {
+				lp.refused(rec, http.StatusServiceUnavailable, accesslog.TermRefused, "server maxconn")
 				c.Refuse(http.StatusServiceUnavailable, "server "+p.Name+"/"+target.Name+" is full (maxconn)")
 				return
 			}
@@ -202,7 +231,14 @@ func (lp *Loop) Begin(prev *Session, c Client, req *codec.Request, n int, p *bac
 	c.Discard(n)
 	c.Engage(s)
 	s.reused = reuse
+	if s.pending = lp.Log != nil; s.pending {
+		s.rec = *rec
+	}
 	if reuse {
+		s.granted(target.Name)
+		if s.pending {
+			s.rec.Connected(lp.clock())
+		}
 		s.sendHead()
 		return
 	}
@@ -213,6 +249,7 @@ func (lp *Loop) Begin(prev *Session, c Client, req *codec.Request, n int, p *bac
 		return
 	}
 	s.phase = PhaseConnecting
+	s.granted(target.Name)
 	s.dial()
 }
 
@@ -222,6 +259,10 @@ func (s *Session) End() {
 	if s.ended {
 		return
 	}
+	if s.pending && s.phase == PhaseTunnel {
+		s.rec.ClosedBy = accesslog.SideClient
+	}
+	s.logEnd(accesslog.TermClientClosed) // unless the session logged why it ended
 	s.ended = true
 	s.client.Detach(s)
 	if s.waiter != nil {
@@ -243,21 +284,32 @@ func (s *Session) Drain() {
 		return
 	}
 	if s.phase == PhaseTunnel && s.down.AtBoundary() {
+		s.rec.CloseCode, s.rec.ClosedBy = 1001, accesslog.SideGateway
+		s.logEnd(accesslog.TermDrain)
 		s.End()
 		s.client.GoingAway("server shutting down")
 		return
 	}
 	if s.phase == PhaseTunnel || s.phase == PhaseIdle {
+		if s.phase == PhaseTunnel {
+			s.rec.ClosedBy = accesslog.SideGateway
+		}
+		s.logEnd(accesslog.TermDrain)
 		s.End()
 		s.client.Linger()
 	}
-	s.closeAfter = true
+	s.closeAfter = true // a request in flight finishes, and its line says how
 }
 
 // fail answers the client with an error status if nothing was relayed yet,
 // and ends the session.
 func (s *Session) fail(status int, reason string) {
 	relayed := s.relayed
+	if !relayed {
+		s.rec.Status = status
+	}
+	s.note(termOf(status), reason)
+	s.logEnd(accesslog.TermUnknown)
 	s.End()
 	if relayed {
 		s.client.Linger()
