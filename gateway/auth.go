@@ -25,6 +25,7 @@ type gatewayAuth struct {
 	cfg     auth.Config
 	log     *slog.Logger
 	metrics *authMetrics
+	cache   *auth.Cache // auth=request answers of routes with auth-cache= (auth_request.go)
 
 	mu    sync.Mutex
 	users map[string]*userConns // by sub, while it has connections
@@ -37,7 +38,7 @@ type userConns struct {
 }
 
 func newGatewayAuth(cfg auth.Config, reg prometheus.Registerer, log *slog.Logger) (*gatewayAuth, error) {
-	a := &gatewayAuth{cfg: cfg, log: log, users: map[string]*userConns{}}
+	a := &gatewayAuth{cfg: cfg, log: log, users: map[string]*userConns{}, cache: auth.NewCache(auth.DefaultCacheEntries, nil)}
 	if cfg.Enabled() {
 		v, err := auth.New(cfg, log)
 		if err != nil {
@@ -64,11 +65,13 @@ func (a *gatewayAuth) run(ctx context.Context) {
 func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool {
 	a, r := l.g.auth, d.Route
 	cs.noPub = r.Kind == router.TargetTopic && r.Publish == router.PublishNone
-	if r.Auth == router.AuthNone {
+	switch {
+	case r.Auth == router.AuthNone:
 		return true
-	}
-	if r.Auth != router.AuthJWT || a.v == nil {
-		// auth=request (refused by Validate) or keys gone: fail closed.
+	case r.Auth == router.AuthRequest:
+		return l.authRequest(cs, req, d) // auth_request.go
+	case a.v == nil:
+		// auth=jwt without keys (refused by Validate): fail closed.
 		a.metrics.refusals.WithLabelValues("auth_backend_error").Inc()
 		l.refuse(cs, http.StatusServiceUnavailable, "access control is not available")
 		return false

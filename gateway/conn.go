@@ -46,10 +46,11 @@ type conn struct {
 	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
-	held     bool // stateHandshake: not read while its unsent answers drain (answer.go)
+	held     bool   // stateHandshake: not read while its unsent answers drain (answer.go)
 	noPub    bool   // access control: this client may not publish (publish=none, no grant)
 	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
 	user     *userConns
+	authWait *authPending // stateHandshake: its auth=request subrequest (auth_request.go)
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -78,6 +79,9 @@ func (l *loop) traffic(cs *conn) {
 func (l *loop) handshake(cs *conn) {
 	g := l.g
 	for cs.state == stateHandshake {
+		if l.authWaiting(cs) {
+			return // the head stays unread until its auth subrequest answers (auth_request.go)
+		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 || l.holdPipeline(cs) {
 			return
