@@ -151,6 +151,7 @@ func RestartOnly(a, b *Config) []string {
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
 	check("-compression", a.Compression != b.Compression)
 	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
+	check("-auth-timeout", a.AuthTimeout != b.AuthTimeout)
 	return out
 }
 
