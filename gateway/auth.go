@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,8 @@ type gatewayAuth struct {
 	log     *slog.Logger
 	metrics *authMetrics
 	cache   *auth.Cache // auth=request answers of routes with auth-cache= (auth_request.go)
+	// lastFailLog (unix ns) spaces the warnings of failed subrequests: loops share it.
+	lastFailLog atomic.Int64
 
 	mu    sync.Mutex
 	users map[string]*userConns // by sub, while it has connections

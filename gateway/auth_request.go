@@ -140,10 +140,18 @@ func (l *loop) authAnswer(cs *conn, req *codec.Request, d *router.Decision, ans 
 	return true
 }
 
-// authFailed fails closed: 503, counted as auth_backend_error.
+// authFailed fails closed: 503, counted as auth_backend_error. It warns at
+// most once a second (an outage fails every upgrade; the metric counts
+// them), and logs each at debug level.
 func (l *loop) authFailed(cs *conn, req *codec.Request, err error) bool {
-	l.g.auth.metrics.refusals.WithLabelValues("auth_backend_error").Inc()
-	l.g.log.Warn("auth subrequest failed", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
+	a := l.g.auth
+	a.metrics.refusals.WithLabelValues("auth_backend_error").Inc()
+	now, last := time.Now().UnixNano(), a.lastFailLog.Load()
+	if now-last >= int64(time.Second) && a.lastFailLog.CompareAndSwap(last, now) {
+		l.g.log.Warn("auth subrequest failed: answering 503", "path", req.Path, "err", err)
+	} else {
+		l.g.log.Debug("auth subrequest failed: answering 503", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
+	}
 	l.refuse(cs, http.StatusServiceUnavailable, "the auth service is unavailable")
 	return false
 }
