@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,9 @@ type gatewayAuth struct {
 	cfg     auth.Config
 	log     *slog.Logger
 	metrics *authMetrics
+	cache   *auth.Cache // auth=request answers of routes with auth-cache= (auth_request.go)
+	// lastFailLog (unix ns) spaces the warnings of failed subrequests: loops share it.
+	lastFailLog atomic.Int64
 
 	mu    sync.Mutex
 	users map[string]*userConns // by sub, while it has connections
@@ -38,7 +42,7 @@ type userConns struct {
 }
 
 func newGatewayAuth(cfg auth.Config, reg prometheus.Registerer, log *slog.Logger) (*gatewayAuth, error) {
-	a := &gatewayAuth{cfg: cfg, log: log, users: map[string]*userConns{}}
+	a := &gatewayAuth{cfg: cfg, log: log, users: map[string]*userConns{}, cache: auth.NewCache(auth.DefaultCacheEntries, nil)}
 	if cfg.Enabled() {
 		v, err := auth.New(cfg, log)
 		if err != nil {
@@ -65,11 +69,13 @@ func (a *gatewayAuth) run(ctx context.Context) {
 func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool {
 	a, r := l.g.auth, d.Route
 	cs.noPub = r.Kind == router.TargetTopic && r.Publish == router.PublishNone
-	if r.Auth == router.AuthNone {
+	switch {
+	case r.Auth == router.AuthNone:
 		return true
-	}
-	if r.Auth != router.AuthJWT || a.v == nil {
-		// auth=request (refused by Validate) or keys gone: fail closed.
+	case r.Auth == router.AuthRequest:
+		return l.authRequest(cs, req, d) // auth_request.go
+	case a.v == nil:
+		// auth=jwt without keys (refused by Validate): fail closed.
 		a.metrics.refusals.WithLabelValues("auth_backend_error").Inc()
 		l.refuse(cs, http.StatusServiceUnavailable, "access control is not available")
 		return false

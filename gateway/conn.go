@@ -51,7 +51,8 @@ type conn struct {
 	noPub    bool   // access control: this client may not publish (publish=none, no grant)
 	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
 	user     *userConns
-	alog     *connLog // access log (accesslog.go); nil when it is off
+	alog     *connLog     // access log (accesslog.go); nil when it is off
+	authWait *authPending // stateHandshake: its auth=request subrequest (auth_request.go)
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -80,6 +81,9 @@ func (l *loop) traffic(cs *conn) {
 func (l *loop) handshake(cs *conn) {
 	g := l.g
 	for cs.state == stateHandshake {
+		if l.authWaiting(cs) {
+			return // the head stays unread until its auth subrequest answers (auth_request.go)
+		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 || l.holdPipeline(cs) {
 			return
@@ -133,8 +137,10 @@ func (l *loop) handshake(cs *conn) {
 			}
 		}
 		if (d.Route.Auth != router.AuthNone || d.Route.Publish != router.PublishClients) && !l.authorize(cs, req, &d) {
-			l.logAnswered(cs, req, d.Route.Prefix, l.refused, refusalTerm(l.refused), "access control")
-			return // refused (auth.go)
+			if !l.authWaiting(cs) { // not refused: its auth subrequest is out
+				l.logAnswered(cs, req, d.Route.Prefix, l.refused, refusalTerm(l.refused), "access control")
+			}
+			return // refused (auth.go), or waiting for auth=request
 		}
 		if d.Route.Kind == router.TargetBackend {
 			l.proxy(cs, req, n, d.Pool, d.Route.Prefix)

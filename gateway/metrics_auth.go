@@ -14,6 +14,8 @@ import (
 type authMetrics struct {
 	refusals        *prometheus.CounterVec
 	expiredSessions prometheus.Counter
+	subrequest      *prometheus.HistogramVec // auth=request: duration by result (allow, deny, error)
+	cacheHits       prometheus.Counter       // auth=request answers taken from auth-cache
 }
 
 // authReasons are the refusal labels, pre-created so a dashboard sees zeros.
@@ -25,11 +27,19 @@ func newAuthMetrics(reg prometheus.Registerer, v *auth.Verifier) *authMetrics {
 			Help: "Requests and messages refused by access control, by reason (missing, invalid, expired token; forbidden topic or user limit; publish_denied; auth_backend_error)."}, []string{"reason"}),
 		expiredSessions: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_auth_sessions_expired_total",
 			Help: "Open sessions closed with 1008 because their token expired."}),
+		subrequest: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_auth_subrequest_duration_seconds",
+			Help:    "auth=request subrequests, from the request head to the answer (queue, connect, answer head), by result: allow (2xx), deny (401/403), error (other status, timeout, no server).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"result"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_auth_cache_hits_total",
+			Help: "auth=request answers served from auth-cache instead of a subrequest."}),
+	}
+	for _, r := range []string{"allow", "deny", "error"} {
+		m.subrequest.WithLabelValues(r)
 	}
 	for _, r := range authReasons {
 		m.refusals.WithLabelValues(r)
 	}
-	reg.MustRegister(m.refusals, m.expiredSessions)
+	reg.MustRegister(m.refusals, m.expiredSessions, m.subrequest, m.cacheHits)
 	if v != nil {
 		reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wsgate_jwks_refreshes_total", Help: "JWK set fetches that succeeded."},

@@ -85,9 +85,11 @@ type wsPeer struct {
 	events     chan peerEvent
 }
 
-func startWSPeer(t *testing.T, url string, lifetime time.Duration) *wsPeer {
+// extra are more ws-peer.js arguments (e.g. "--cookie", "sid=x").
+func startWSPeer(t *testing.T, url string, lifetime time.Duration, extra ...string) *wsPeer {
 	t.Helper()
-	cmd := exec.Command("node", "ws-peer.js", "--url", url, "--lifetime", strconv.Itoa(int(lifetime.Milliseconds())))
+	args := append([]string{"ws-peer.js", "--url", url, "--lifetime", strconv.Itoa(int(lifetime.Milliseconds()))}, extra...)
+	cmd := exec.Command("node", args...)
 	cmd.Dir = "testdata"
 	p := &wsPeer{events: make(chan peerEvent, 1024)}
 	var err error

@@ -98,6 +98,9 @@ func (c *Config) compile() (*compiled, error) {
 		if r.Kind == TargetBackend && reg.Pool(r.Name) == nil && !slices.Contains(broken, r.Name) {
 			errs = append(errs, fmt.Errorf("-route %q: no -backend named %q", r.Spec, r.Name))
 		}
+		if r.Auth == AuthRequest && reg.Pool(r.AuthPool) == nil && !slices.Contains(broken, r.AuthPool) {
+			errs = append(errs, fmt.Errorf("-route %q: auth=request: no -backend named %q", r.Spec, r.AuthPool))
+		}
 	}
 	for _, ref := range c.Drain {
 		pool, _, _ := strings.Cut(ref, "/")

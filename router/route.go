@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wsgate/wsgate/router/spec"
 )
@@ -42,6 +43,9 @@ type Route struct {
 	Auth     AuthMode
 	AuthPool string // auth=request:POOL/PATH
 	AuthPath string
+	// AuthCache (auth-cache=DURATION) keeps an auth=request answer (2xx,
+	// 401, 403) this long for the same credentials; 0 asks every time.
+	AuthCache time.Duration
 }
 
 // OriginsAny is the Origins value of a route that allows any Origin.
@@ -143,7 +147,21 @@ func parseRoute(text string) (Route, error) {
 	if err := spec.Apply(opts, routeKeys(&r)); err != nil {
 		return Route{}, err
 	}
+	if r.AuthCache > 0 && r.Auth != AuthRequest {
+		return Route{}, errors.New("auth-cache= caches auth=request answers: it needs auth=request:POOL/PATH")
+	}
 	return r, nil
+}
+
+// isPathText reports whether p can go into a request line as a path: visible
+// ASCII, no query, fragment or space (it is sent as GET /p HTTP/1.1).
+func isPathText(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '?' || c == '#' {
+			return false
+		}
+	}
+	return true
 }
 
 // routeKeys are the options a route accepts, each setting a field of r.
@@ -186,13 +204,21 @@ func routeKeys(r *Route) []spec.Key {
 				r.Auth = AuthJWT
 			case strings.HasPrefix(v, "request:"):
 				pool, path, ok := strings.Cut(strings.TrimPrefix(v, "request:"), "/")
-				if !ok || pool == "" || strings.ContainsAny(path, "?# ") {
+				if !ok || pool == "" || !isPathText(path) {
 					return fmt.Errorf("auth=%s: want request:POOL/PATH", v)
 				}
 				r.Auth, r.AuthPool, r.AuthPath = AuthRequest, pool, "/"+path
 			default:
 				return fmt.Errorf("auth=%s: want none, jwt or request:POOL/PATH", v)
 			}
+			return nil
+		}},
+		{Name: "auth-cache", Set: func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("auth-cache=%s: want a positive duration (e.g. 30s)", v)
+			}
+			r.AuthCache = d
 			return nil
 		}},
 	}

@@ -43,3 +43,30 @@ func TestRouteAccessOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteAuthCache: auth-cache= belongs with auth=request, in any order.
+func TestRouteAuthCache(t *testing.T) {
+	r, err := ParseRoute("/live/=topic:*;auth-cache=30s;auth=request:authz/check")
+	if err != nil || r.AuthCache.String() != "30s" || r.AuthPool != "authz" || r.AuthPath != "/check" {
+		t.Fatalf("got %+v %v", r, err)
+	}
+	for _, spec := range []string{"/ws=topic:chat;auth-cache=30s", "/ws=topic:chat;auth=jwt;auth-cache=1m",
+		"/ws=topic:chat;auth=request:a/x;auth-cache=0s", "/ws=topic:chat;auth=request:a/x;auth-cache=soon",
+		"/ws=topic:chat;auth=request:a/x y", "/ws=topic:chat;auth=request:a/x#y"} {
+		if _, err := ParseRoute(spec); err == nil {
+			t.Errorf("ParseRoute(%q): no error", spec)
+		}
+	}
+}
+
+// TestValidateAuthPool: an auth=request route must name an existing pool.
+func TestValidateAuthPool(t *testing.T) {
+	ok := Config{Routes: []string{"/ws=topic:chat;auth=request:authz/check"}, Backends: []string{"authz=127.0.0.1:1"}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid: %v", err)
+	}
+	bad := Config{Routes: []string{"/ws=topic:chat;auth=request:nope/check"}, Backends: []string{"authz=127.0.0.1:1"}}
+	if err := bad.Validate(); err == nil || err.Error() != `-route "/ws=topic:chat;auth=request:nope/check": auth=request: no -backend named "nope"` {
+		t.Errorf("missing pool: %v", err)
+	}
+}

@@ -77,7 +77,7 @@ func TestParseRouteErrors(t *testing.T) {
 		{"/ws?x=topic:a", `route "/ws?x=topic:a": path prefix "/ws?x" must not contain '?', '#' or spaces`},
 		// Options: the grammar of router/spec (route_auth_test.go has publish= and auth=).
 		{"/ws=topic:chat;publish=yes", `route "/ws=topic:chat;publish=yes": publish=yes: want clients or none`},
-		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (want origins, publish or auth)`},
+		{"/api=backend:app;grip", `route "/api=backend:app;grip": unknown option "grip" (want origins, publish, auth or auth-cache)`},
 		{"/api=backend:app;origins", `route "/api=backend:app;origins": option "origins": want origins=VALUE`},
 		{"/api=backend:app;origins=a||b", `route "/api=backend:app;origins=a||b": origins=a||b: want any, or Origin values separated by '|'`},
 		{"/api=backend:app;origins=a,b", `route "/api=backend:app;origins=a,b": origins=a,b: want any, or Origin values separated by '|'`},

@@ -178,7 +178,7 @@ func TestValidate(t *testing.T) {
 		{"drain of an unknown server", Config{Backends: []string{"app=h:1"}, Drain: []string{"app/s9", "web/s1", "app"}},
 			[]string{`-drain: server "app/s9": backend "app" has no server "s9"`, `-drain: server "web/s1": no backend "web"`, `-drain: server "app": want POOL/SERVER`}},
 		{"unknown route option", Config{Routes: []string{"/ws=topic:chat;grip=1"}},
-			[]string{`-route: route "/ws=topic:chat;grip=1": unknown option "grip" (want origins, publish or auth)`}},
+			[]string{`-route: route "/ws=topic:chat;grip=1": unknown option "grip" (want origins, publish, auth or auth-cache)`}},
 		{"unknown pool option", Config{Backends: []string{"app=h:1;grip"}},
 			[]string{`-backend: backend "app": unknown option "grip" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)`}},
 		{"every problem", Config{Routes: []string{"ws=topic:chat", "/api=backend:app"}, Backends: []string{"web=h:1;balance=random"}},

@@ -38,8 +38,15 @@ func TestCheckAuthErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-route", "/ws=topic:chat;auth=jwt"}, `[ALERT] -route "/ws=topic:chat;auth=jwt": auth=jwt needs -jwt-key or -jwt-jwks`},
-		{[]string{"-route", "/ws=topic:chat;auth=request:authz/check", "-backend", "authz=127.0.0.1:1"},
-			`[ALERT] -route "/ws=topic:chat;auth=request:authz/check": auth=request is not available in this build (use auth=jwt)`},
+		{[]string{"-route", "/ws=topic:chat;auth=request:authz/check"},
+			`[ALERT] -route "/ws=topic:chat;auth=request:authz/check": auth=request: no -backend named "authz"`},
+		{[]string{"-route", "/ws=topic:chat;auth=request:authz/a#b", "-backend", "authz=127.0.0.1:1"},
+			`auth=request:authz/a#b: want request:POOL/PATH`},
+		{[]string{"-route", "/ws=topic:chat;auth-cache=30s", "-backend", "authz=127.0.0.1:1"},
+			`auth-cache= caches auth=request answers: it needs auth=request:POOL/PATH`},
+		{[]string{"-route", "/ws=topic:chat;auth=request:authz/check;auth-cache=-1s", "-backend", "authz=127.0.0.1:1"},
+			`auth-cache=-1s: want a positive duration (e.g. 30s)`},
+		{[]string{"-auth-timeout", "0s"}, `[ALERT] -auth-timeout: 0s must be positive`},
 		{[]string{"-route", "/ws=topic:chat;auth=magic"}, `[ALERT] -route: route "/ws=topic:chat;auth=magic": auth=magic: want none, jwt or request:POOL/PATH`},
 		{[]string{"-route", "/api=backend:app;publish=none", "-backend", "app=127.0.0.1:1"},
 			`[ALERT] -route: route "/api=backend:app;publish=none": publish=none: only a topic route has publishers`},
@@ -73,7 +80,9 @@ func TestCheckAuthValid(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run([]string{"-check", "-jwt-key", secret32, "-jwt-issuer", "https://id.example", "-max-conns-per-user", "3",
 		"-route", "/rooms/=topic:*;publish=none;auth=jwt", "-route", "/feed=topic:scores;publish=none",
-		"-route", "/api=backend:app;auth=jwt", "-backend", "app=127.0.0.1:1"}, &out, &errOut)
+		"-route", "/api=backend:app;auth=jwt", "-backend", "app=127.0.0.1:1",
+		"-route", "/live/=topic:*;auth=request:authz/check;auth-cache=30s", "-route", "/app=backend:app;auth=request:authz/",
+		"-backend", "authz=127.0.0.1:2;maxconn=5", "-auth-timeout", "500ms"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}

@@ -25,7 +25,7 @@ func TestCheckErrors(t *testing.T) {
 		{[]string{"-drain", "app/s9", "-backend", "app=127.0.0.1:1"}, []string{`[ALERT] -drain: server "app/s9": backend "app" has no server "s9"`}},
 		// Route and pool options share one grammar (;key=value or a bare ;key): unknown or malformed ones are named.
 		{[]string{"-route", "/ws=topic:chat;publish=yes"}, []string{`[ALERT] -route: route "/ws=topic:chat;publish=yes": publish=yes: want clients or none`}},
-		{[]string{"-route", "/api=backend:app;grip", "-backend", "app=127.0.0.1:1"}, []string{`[ALERT] -route: route "/api=backend:app;grip": unknown option "grip" (want origins, publish or auth)`}},
+		{[]string{"-route", "/api=backend:app;grip", "-backend", "app=127.0.0.1:1"}, []string{`[ALERT] -route: route "/api=backend:app;grip": unknown option "grip" (want origins, publish, auth or auth-cache)`}},
 		{[]string{"-route", "/ws=topic:chat;Auth=x"}, []string{`[ALERT] -route: route "/ws=topic:chat;Auth=x": option "Auth=x": want key=value or a bare key`}},
 		{[]string{"-backend", "app=127.0.0.1:1;grip"}, []string{`[ALERT] -backend: backend "app": unknown option "grip" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)`}},
 		{[]string{"-backend", "app=127.0.0.1:1;retries=3"}, []string{`[ALERT] -backend: backend "app": unknown option "retries" (want balance, cookie`}},

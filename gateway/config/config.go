@@ -64,6 +64,8 @@ type Config struct {
 
 	// JWT is access control's -jwt-* and -max-conns-per-user flags (gateway/auth.go).
 	JWT auth.Config
+	// AuthTimeout bounds an auth=request subrequest (queue, connect, answer): 503 after it.
+	AuthTimeout time.Duration
 }
 
 // Tick is the gateway's timing wheel granularity: timeouts fire up to one
@@ -114,6 +116,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateAuth()...)
+	if c.AuthTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("-auth-timeout: %v must be positive", c.AuthTimeout))
+	}
 	if c.MessageTimeout < Tick {
 		errs = append(errs, fmt.Errorf("-message-timeout: %v is below the timer granularity %v", c.MessageTimeout, Tick))
 	}
@@ -146,6 +151,7 @@ func RestartOnly(a, b *Config) []string {
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
 	check("-compression", a.Compression != b.Compression)
 	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
+	check("-auth-timeout", a.AuthTimeout != b.AuthTimeout)
 	return out
 }
 
@@ -164,8 +170,6 @@ func (c *Config) validateAuth() []error {
 		switch {
 		case r.Auth == router.AuthJWT && !c.JWT.Enabled():
 			errs = append(errs, fmt.Errorf("-route %q: auth=jwt needs -jwt-key or -jwt-jwks", s))
-		case r.Auth == router.AuthRequest:
-			errs = append(errs, fmt.Errorf("-route %q: auth=request is not available in this build (use auth=jwt)", s))
 		}
 	}
 	return errs

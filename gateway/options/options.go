@@ -109,6 +109,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&jc.Audience, "jwt-audience", "", "required aud claim (empty: not checked)")
 	fs.StringVar(&jc.Cookie, "jwt-cookie", "", "`name` of a cookie carrying the token, after the Authorization header and the token query parameter")
 	fs.DurationVar(&jc.ExpiryGrace, "jwt-expiry-grace", 0, "a session outlives its token's exp this long, then is closed with 1008")
+	fs.DurationVar(&c.AuthTimeout, "auth-timeout", 2*time.Second, "time an auth=request subrequest may take (waiting for a slot, connect, answer head); 503 after it")
 	fs.IntVar(&jc.MaxPerUser, "max-conns-per-user", 0, "WebSocket sessions per token sub (429 above; 0: unlimited)")
 	fs.StringVar(&o.file, "config", "", "configuration `file`: one flag per line, \"name value\" (e.g. \"route /ws=topic:chat\"), # comments; command-line flags and WSGATE_* win over it; SIGHUP re-reads it")
 	fs.BoolVar(&o.Check, "check", false, "validate the configuration, print what would run, and exit (0 valid, 1 invalid)")

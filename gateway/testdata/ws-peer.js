@@ -12,20 +12,20 @@
 //   {"text":"..."}   {"b64":"...","binary":true}   {"close":1000,"reason":"..."}
 // The process exits after the connection closes, when stdin ends, or after --lifetime ms.
 //
-// Usage: node ws-peer.js --url ws://127.0.0.1:8080/ws [--lifetime 30000] [--open-timeout 5000]
+// Usage: node ws-peer.js --url ws://127.0.0.1:8080/ws [--lifetime 30000] [--open-timeout 5000] [--cookie 'a=1; b=2']
 'use strict';
 
 const readline = require('readline');
 const WebSocket = require('ws');
 
-const opts = { url: '', lifetime: 30000, openTimeout: 5000 };
+const opts = { url: '', lifetime: 30000, openTimeout: 5000, cookie: '' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
   if (!(k in opts) || process.argv[i + 1] === undefined) {
     process.stderr.write(`ws-peer.js: bad argument ${process.argv[i]}\n`);
     process.exit(2);
   }
-  opts[k] = k === 'url' ? process.argv[i + 1] : Number(process.argv[i + 1]);
+  opts[k] = k === 'url' || k === 'cookie' ? process.argv[i + 1] : Number(process.argv[i + 1]);
 }
 
 function emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
@@ -40,7 +40,11 @@ function exit(code) {
 
 setTimeout(() => { emit({ ev: 'error', message: 'lifetime over' }); exit(0); }, opts.lifetime).unref();
 
-const ws = new WebSocket(opts.url, { perMessageDeflate: false, handshakeTimeout: opts.openTimeout });
+const ws = new WebSocket(opts.url, {
+  perMessageDeflate: false,
+  handshakeTimeout: opts.openTimeout,
+  headers: opts.cookie ? { Cookie: opts.cookie } : {},
+});
 ws.on('open', () => emit({ ev: 'open', protocol: ws.protocol }));
 ws.on('message', (data, isBinary) => emit({ ev: 'message', binary: isBinary, b64: data.toString('base64'), len: data.length }));
 ws.on('ping', (data) => emit({ ev: 'ping', b64: data.toString('base64') }));
