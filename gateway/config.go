@@ -69,7 +69,11 @@ const lingerTicks = 20
 // Validate returns every problem in c, one per line in the joined error.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	switch _, _, err := net.SplitHostPort(c.Listen); {
+	case c.Listen == "" && c.TLS.Enabled(): // TLS only
+	case c.Listen == "":
+		errs = append(errs, errors.New("-listen: empty, and no -tls-listen: no client listener"))
+	case err != nil:
 		errs = append(errs, fmt.Errorf("-listen: %q: want [HOST]:PORT", c.Listen))
 	}
 	if c.AdminListen != "" {

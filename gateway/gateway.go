@@ -56,6 +56,8 @@ type Gateway struct {
 
 	handshakeTicks, pingTicks, idleTicks uint32
 	guard                                wsGuard // WebSocket-path hardening state (wsguard.go)
+
+	tls *tlsSide // nil without -tls-listen (tls.go)
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
@@ -102,6 +104,9 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		{Name: "Content-Type", Value: "text/html; charset=utf-8"},
 		{Name: "Cache-Control", Value: "no-cache"},
 	}, demoPage)
+	if g.tls, err = newTLSSide(cfg.TLS, reg); err != nil {
+		return nil, err
+	}
 	if g.bus, err = newBus(g.deliver); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -143,6 +148,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	g.router.Start(runCtx)
+	if g.tls != nil {
+		go g.tls.rotateTicketKeys(runCtx)
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -175,10 +183,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.EventLoops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(g.cfg.EventLoops))
 	}
-	err := gnet.Run(g, "tcp://"+g.cfg.Listen, opts...)
+	err := gnet.Rotate(g, g.listenAddrs(), opts...) // -listen and -tls-listen
 	_ = g.bus.Close()
 	if err != nil {
-		return fmt.Errorf("listener %s: %w", g.cfg.Listen, err)
+		return fmt.Errorf("listeners %q: %w", g.listenAddrs(), err)
 	}
 	if p := g.fatal.Load(); p != nil {
 		return *p
@@ -190,7 +198,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) OnBoot(eng gnet.Engine) gnet.Action {
 	g.engine = eng
 	close(g.booted)
-	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.router.Current().Routes()))
+	g.log.Info("listening", "addr", g.cfg.Listen, "tls_addr", g.cfg.TLS.Listen, "routes", len(g.router.Current().Routes()))
 	return gnet.None
 }
 
@@ -203,10 +211,14 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if g.draining.Load() {
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
+	isTLS := g.tls != nil && g.tls.accepts(c)
 	if reason := g.admit(c); reason != "" {
 		g.metrics.refused.WithLabelValues(reason).Inc()
-		g.metrics.httpResponse(http.StatusServiceUnavailable)
 		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
+		if isTLS {
+			return nil, gnet.Close // a TLS client would not read a plain answer
+		}
+		g.metrics.httpResponse(http.StatusServiceUnavailable)
 		// Written before the client sent anything: HTTP clients read it as the answer.
 		return codec.AppendError(nil, http.StatusServiceUnavailable, "connection limit reached ("+reason+")"), gnet.Close
 	}
@@ -220,6 +232,9 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	g.open.Add(1)
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	c.SetContext(cs)
+	if isTLS {
+		g.tlsOpen(cs, c)
+	}
 	l.clients.add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
 	g.metrics.connsOpen.Inc()
@@ -247,6 +262,9 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
+	if t, ok := cs.c.(*tlsConn); ok {
+		g.tlsClosed(cs, t)
+	}
 	cs.state = stateClosed
 	g.open.Add(-1)
 	g.metrics.connsOpen.Dec()
@@ -256,6 +274,10 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 // OnTraffic runs the connection's state machine over what has arrived.
 func (g *Gateway) OnTraffic(c gnet.Conn) gnet.Action {
 	cs := c.Context().(*conn)
+	if t, ok := cs.c.(*tlsConn); ok {
+		cs.loop.tlsTraffic(cs, t)
+		return gnet.None
+	}
 	cs.loop.traffic(cs)
 	return gnet.None
 }
