@@ -14,7 +14,8 @@ import (
 // AppendForwardedHead writes the request head the server gets: the client's,
 // with X-Forwarded-* added, cookie cookieName removed ("indirect"; "" keeps
 // every cookie), and, for plain HTTP, hop-by-hop headers replaced by a
-// keep-alive to the server. ip is the client's address ("" if unknown).
+// keep-alive to the server. ip is the client's address ("" if unknown);
+// X-Forwarded-Proto is https when req.TLS.
 func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte {
 	upgrade := req.IsUpgrade()
 	dst = append(dst, req.Method...)
@@ -47,7 +48,11 @@ func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte
 		dst = AppendHeader(dst, h.Name, h.Value)
 	}
 	dst = AppendHeader(dst, "X-Forwarded-For", joinList(xff, ip))
-	dst = AppendHeader(dst, "X-Forwarded-Proto", "http")
+	proto := "http"
+	if req.TLS {
+		proto = "https"
+	}
+	dst = AppendHeader(dst, "X-Forwarded-Proto", proto)
 	if req.Host != "" {
 		dst = AppendHeader(dst, "X-Forwarded-Host", req.Host)
 	}

@@ -12,6 +12,10 @@ type Request struct {
 	ProtoMinor                     int    // HTTP/1.ProtoMinor
 	Host                           string // Host header value as sent ("" if absent)
 	Headers                        []HeaderField
+
+	// TLS is not parsed: the gateway sets it for a request that came over
+	// its TLS listener, so the server gets X-Forwarded-Proto: https.
+	TLS bool
 }
 
 // Header returns the first value of the header called name (case-insensitive),

@@ -40,6 +40,7 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, p *router.Pool) {
 	if a := clientIP(cs.c.RemoteAddr()); a.IsValid() {
 		ip = a.String()
 	}
+	_, req.TLS = cs.c.(*tlsConn) // X-Forwarded-Proto
 	l.px.Begin(cs.sess, (*side)(cs), req, n, p, ip)
 }
 
