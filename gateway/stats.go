@@ -25,6 +25,7 @@ type Stats struct {
 	Routes []RouteStats `json:"routes"`
 	Pools  []PoolStats  `json:"pools"`
 	Topics []TopicStats `json:"topics"`
+	TLS    *TLSStats    `json:"tls,omitempty"` // nil without -tls-listen (tls.go)
 }
 
 // NodeStats describes this gateway process.
@@ -76,7 +77,7 @@ func (g *Gateway) snapshot(ctx context.Context, topN int) Stats {
 		SysBytes:    mem.Sys,
 		Bus:         "in-process",
 		Draining:    g.draining.Load(),
-	}}
+	}, TLS: g.tlsStats()}
 	if s, ok := g.bus.(router.BusStatuser); ok {
 		if healthy, detail := s.Status(); healthy {
 			st.Node.Bus = "ok: " + detail

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -31,6 +32,21 @@ type tlsSide struct {
 	metrics *tlsMetrics
 	ip      netip.Addr // the listener's address; unspecified: any
 	port    uint16
+	open    atomic.Int64 // connections open on the listener, for the stats page
+}
+
+// TLSStats is the TLS listener on the stats page (its ?json form).
+type TLSStats struct {
+	Listen      string             `json:"listen"`
+	Connections int64              `json:"connections"`
+	Certs       []tlscert.CertInfo `json:"certs"` // NotAfter: expiry
+}
+
+func (g *Gateway) tlsStats() *TLSStats {
+	if g.tls == nil {
+		return nil
+	}
+	return &TLSStats{Listen: g.cfg.TLS.Listen, Connections: g.tls.open.Load(), Certs: g.tls.store.Certs()}
 }
 
 // newTLSSide loads the certificates and prepares the record engine; nil

@@ -64,6 +64,7 @@ func (g *Gateway) tlsOpen(cs *conn, c gnet.Conn) {
 	t.tc = g.tls.srv.New(t, c.LocalAddr(), c.RemoteAddr())
 	cs.c = t
 	g.tls.metrics.open.Inc()
+	g.tls.open.Add(1)
 }
 
 // HandshakeWrite queues handshake records (from the handshake goroutine).
@@ -263,6 +264,7 @@ func (g *Gateway) tlsClosed(cs *conn, t *tlsConn) {
 	t.tc.Abort() // a handshake in progress ends its goroutine
 	m := g.tls.metrics
 	m.open.Dec()
+	g.tls.open.Add(-1)
 	if !t.ended {
 		t.ended = true
 		reason := "closed"
