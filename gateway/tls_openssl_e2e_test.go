@@ -126,7 +126,8 @@ func TestTLSOpenSSLResumption(t *testing.T) {
 }
 
 // testssl.sh scoped to protocols, cipher categories and vulnerabilities finds nothing rated HIGH or
-// CRITICAL. Skipped when testssl.sh is not installed (make test-deps installs it) or in -short mode.
+// CRITICAL (about a minute). WSGATE_TLS_AUDIT=full runs its full scan instead (make tls-audit).
+// Skipped when testssl.sh is not installed (make test-deps installs it) or in -short mode.
 func TestTLSAuditTestssl(t *testing.T) {
 	bin, err := exec.LookPath("testssl")
 	if err != nil {
@@ -138,7 +139,11 @@ func TestTLSAuditTestssl(t *testing.T) {
 		t.Skip("-short")
 	}
 	g := startTLSGateway(t)
-	findings := runTestssl(t, bin, g.TLS, "-p", "-E", "-U")
+	args := []string{"--add-ca", g.pki.caPEM, "-p", "-E", "-U"}
+	if os.Getenv("WSGATE_TLS_AUDIT") == "full" {
+		args = []string{"--add-ca", g.pki.caPEM}
+	}
+	findings := runTestssl(t, bin, g.TLS, args...)
 	if len(findings) == 0 {
 		t.Fatal("testssl.sh reported nothing")
 	}
@@ -164,11 +169,21 @@ func runTestssl(t *testing.T, bin, addr string, args ...string) []testsslFinding
 	if err := json.Unmarshal(b, &findings); err != nil {
 		t.Fatalf("testssl.sh JSON: %v", err)
 	}
+	count := map[string]int{}
 	for _, f := range findings {
-		if f.Severity == "HIGH" || f.Severity == "CRITICAL" {
+		count[f.Severity]++
+		switch {
+		case f.ID == "cert_revocation":
+			// The throwaway test CA publishes no CRL or OCSP responder: a property of the test
+			// certificate, not of the listener (a real CA's certificate carries one).
+			t.Logf("testssl.sh %s (test certificate, not counted): %s %s", f.Severity, f.ID, f.Finding)
+		case f.Severity == "HIGH" || f.Severity == "CRITICAL":
 			t.Errorf("testssl.sh %s: %s %s", f.Severity, f.ID, f.Finding)
+		case f.Severity == "MEDIUM" || f.Severity == "LOW":
+			t.Logf("testssl.sh %s: %s %s", f.Severity, f.ID, f.Finding)
 		}
 	}
+	t.Logf("testssl.sh findings by severity: %v", count)
 	return findings
 }
 
