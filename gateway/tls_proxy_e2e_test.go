@@ -123,3 +123,27 @@ func clientHello(t *testing.T) []byte {
 	}
 	return append(hdr, body...)
 }
+
+// -reuseport shares the TLS port: two gateways bound to one -tls-listen address both serve
+// handshakes (the kernel spreads connections over both).
+func TestTLSReusePort(t *testing.T) {
+	pki := newTestPKI(t)
+	spec, _ := pki.leaf(t, "localhost", "localhost", "127.0.0.1")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	a := startGateway(t, "-reuseport", "-tls-listen", addr, "-tls-cert", spec)
+	b := startGateway(t, "-reuseport", "-tls-listen", addr, "-tls-cert", spec)
+	awaitTCP(t, addr)
+	for i := 0; i < 40; i++ {
+		c, err := tls.Dial("tcp", addr, pki.clientConfig("localhost"))
+		if err != nil {
+			t.Fatalf("TLS dial %d: %v", i, err)
+		}
+		c.Close()
+	}
+	for _, g := range []*testGateway{a, b} {
+		v, _ := scrapeMetrics(t, g.Admin).get("wsgate_tls_handshakes_total", `result="ok"`)
+		if v == 0 {
+			t.Errorf("gateway %s served none of 40 handshakes on the shared TLS port", g.Addr)
+		}
+	}
+}
