@@ -149,18 +149,3 @@ func (g *tlsGateway) wssURL(path string) string {
 	_, port, _ := net.SplitHostPort(g.TLS)
 	return "wss://localhost:" + port + path
 }
-
-// dialTLS completes a TLS handshake with the TLS listener.
-func (g *tlsGateway) dialTLS(t *testing.T, cfg *tls.Config) *tls.Conn {
-	t.Helper()
-	if cfg == nil {
-		cfg = g.pki.clientConfig("localhost")
-	}
-	d := &net.Dialer{Timeout: 3 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", g.TLS, cfg)
-	if err != nil {
-		t.Fatalf("TLS dial %s: %v", g.TLS, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
