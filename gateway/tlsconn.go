@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -26,8 +27,12 @@ type tlsConn struct {
 	in    *pool.Buffer // plaintext not yet consumed, from off; nil when none (idle)
 	off   int
 	since int64 // handshake start, ns since the gateway started
-	done  bool  // handshake succeeded
-	ended bool  // handshake outcome counted
+	done  bool  // handshake succeeded (set on the loop)
+	// counted: the handshake's outcome is in the metrics. The handshake
+	// goroutine counts its result at once, as the peer may close before the
+	// loop hears of it; OnClose counts a handshake that never ended. The
+	// first to swap it counts.
+	counted atomic.Bool
 }
 
 // tlsLoop is a loop's TLS scratch: ciphertext for one Write at a time,
@@ -70,9 +75,24 @@ func (g *Gateway) tlsOpen(cs *conn, c gnet.Conn) {
 // HandshakeWrite queues handshake records (from the handshake goroutine).
 func (t *tlsConn) HandshakeWrite(p []byte) { _ = t.Conn.AsyncWrite(p, nil) }
 
-// HandshakeDone queues the end of the handshake behind its last records
-// (one FIFO: tlsx's doc says why not EventLoop.Execute).
+// HandshakeDone counts the handshake and queues its end behind its last
+// records (one FIFO: tlsx's doc says why not EventLoop.Execute).
 func (t *tlsConn) HandshakeDone(err error) {
+	if t.counted.CompareAndSwap(false, true) {
+		g := t.l.g
+		m := g.tls.metrics
+		switch {
+		case err != nil:
+			m.handshakes.WithLabelValues("failed", handshakeFailure(err)).Inc()
+		case t.tc.DidResume():
+			m.handshakes.WithLabelValues("resumed", "").Inc()
+		default:
+			m.handshakes.WithLabelValues("ok", "").Inc()
+		}
+		if err == nil {
+			m.duration.Observe(time.Duration(int64(time.Since(g.start)) - t.since).Seconds())
+		}
+	}
 	_ = t.Conn.AsyncWrite(nil, func(gnet.Conn, error) error {
 		t.l.tlsHandshakeDone(t, err)
 		return nil
@@ -231,11 +251,8 @@ func (l *loop) tlsHandshakeDone(t *tlsConn, err error) {
 	if !ok || cs.c != t || cs.state == stateClosed {
 		return // closed meanwhile (OnClose counted it)
 	}
-	m := l.g.tls.metrics
-	t.ended = true
 	if err != nil {
 		reason := handshakeFailure(err)
-		m.handshakes.WithLabelValues("failed", reason).Inc()
 		l.g.log.Debug("tls handshake failed", "remote", t.RemoteAddr().String(), "reason", reason, "err", err)
 		if reason == "http" {
 			// What net/http answers: the request came in plain text, so
@@ -250,12 +267,6 @@ func (l *loop) tlsHandshakeDone(t *tlsConn, err error) {
 		return
 	}
 	t.done = true
-	result := "ok"
-	if t.tc.DidResume() {
-		result = "resumed"
-	}
-	m.handshakes.WithLabelValues(result, "").Inc()
-	m.duration.Observe(time.Duration(int64(time.Since(l.g.start)) - t.since).Seconds())
 	l.tlsTraffic(cs, t) // bytes that came with the client's Finished
 }
 
@@ -265,8 +276,7 @@ func (g *Gateway) tlsClosed(cs *conn, t *tlsConn) {
 	m := g.tls.metrics
 	m.open.Dec()
 	g.tls.open.Add(-1)
-	if !t.ended {
-		t.ended = true
+	if t.counted.CompareAndSwap(false, true) {
 		reason := "closed"
 		if cs.loop.wheel.now-cs.lastSeen >= g.handshakeTicks {
 			reason = "timeout"
