@@ -141,7 +141,7 @@ func TestTLSIdleMemoryBench(t *testing.T) {
 		}
 		rss0 := settle()
 		ctx, cancel := context.WithCancel(context.Background())
-		conns, err := openIdleClients(ctx, addr, m.tls, n)
+		conns, err := openIdleClients(ctx, addr, m.tls, n, nil)
 		if err != nil {
 			cancel()
 			t.Fatalf("%s: %v", m.name, err)
@@ -163,8 +163,8 @@ func TestTLSIdleMemoryBench(t *testing.T) {
 }
 
 // openIdleClients opens n WebSocket connections to /ws at addr (TLS when cfg is set), each with a
-// goroutine that answers pings until ctx ends.
-func openIdleClients(ctx context.Context, addr string, cfg *tls.Config, n int) ([]net.Conn, error) {
+// goroutine that answers pings until ctx ends and counts the other frames it gets in got (if set).
+func openIdleClients(ctx context.Context, addr string, cfg *tls.Config, n int, got *atomic.Int64) ([]net.Conn, error) {
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
@@ -188,7 +188,7 @@ func openIdleClients(ctx context.Context, addr string, cfg *tls.Config, n int) (
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			go answerPings(ctx, c)
+			go answerPings(ctx, c, got)
 		}()
 	}
 	wg.Wait()
@@ -244,7 +244,7 @@ func read101(c net.Conn) error {
 }
 
 // answerPings reads server frames (unmasked, small) and answers each ping with a masked pong.
-func answerPings(ctx context.Context, c net.Conn) {
+func answerPings(ctx context.Context, c net.Conn, got *atomic.Int64) {
 	go func() { <-ctx.Done(); c.Close() }()
 	r := bufio.NewReaderSize(c, 512)
 	hdr := make([]byte, 2)
@@ -260,11 +260,177 @@ func answerPings(ctx context.Context, c net.Conn) {
 		if _, err := io.ReadFull(r, payload); err != nil {
 			return
 		}
+		if op := hdr[0] & 0x0f; op != 0x9 && got != nil {
+			got.Add(1)
+		}
 		if hdr[0]&0x0f == 0x9 {
 			pong := append([]byte{0x8a, 0x80 | byte(n), 0, 0, 0, 0}, payload...) // zero mask key
 			if _, err := c.Write(pong); err != nil {
 				return
 			}
 		}
+	}
+}
+
+// TestTLSHandshakeCPUBench: gateway CPU (utime+stime of its process) per connection that does a full
+// or a resumed TLS handshake (ECDSA P-256) and one GET of the demo page, K connections 8 at a time,
+// and the same over plain TCP for reference. Run with
+//
+//	WSGATE_TLS_BENCH=1 [WSGATE_TLS_BENCH_K=3000] go test -count=1 ./gateway/ -run TestTLSHandshakeCPUBench -v
+func TestTLSHandshakeCPUBench(t *testing.T) {
+	if os.Getenv("WSGATE_TLS_BENCH") == "" {
+		t.Skip("set WSGATE_TLS_BENCH=1")
+	}
+	requireE2E(t, false, false)
+	k := 3000
+	if v, err := strconv.Atoi(os.Getenv("WSGATE_TLS_BENCH_K")); err == nil && v > 0 {
+		k = v
+	}
+	pki := newTestPKI(t)
+	spec, _ := pki.leaf(t, "site", "localhost", "127.0.0.1")
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g := startGatewayProcess(t, "-tls-listen", tlsAddr, "-tls-cert", spec)
+	awaitTCP(t, tlsAddr)
+	cache := tls.NewLRUClientSessionCache(16)
+	modes := []struct {
+		name string
+		addr string
+		cfg  func() *tls.Config
+	}{
+		{"plain", g.Addr, nil},
+		{"TLS 1.3 full", tlsAddr, func() *tls.Config { return pki.clientConfig("localhost") }},
+		{"TLS 1.3 resumed", tlsAddr, func() *tls.Config {
+			c := pki.clientConfig("localhost")
+			c.ClientSessionCache = cache
+			return c
+		}},
+		{"TLS 1.2 full", tlsAddr, func() *tls.Config {
+			c := pki.clientConfig("localhost")
+			c.MaxVersion = tls.VersionTLS12
+			return c
+		}},
+	}
+	for _, m := range modes {
+		get := func() error {
+			var c net.Conn
+			var err error
+			if m.cfg != nil {
+				c, err = tls.Dial("tcp", m.addr, m.cfg())
+			} else {
+				c, err = net.Dial("tcp", m.addr)
+			}
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, c)
+			return err
+		}
+		if err := get(); err != nil { // primes the session cache for the resumed run
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		cpu0 := procCPU(t, g)
+		start := time.Now()
+		var wg sync.WaitGroup
+		var fails atomic.Int64
+		sem := make(chan struct{}, 8)
+		for i := 0; i < k; i++ {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if get() != nil {
+					fails.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		cpu := procCPU(t, g) - cpu0
+		t.Logf("%-16s %d connections in %v: gateway CPU %v, %.0f µs/conn (%.0f conns per CPU-second), %d failed",
+			m.name, k, time.Since(start).Round(time.Millisecond), cpu, float64(cpu.Microseconds())/float64(k),
+			float64(k)/cpu.Seconds(), fails.Load())
+	}
+	if v, _ := scrapeMetrics(t, g.Admin).get("wsgate_tls_handshakes_total", `result="resumed"`); v < float64(k)/2 {
+		t.Errorf("only %v resumed handshakes counted", v)
+	}
+}
+
+// procCPU is the gateway process's user+system CPU time (/proc/PID/stat, clock ticks of 10 ms).
+func procCPU(t *testing.T, g *testGateway) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", g.proc.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), ") ") // comm may hold spaces
+	f := strings.Fields(rest)
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// TestTLSBroadcastCPUBench: gateway CPU per broadcast delivery, 3,000 subscribers of the default
+// topic receiving 10 messages a second for 10 s, over ws and over wss (TLS 1.3, AES-128-GCM: each
+// delivery is one AEAD seal per subscriber). Run with
+//
+//	WSGATE_TLS_BENCH=1 go test -count=1 ./gateway/ -run TestTLSBroadcastCPUBench -v
+func TestTLSBroadcastCPUBench(t *testing.T) {
+	if os.Getenv("WSGATE_TLS_BENCH") == "" {
+		t.Skip("set WSGATE_TLS_BENCH=1")
+	}
+	requireE2E(t, false, false)
+	const subs, msgs = 3000, 100
+	pki := newTestPKI(t)
+	spec, _ := pki.leaf(t, "site", "localhost", "127.0.0.1")
+	for _, secure := range []bool{false, true} {
+		tlsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		g := startGatewayProcess(t, "-tls-listen", tlsAddr, "-tls-cert", spec, "-ping-interval", "10m", "-idle-timeout", "1h")
+		awaitTCP(t, tlsAddr)
+		addr, cfg, name := g.Addr, (*tls.Config)(nil), "ws"
+		if secure {
+			addr, cfg, name = tlsAddr, pki.clientConfig("localhost"), "wss"
+		}
+		var got atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		conns, err := openIdleClients(ctx, addr, cfg, subs, &got)
+		if err != nil {
+			cancel()
+			t.Fatalf("%s: %v", name, err)
+		}
+		time.Sleep(2 * time.Second)
+		cpu0 := procCPU(t, g)
+		payload := strings.Repeat("x", 64)
+		tk := time.NewTicker(100 * time.Millisecond)
+		for i := 0; i < msgs; i++ {
+			<-tk.C
+			resp, err := http.Post("http://"+g.Admin+"/v1/publish/chat", "text/plain", strings.NewReader(payload))
+			if err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		tk.Stop()
+		deadline := time.Now().Add(10 * time.Second)
+		for got.Load() < subs*msgs && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		cpu := procCPU(t, g) - cpu0
+		d := got.Load()
+		t.Logf("%-4s %d subscribers x %d messages: %d deliveries, gateway CPU %v, %.2f µs/delivery",
+			name, subs, msgs, d, cpu, float64(cpu.Microseconds())/float64(max(d, 1)))
+		if d < subs*msgs {
+			t.Errorf("%s: %d of %d deliveries", name, d, subs*msgs)
+		}
+		cancel()
+		for _, c := range conns {
+			c.Close()
+		}
+		g.proc.stop()
 	}
 }
