@@ -44,5 +44,7 @@ func restartOnly(a, b *Config) []string {
 	check("-idle-timeout", a.IdleTimeout != b.IdleTimeout)
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
 	check("-compression", a.Compression != b.Compression)
+	check("-tls-listen", a.TLS.Listen != b.TLS.Listen)
+	check("-tls-min-version", a.TLS.MinVersion != b.TLS.MinVersion)
 	return out
 }
