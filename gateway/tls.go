@@ -186,3 +186,35 @@ func looksLikeHTTP(hdr []byte) bool {
 	}
 	return false
 }
+
+// plainAlert finds an unencrypted fatal alert record among the records of p
+// (what crypto/tls sends when it refuses a ClientHello) and returns its
+// description.
+func plainAlert(p []byte) (uint8, bool) {
+	for len(p) >= 5 {
+		n := int(p[3])<<8 | int(p[4])
+		if len(p) < 5+n {
+			return 0, false
+		}
+		if p[0] == 21 && n == 2 && p[5] == 2 { // alert, level fatal
+			return p[6], true
+		}
+		p = p[5+n:]
+	}
+	return 0, false
+}
+
+// alertReason names a failed handshake by the alert we sent, in the
+// vocabulary of handshakeFailure.
+func alertReason(code uint8) string {
+	switch code {
+	case 70: // protocol_version
+		return "version"
+	case 40, 71: // handshake_failure (no common suite, group or signature), insufficient_security
+		return "cipher"
+	case 120: // no_application_protocol
+		return "alpn"
+	default:
+		return "other"
+	}
+}

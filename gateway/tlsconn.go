@@ -72,8 +72,16 @@ func (g *Gateway) tlsOpen(cs *conn, c gnet.Conn) {
 	g.tls.open.Add(1)
 }
 
-// HandshakeWrite queues handshake records (from the handshake goroutine).
-func (t *tlsConn) HandshakeWrite(p []byte) { _ = t.Conn.AsyncWrite(p, nil) }
+// HandshakeWrite queues handshake records (from the handshake goroutine). A
+// fatal alert among them is counted now: the peer may close as soon as it
+// reads it, and once OnClose has aborted the handshake HandshakeDone is not
+// called.
+func (t *tlsConn) HandshakeWrite(p []byte) {
+	if code, ok := plainAlert(p); ok && t.counted.CompareAndSwap(false, true) {
+		t.l.g.tls.metrics.handshakes.WithLabelValues("failed", alertReason(code)).Inc()
+	}
+	_ = t.Conn.AsyncWrite(p, nil)
+}
 
 // HandshakeDone counts the handshake and queues its end behind its last
 // records (one FIFO: tlsx's doc says why not EventLoop.Execute).
