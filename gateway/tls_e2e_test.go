@@ -153,3 +153,64 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A graceful close ends with close_notify: a TLS 1.2 client (whose alerts keep their record type)
+// sends a WebSocket close, gets the echo, and the last record before EOF is an alert.
+func TestTLSCloseNotify(t *testing.T) {
+	g := startTLSGateway(t)
+	raw, err := net.DialTimeout("tcp", g.TLS, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rec := &recordingConn{Conn: raw}
+	cfg := g.pki.clientConfig("localhost")
+	cfg.MaxVersion = tls.VersionTLS12
+	tc := tls.Client(rec, cfg)
+	_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(tc, "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(tc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade over TLS: %v %v", resp, err)
+	}
+	_, _ = tc.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}) // close 1000, zero mask key
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("reading to EOF: %v", err)
+	}
+	if len(rest) < 2 || rest[0] != 0x88 {
+		t.Fatalf("got %x, want the close echo", rest)
+	}
+	last := rec.lastRecordType()
+	if last != 21 {
+		t.Errorf("last record before EOF has type %d, want 21 (alert: close_notify)", last)
+	}
+}
+
+// recordingConn keeps what was read, to look at the record layer.
+type recordingConn struct {
+	net.Conn
+	in []byte
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.in = append(r.in, p[:n]...)
+	return n, err
+}
+
+func (r *recordingConn) lastRecordType() byte {
+	var typ byte
+	for b := r.in; len(b) >= 5; {
+		n := int(b[3])<<8 | int(b[4])
+		if len(b) < 5+n {
+			break
+		}
+		typ, b = b[0], b[5+n:]
+	}
+	return typ
+}

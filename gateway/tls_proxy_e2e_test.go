@@ -5,6 +5,8 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"crypto/tls"
 	"io"
 	"net"
@@ -144,6 +146,40 @@ func TestTLSReusePort(t *testing.T) {
 		v, _ := scrapeMetrics(t, g.Admin).get("wsgate_tls_handshakes_total", `result="ok"`)
 		if v == 0 {
 			t.Errorf("gateway %s served none of 40 handshakes on the shared TLS port", g.Addr)
+		}
+	}
+}
+
+// Messages larger than a TLS record (16 KiB) both ways through wss: on a topic route (the gateway
+// reassembles the frame from many records and seals the broadcast into many), and through a tunnel
+// to a plain Node `ws` echo backend (bytes relayed record by record).
+func TestTLSLargeMessages(t *testing.T) {
+	requireNodeModules(t, "ws")
+	echo := startFlEcho(t, "e1")
+	g := startTLSGateway(t, "-backend", "echo=e1@"+echo.Addr, "-route", "/echo=backend:echo", "-route", "/ws=topic:chat")
+	t.Setenv("NODE_EXTRA_CA_CERTS", g.pki.caPEM)
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	b64 := base64.StdEncoding.EncodeToString(big)
+	for _, path := range []string{"/ws", "/echo"} {
+		p := startWSPeer(t, g.wssURL(path), 20*time.Second)
+		p.waitOpen(t)
+		time.Sleep(100 * time.Millisecond)
+		p.send(t, map[string]any{"b64": b64, "binary": true})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ev := p.next(t, 10*time.Second)
+			if ev.Ev == "message" && ev.Binary {
+				if got := ev.payload(); !bytes.Equal(got, big) {
+					t.Errorf("%s: got %d bytes back, not the 300 KiB sent", path, len(got))
+				}
+				break
+			}
+			if ev.Ev == "close" || ev.Ev == "error" || time.Now().After(deadline) {
+				t.Fatalf("%s: %+v before the message came back", path, ev)
+			}
 		}
 	}
 }
