@@ -6,8 +6,8 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
