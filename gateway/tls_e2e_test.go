@@ -65,6 +65,18 @@ func TestTLSServesPageOverHTTPS(t *testing.T) {
 			t.Errorf("ALPN: %+v, want http/1.1", resp.TLS)
 		}
 	}
+	// The stats page shows the listener, its connections and the certificate's expiry.
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + g.Admin + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"TLS listener " + g.TLS, "localhost (default)", "localhost, 127.0.0.1", "expires"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("stats page lacks %q", want)
+		}
+	}
 }
 
 // Plain HTTP sent to the TLS port gets net/http's answer (400) and a close; so does garbage, with
