@@ -70,38 +70,40 @@ func newTLSSide(o tlscert.Options, reg prometheus.Registerer) (*tlsSide, error) 
 	return &tlsSide{store: store, srv: srv, metrics: newTLSMetrics(reg, store.Certs), ip: ap.Addr(), port: ap.Port()}, nil
 }
 
-// listenAddr resolves a [HOST]:PORT listener address to the IP the
-// accepted sockets' local address will carry (unspecified for "" or a name
-// that is not an IP literal: then the port alone tells the listeners apart).
+// listenAddr resolves a [HOST]:PORT listener address as gnet does
+// (net.ResolveTCPAddr); no host means the unspecified address.
 func listenAddr(s string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: want [HOST]:PORT", s)
-	}
-	pa, err := net.LookupPort("tcp", port)
+	ta, err := net.ResolveTCPAddr("tcp", s)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%q: %w", s, err)
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		ip = netip.IPv4Unspecified()
+	ip := netip.IPv4Unspecified()
+	if len(ta.IP) > 0 {
+		ip, _ = netip.AddrFromSlice(ta.IP)
 	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(pa)), nil
+	return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port)), nil
 }
 
 // accepts reports whether c came in through the TLS listener. gnet.Rotate
 // serves both listeners from the same loops and does not say which one a
-// connection came from; its local address does.
-func (t *tlsSide) accepts(c gnet.Conn) bool {
-	ta, ok := c.LocalAddr().(*net.TCPAddr)
+// connection came from, but a connection's LocalAddr is its listener's
+// address (gnet's acceptor sets it so), which tells them apart even on one
+// port (-listen 127.0.0.1:443, -tls-listen 10.0.0.1:443).
+func (t *tlsSide) accepts(c gnet.Conn) bool { return t.isListener(c.LocalAddr()) }
+
+func (t *tlsSide) isListener(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
 	if !ok || uint16(ta.Port) != t.port {
 		return false
 	}
-	if t.ip.IsUnspecified() {
-		return true
+	ip := netip.IPv4Unspecified()
+	if len(ta.IP) > 0 {
+		ip, _ = netip.AddrFromSlice(ta.IP)
 	}
-	ip, _ := netip.AddrFromSlice(ta.IP)
-	return ip.Unmap() == t.ip
+	if ip = ip.Unmap(); t.ip.IsUnspecified() || ip.IsUnspecified() {
+		return t.ip.IsUnspecified() && ip.IsUnspecified()
+	}
+	return ip == t.ip
 }
 
 // listenAddrs are the gnet addresses of the client listeners (-listen "":
