@@ -4,11 +4,11 @@
 GO          ?= go
 BIN         := bin
 NPM_DIRS    := gateway/testdata
-APT_PKGS    := chromium kcat haproxy
+APT_PKGS    := chromium kcat haproxy testssl.sh
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench bench-compare bench-1m soak fuzz clean
+.PHONY: all build run run-cluster test test-deps lint fmt-check vet bench bench-compare bench-1m soak fuzz clean tls-audit
 
 all: build
 
@@ -87,6 +87,11 @@ bench-1m: build
 DURATION ?= 30m
 soak: build
 	DURATION=$(DURATION) bash bench/soak.sh
+
+# testssl.sh's full scan of the TLS listener (make test runs it scoped to protocols, ciphers and
+# vulnerabilities): fails on any finding rated HIGH or CRITICAL; takes ~3 minutes.
+tls-audit: test-deps
+	WSGATE_TLS_AUDIT=full $(GO) test -count=1 -timeout 10m -run TestTLSAuditTestssl -v ./gateway/
 
 # Fuzz the codec's parsers (the committed corpus also runs in `make test`).
 FUZZTIME ?= 60s

@@ -25,6 +25,7 @@ import (
 // the Host field (RFC 9112 3.2.2), and the target goes out in origin-form.
 // A client's Forwarded header is dropped: the gateway speaks X-Forwarded-*,
 // and a Forwarded it does not maintain would be the client's word only.
+// X-Forwarded-Proto is https when req.TLS.
 func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte {
 	upgrade := req.IsUpgrade()
 	dst = append(dst, req.Method...)
@@ -72,7 +73,11 @@ func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte
 		dst = AppendHeader(dst, "Host", req.Host) // an HTTP/1.0 absolute-form request
 	}
 	dst = AppendHeader(dst, "X-Forwarded-For", joinList(xff, ip))
-	dst = AppendHeader(dst, "X-Forwarded-Proto", "http")
+	proto := "http"
+	if req.TLS {
+		proto = "https"
+	}
+	dst = AppendHeader(dst, "X-Forwarded-Proto", proto)
 	if req.Host != "" {
 		dst = AppendHeader(dst, "X-Forwarded-Host", req.Host)
 	}

@@ -17,6 +17,10 @@ type Request struct {
 	ProtoMinor          int    // HTTP/1.ProtoMinor
 	Host                string // the Host header as sent ("" if absent), or an absolute-form target's authority
 	Headers             []HeaderField
+
+	// TLS is not parsed: the gateway sets it for a request that came over
+	// its TLS listener, so the server gets X-Forwarded-Proto: https.
+	TLS bool
 }
 
 // Header returns the first value of the header called name (case-insensitive),

@@ -25,6 +25,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		Gatherer:      g.gatherer,
 		Log:           g.log,
 		Start:         g.start,
+		TLS:           g.tlsStats,
 	}).Handler()
 }
 

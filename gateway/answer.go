@@ -115,7 +115,7 @@ func (l *loop) heldTick(cs *conn) {
 	if l.holdPipeline(cs) {
 		if now-cs.lastSeen >= l.g.handshakeTicks {
 			l.g.metrics.Timeouts.WithLabelValues("handshake").Inc()
-			_ = l.el.Close(cs.c)
+			_ = l.el.Close(cs.sock())
 			return
 		}
 		l.wheel.schedule(cs, now+1)

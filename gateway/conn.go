@@ -303,6 +303,7 @@ func (l *loop) linger(cs *conn) {
 	l.parser.Release(&cs.dec)
 	_, _ = cs.c.Discard(-1)
 	cs.lingerTo = l.wheel.now + lingerTicks
+	l.tlsCloseNotify(cs)
 	l.shutdownWrite(cs)
 	l.wheel.schedule(cs, l.wheel.now+1)
 }
@@ -326,7 +327,7 @@ func (l *loop) fire(cs *conn) {
 			l.refuse(cs, http.StatusRequestTimeout, "request head not received in time")
 			return
 		}
-		_ = l.el.Close(cs.c) // nothing was asked: nothing to answer
+		_ = l.el.Close(cs.sock()) // nothing was asked: nothing to answer
 	case stateOpen:
 		if l.authExpired(cs) {
 			return
@@ -338,7 +339,7 @@ func (l *loop) fire(cs *conn) {
 	case stateClosing:
 		l.shutdownWrite(cs)
 		if int32(now-cs.lingerTo) >= 0 {
-			_ = l.el.Close(cs.c)
+			_ = l.el.Close(cs.sock())
 			return
 		}
 		l.wheel.schedule(cs, now+1)

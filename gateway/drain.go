@@ -76,7 +76,7 @@ func (l *loop) drainStep() {
 func (l *loop) drainConn(cs *conn) {
 	switch cs.state {
 	case stateHandshake:
-		_ = l.el.Close(cs.c)
+		_ = l.el.Close(cs.sock())
 	case stateOpen:
 		l.closeWith(cs, ws.StatusGoingAway, "server shutting down", accesslog.TermDrain)
 	case stateProxy:

@@ -62,6 +62,7 @@ type Gateway struct {
 
 	alog *accesslog.Logger // access log (accesslog.go); nil when off
 	ids  *accesslog.IDs    // request IDs; nil when disabled
+	tls  *tlsSide          // nil without -tls-listen (tls.go)
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
@@ -115,6 +116,10 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	if g.alog, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
 		return nil, err
 	}
+	if g.tls, err = newTLSSide(cfg.TLS, reg); err != nil {
+		_ = g.alog.Close()
+		return nil, err
+	}
 	if g.bus, err = newBus(g.deliver); err != nil {
 		_ = g.alog.Close()
 		return nil, fmt.Errorf("bus: %w", err)
@@ -159,6 +164,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopChecks()
 	g.router.Start(runCtx)
 	g.auth.run(runCtx)
+	if g.tls != nil {
+		go g.tls.rotateTicketKeys(runCtx)
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -191,10 +199,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.EventLoops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(g.cfg.EventLoops))
 	}
-	err := gnet.Run(g, "tcp://"+g.cfg.Listen, opts...)
+	err := gnet.Rotate(g, g.listenAddrs(), opts...) // -listen and -tls-listen
 	_ = g.bus.Close()
 	if err != nil {
-		return fmt.Errorf("listener %s: %w", g.cfg.Listen, err)
+		return fmt.Errorf("listeners %q: %w", g.listenAddrs(), err)
 	}
 	if p := g.fatal.Load(); p != nil {
 		return *p
@@ -206,7 +214,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) OnBoot(eng gnet.Engine) gnet.Action {
 	g.engine = eng
 	close(g.booted)
-	g.log.Info("listening", "addr", g.cfg.Listen, "routes", len(g.router.Current().Routes()))
+	g.log.Info("listening", "addr", g.cfg.Listen, "tls_addr", g.cfg.TLS.Listen, "routes", len(g.router.Current().Routes()))
 	return gnet.None
 }
 
@@ -220,9 +228,13 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		g.logRefused(c, 0, accesslog.TermDrain, "draining")
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
+	isTLS := g.tls != nil && g.tls.accepts(c)
 	if reason := g.admit(c); reason != "" {
 		g.logRefused(c, http.StatusServiceUnavailable, accesslog.TermRefused, reason)
 		g.metrics.Refused.WithLabelValues(reason).Inc()
+		if isTLS {
+			return nil, gnet.Close // a TLS client would not read a plain answer
+		}
 		g.metrics.HTTPResponse(http.StatusServiceUnavailable)
 		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
 		// Written before the client sent anything: HTTP clients read it as the answer.
@@ -241,6 +253,9 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		cs.alog = &connLog{start: g.clock()}
 	}
 	c.SetContext(cs)
+	if isTLS {
+		g.tlsOpen(cs, c)
+	}
 	l.clients.Add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
 	g.metrics.ConnsOpen.Inc()
@@ -273,6 +288,9 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
 	g.auth.release(cs)
+	if t, ok := cs.c.(*tlsConn); ok {
+		g.tlsClosed(cs, t)
+	}
 	cs.state = stateClosed
 	g.open.Add(-1)
 	g.metrics.ConnsOpen.Dec()
@@ -282,6 +300,10 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 // OnTraffic runs the connection's state machine over what has arrived.
 func (g *Gateway) OnTraffic(c gnet.Conn) gnet.Action {
 	cs := c.Context().(*conn)
+	if t, ok := cs.c.(*tlsConn); ok {
+		cs.loop.tlsTraffic(cs, t)
+		return gnet.None
+	}
 	cs.loop.traffic(cs)
 	return gnet.None
 }

@@ -37,6 +37,7 @@ type loop struct {
 	slow     []*conn
 	deflater *codec.Compressor // nil until a compressing subscriber needs it
 	poller   gnetx.Poller      // pauses reading on this loop's connections (pause.go)
+	tls      tlsLoop           // TLS scratch and plaintext buffers (tlsconn.go)
 
 	publishFails   int    // refused publishes since the last log line
 	lastPublishLog uint32 // tick of that line

@@ -44,3 +44,26 @@ func (c *tlsCertCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, first[name], name)
 	}
 }
+
+// tlsMetrics are the TLS listener's figures (registered only with -tls-listen).
+type tlsMetrics struct {
+	handshakes *prometheus.CounterVec // result: ok, resumed, failed; reason for failed
+	duration   prometheus.Histogram
+	open       prometheus.Gauge
+}
+
+func newTLSMetrics(reg prometheus.Registerer, certs func() []tlscert.CertInfo) *tlsMetrics {
+	m := &tlsMetrics{
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_tls_handshakes_total",
+			Help: "TLS handshakes on the TLS listener by result (ok, resumed, failed) and, for failed, reason " +
+				"(http: plain HTTP sent, not_tls, version, cipher, alpn, remote_alert, timeout, closed, other)."},
+			[]string{"result", "reason"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_tls_handshake_duration_seconds",
+			Help:    "Time from accept to the end of a successful TLS handshake.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}),
+		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wsgate_tls_connections_open",
+			Help: "Client connections open on the TLS listener (also counted in wsgate_connections_open)."}),
+	}
+	reg.MustRegister(m.handshakes, m.duration, m.open, newTLSCertCollector(certs))
+	return m
+}

@@ -19,6 +19,9 @@ func (g *Gateway) Reload(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reload refused, keeping the running configuration: %w", err)
 	}
+	if err := g.reloadTLS(&cfg); err != nil {
+		g.log.Error("reload", "err", err) // routing was applied; the certificates stay
+	}
 	if restart := config.RestartOnly(&g.cfg, &cfg); len(restart) > 0 {
 		g.log.Warn("reload: these settings need a restart and were not applied", "flags", restart)
 	}

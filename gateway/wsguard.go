@@ -165,6 +165,7 @@ func (l *loop) fireOpen(cs *conn) {
 			return
 		}
 		cs.pinged = true
+		l.tlsIdle(cs)
 		due = cs.lastSeen + g.idleTicks
 	case cs.pinged:
 		due = cs.lastSeen + g.idleTicks

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wsgate/wsgate/gateway/tlscert"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -66,7 +67,15 @@ type Options struct {
 	PublishErrors prometheus.Counter  // publishes the bus refused
 	Gatherer      prometheus.Gatherer // what /metrics serves
 	Log           *slog.Logger
-	Start         time.Time // the stats page's uptime counts from it
+	Start         time.Time        // the stats page's uptime counts from it
+	TLS           func() *TLSStats // the TLS listener for the stats page; nil without one
+}
+
+// TLSStats is the TLS listener on the stats page (its ?json form).
+type TLSStats struct {
+	Listen      string             `json:"listen"`
+	Connections int64              `json:"connections"`
+	Certs       []tlscert.CertInfo `json:"certs"` // NotAfter: expiry
 }
 
 // Server is the admin listener's state.
@@ -79,13 +88,14 @@ type Server struct {
 	gatherer      prometheus.Gatherer
 	log           *slog.Logger
 	start         time.Time
+	tls           func() *TLSStats
 	rates         statsRates
 }
 
 // New returns the admin listener of gw.
 func New(gw Gateway, o Options) *Server {
 	return &Server{cfg: o.Config, gw: gw, router: o.Router, bus: o.Bus, publishErrors: o.PublishErrors,
-		gatherer: o.Gatherer, log: o.Log, start: o.Start}
+		gatherer: o.Gatherer, log: o.Log, start: o.Start, tls: o.TLS}
 }
 
 // Handler serves the admin listener: health, metrics and profiles.

@@ -24,6 +24,7 @@ type Stats struct {
 	Pools  []PoolStats  `json:"pools"`
 	Topics []TopicStats `json:"topics"`
 	Users  []UserStats  `json:"users,omitempty"` // by token sub, most connections first (auth.go)
+	TLS    *TLSStats    `json:"tls,omitempty"`   // nil without -tls-listen
 }
 
 // NodeStats describes this gateway process.
@@ -77,6 +78,9 @@ func (g *Server) snapshot(ctx context.Context, topN int) Stats {
 		Bus:         "in-process",
 		Draining:    g.gw.Draining(),
 	}}
+	if g.tls != nil {
+		st.TLS = g.tls()
+	}
 	if s, ok := g.bus.(router.BusStatuser); ok {
 		if healthy, detail := s.Status(); healthy {
 			st.Node.Bus = "ok: " + detail

@@ -75,7 +75,11 @@ const Tick = 100 * time.Millisecond
 // Validate returns every problem in c, one per line in the joined error.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	switch _, _, err := net.SplitHostPort(c.Listen); {
+	case c.Listen == "" && c.TLS.Enabled(): // TLS only
+	case c.Listen == "":
+		errs = append(errs, errors.New("-listen: empty, and no -tls-listen: no client listener"))
+	case err != nil:
 		errs = append(errs, fmt.Errorf("-listen: %q: want [HOST]:PORT", c.Listen))
 	}
 	if c.AdminListen != "" {
@@ -151,6 +155,8 @@ func RestartOnly(a, b *Config) []string {
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
 	check("-compression", a.Compression != b.Compression)
 	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
+	check("-tls-listen", a.TLS.Listen != b.TLS.Listen)
+	check("-tls-min-version", a.TLS.MinVersion != b.TLS.MinVersion)
 	check("-auth-timeout", a.AuthTimeout != b.AuthTimeout)
 	return out
 }

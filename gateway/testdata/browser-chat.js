@@ -5,7 +5,9 @@
 // what each tab's #log shows. Prints ONE JSON summary line; the Go test asserts on it.
 //
 // Usage: node browser-chat.js --url http://127.0.0.1:8080/ [--timeout 20000]
-//          [--chromium /usr/bin/chromium]
+//          [--chromium /usr/bin/chromium] [--spki BASE64]
+// --spki trusts an https server's certificate by the SHA-256 of its SubjectPublicKeyInfo (Chromium's
+// --ignore-certificate-errors-spki-list), for a test CA the browser does not know.
 'use strict';
 
 const fs = require('fs');
@@ -13,7 +15,7 @@ const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const opts = { url: '', timeout: 20000, chromium: '/usr/bin/chromium' };
+const opts = { url: '', timeout: 20000, chromium: '/usr/bin/chromium', spki: '' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in opts) || process.argv[i + 1] === undefined) {
@@ -56,7 +58,7 @@ async function main() {
       args: [
         '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
+      ].concat(opts.spki ? [`--ignore-certificate-errors-spki-list=${opts.spki}`] : []),
     });
     context.setDefaultTimeout(opts.timeout);
     await context.addInitScript(trackSockets);
