@@ -50,6 +50,7 @@ type conn struct {
 	noPub    bool   // access control: this client may not publish (publish=none, no grant)
 	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
 	user     *userConns
+	grip     *gripConn // a GRIP session's channels (grip.go); nil otherwise
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -202,6 +203,9 @@ func (l *loop) frames(cs *conn) {
 			if cs.noPub {
 				l.publishDenied(cs) // read-only route, no publish grant: close 1008
 				return
+			}
+			if cs.grip != nil {
+				g.grip.discarded.Inc() // a detached GRIP client: no backend to go to
 			}
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {

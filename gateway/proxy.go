@@ -30,6 +30,7 @@ func newProxyLoop(l *loop) *proxy.Loop {
 		ClientTimeout:  l.g.cfg.ClientTimeout,
 		MaxHeaderBytes: l.g.cfg.MaxHeaderBytes,
 		Heads:          &l.g.frames,
+		Grip:           newGripConfig(l),
 	}
 }
 

@@ -114,6 +114,7 @@ func (g *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/v1/publish/{topic...}", g.publishHandler())
+	mux.Handle("/publish/", g.pushpinPublishHandler()) // Pushpin's publish format (pushpin.go)
 	if g.cfg.StatsURI != "" {
 		mux.Handle(g.cfg.StatsURI, g.statsHandler())
 	}
