@@ -172,3 +172,148 @@ func drainUntilClose(t *testing.T, p *wsPeer) []peerEvent {
 		}
 	}
 }
+
+// backendSockets asks grip-backend.js how many WebSocket connections it holds.
+func backendSockets(t *testing.T, be *nodeServer) int {
+	t.Helper()
+	resp, err := http.Get("http://" + be.Addr() + "/sockets")
+	if err != nil {
+		t.Fatalf("GET /sockets: %v", err)
+	}
+	defer resp.Body.Close()
+	var r struct{ Open int }
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("GET /sockets: %v", err)
+	}
+	return r.Open
+}
+
+// TestGripDetach: after detach the backend holds no socket, the client stays on its channels and
+// receives publishes; its own messages are discarded and counted; unsubscribe and the per-connection
+// channel limit work before that.
+func TestGripDetach(t *testing.T) {
+	requireE2E(t, true, false)
+	be := startGripBackend(t, "g1")
+	g := gripGateway(t, be, "-max-topics-per-conn", "2")
+	p := startWSPeer(t, g.wsURL("/app?channel=a&channel=b&channel=c&channel=bad%2Fname"), 30*time.Second)
+	gripHello(t, p)
+	m := scrapeMetrics(t, g.Admin)
+	m.atLeast(t, "wsgate_grip_subscribes_ignored_total", `reason="limit"`, 1) // c: over the limit of 2
+	m.atLeast(t, "wsgate_grip_subscribes_ignored_total", `reason="name"`, 1)  // a '/' is not in a topic name
+	if v, _ := m.get("wsgate_grip_subscriptions", ""); v != 2 {
+		t.Fatalf("subscriptions %v, want 2", v)
+	}
+	p.send(t, map[string]any{"text": `{"cmd":"unsub","channel":"b"}`})
+	p.send(t, map[string]any{"text": `{"cmd":"sub","channel":"c"}`})
+	p.send(t, map[string]any{"text": `{"cmd":"say","text":"resubscribed"}`})
+	wantText(t, p, "resubscribed")
+	for _, ch := range []string{"b", "c"} {
+		if code, body := pushpinPost(t, g.Admin, `{"items":[{"channel":"`+ch+`","formats":{"ws-message":{"content":"on `+ch+`"}}}]}`); code != 200 {
+			t.Fatalf("publish: %d %s", code, body)
+		}
+	}
+	wantText(t, p, "on c") // not on b any more
+
+	p.send(t, map[string]any{"text": `{"cmd":"detach"}`})
+	deadline := time.Now().Add(5 * time.Second)
+	for backendSockets(t, be) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the backend still holds the socket after detach")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.send(t, map[string]any{"text": "nobody hears this"})
+	pushpinPublish(t, g.Admin, "a", "after detach")
+	wantText(t, p, "after detach")
+	m = scrapeMetrics(t, g.Admin)
+	m.atLeast(t, "wsgate_grip_sessions", `state="detached"`, 1)
+	m.atLeast(t, "wsgate_grip_client_messages_discarded_total", "", 1)
+	m.atLeast(t, "wsgate_grip_control_messages_total", `type="detach"`, 1)
+	if v, _ := m.get("wsgate_grip_sessions", `state="attached"`); v != 0 {
+		t.Fatalf("attached sessions %v after detach, want 0", v)
+	}
+	pushpinPublish(t, g.Admin, "--close", "c")
+	drainUntilClose(t, p)
+}
+
+// TestGripInterleaving: publishes that arrive while the backend sends a large fragmented message are
+// written after it: the Node `ws` client sees whole messages only, the publishes in order.
+func TestGripInterleaving(t *testing.T) {
+	requireE2E(t, true, false)
+	be := startGripBackend(t, "g1")
+	g := gripGateway(t, be)
+	p := startWSPeer(t, g.wsURL("/app?channel=live"), 30*time.Second)
+	gripHello(t, p)
+	const size = 1 << 20
+	p.send(t, map[string]any{"text": fmt.Sprintf(`{"cmd":"big","size":%d,"frags":8,"gap":60}`, size)})
+	time.Sleep(100 * time.Millisecond) // the first fragments are out
+	for i := range 5 {
+		pushpinPublish(t, g.Admin, "live", fmt.Sprintf("pub-%d", i))
+	}
+	var got []string
+	for len(got) < 7 {
+		ev := nextMessage(t, p)
+		if ev.Ev != "message" {
+			t.Fatalf("got %+v", ev)
+		}
+		s := string(ev.payload())
+		if len(s) == size && strings.Count(s, "x") == size {
+			s = "big"
+		}
+		got = append(got, s)
+	}
+	want := []string{"big", "pub-0", "pub-1", "pub-2", "pub-3", "pub-4", "big-done"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("client saw %v, want %v (publishes after the fragmented message, in order)", got, want)
+	}
+}
+
+// TestGripKeepAliveAndFailures: keep-alive content after N silent seconds; an unknown control type is
+// counted and ignored; a malformed one closes the backend (1002) and the client with 1001.
+func TestGripKeepAliveAndFailures(t *testing.T) {
+	requireE2E(t, true, false)
+	be := startGripBackend(t, "g1")
+	g := gripGateway(t, be)
+	p := startWSPeer(t, g.wsURL("/app"), 30*time.Second)
+	gripHello(t, p)
+	p.send(t, map[string]any{"text": `{"cmd":"keepalive","content":"ka","timeout":1}`})
+	start := time.Now()
+	wantText(t, p, "ka")
+	if d := time.Since(start); d < 700*time.Millisecond {
+		t.Fatalf("keep-alive after %v, want about 1 s of silence", d)
+	}
+	p.send(t, map[string]any{"text": `{"cmd":"control","text":"{\"type\":\"refresh\"}"}`})
+	p.send(t, map[string]any{"text": `{"cmd":"say","text":"still here"}`})
+	wantText(t, p, "still here")
+	scrapeMetrics(t, g.Admin).atLeast(t, "wsgate_grip_control_messages_total", `type="unknown"`, 1)
+	p.send(t, map[string]any{"text": `{"cmd":"control","text":"{not json"}`})
+	for {
+		ev := nextMessage(t, p)
+		if ev.Ev == "message" && string(ev.payload()) == "ka" {
+			continue
+		}
+		if ev.Ev != "close" || ev.Code != 1001 {
+			t.Fatalf("after a malformed control message: %+v, want close 1001", ev)
+		}
+		break
+	}
+	scrapeMetrics(t, g.Admin).atLeast(t, "wsgate_grip_control_messages_total", `type="malformed"`, 1)
+}
+
+// TestGripPlainTunnel: a backend that does not answer grip gets today's tunnel (its frames raw), and
+// a pool without the option forwards the client's own extension offer.
+func TestGripPlainTunnel(t *testing.T) {
+	requireE2E(t, true, false)
+	echo := startFlEcho(t, "e1")
+	g := startGateway(t, "-backend", "app="+echo.Addr+";grip", "-route", "/app=backend:app")
+	p := startWSPeer(t, g.wsURL("/app"), 30*time.Second)
+	p.waitOpen(t)
+	if ev := nextMessage(t, p); ev.Ev != "message" || !strings.Contains(string(ev.payload()), `"hello":true`) {
+		t.Fatalf("plain backend hello: %+v", ev)
+	}
+	p.send(t, map[string]any{"text": "m:echo me"})
+	wantText(t, p, "m:echo me") // not a GRIP session: nothing stripped
+	if v, _ := scrapeMetrics(t, g.Admin).get("wsgate_grip_sessions", `state="attached"`); v != 0 {
+		t.Fatalf("attached GRIP sessions %v, want 0", v)
+	}
+}
