@@ -136,7 +136,7 @@ func (g *Server) adminAuth(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/v1/publish/") || g.statsAuthorized(r) {
+		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/v1/publish/") || r.URL.Path == "/publish/" || g.statsAuthorized(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

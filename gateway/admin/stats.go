@@ -24,6 +24,7 @@ type Stats struct {
 	Pools  []PoolStats  `json:"pools"`
 	Topics []TopicStats `json:"topics"`
 	Users  []UserStats  `json:"users,omitempty"` // by token sub, most connections first (auth.go)
+	Grip   *GripStats   `json:"grip,omitempty"`  // GRIP sessions (grip_stats.go); nil: none so far
 }
 
 // NodeStats describes this gateway process.
@@ -95,6 +96,7 @@ func (g *Server) snapshot(ctx context.Context, topN int) Stats {
 	st.Pools = rt.PoolStats()
 	st.Topics = g.topicStats(ctx, topN)
 	st.Users = g.gw.Users(topN)
+	st.Grip = g.gripStats()
 	return st
 }
 
