@@ -26,7 +26,7 @@ type loop struct {
 	parser codec.Parser
 	topics *router.TopicTable[*conn]
 	grips  *router.TopicTable[*gripSub] // GRIP sessions' channels (grip.go)
-	px     *proxy.Loop // state the proxy sessions of this loop share
+	px     *proxy.Loop                  // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run
