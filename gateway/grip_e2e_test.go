@@ -414,3 +414,47 @@ func TestGripPublishAuth(t *testing.T) {
 		t.Fatalf("stats grip %+v", *st.Grip)
 	}
 }
+
+// TestGripSticky: a sticky GRIP pool (cookie=, as for Socket.IO) keeps its stickiness: the 101 sets
+// the cookie, and upgrades that carry it reach the same server, which subscribes them. The client's
+// permessage-deflate offer is replaced by grip and the client gets no extension.
+func TestGripSticky(t *testing.T) {
+	requireE2E(t, true, false)
+	b1, b2 := startGripBackend(t, "g1"), startGripBackend(t, "g2")
+	g := startGateway(t, "-backend", "app=g1@"+b1.Addr()+",g2@"+b2.Addr()+";grip;cookie=SID", "-route", "/app=backend:app")
+	hello := func(c *rawConn) map[string]any {
+		t.Helper()
+		f, err := c.ReadFrame(time.Now().Add(5 * time.Second))
+		var h map[string]any
+		if err != nil || json.Unmarshal(f.Payload, &h) != nil {
+			t.Fatalf("hello: %v %q", err, f.Payload)
+		}
+		return h
+	}
+	c, resp := authRequest(t, g.Addr, "/app?channel=room", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+		t.Fatalf("101 %d with extensions %q, want none", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Extensions"))
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	server, _, _ := strings.Cut(strings.TrimPrefix(cookie, "SID="), ";")
+	if h := hello(c); h["server"] != server || h["ext"] != "grip" {
+		t.Fatalf("hello %v, want server %q (cookie %q) and the offer grip only", h, server, cookie)
+	}
+	conns := []*rawConn{c}
+	for range 3 {
+		c2, resp := authRequest(t, g.Addr, "/app?channel=room", "Cookie: SID="+server)
+		if resp.StatusCode != 101 {
+			t.Fatalf("sticky upgrade: %d", resp.StatusCode)
+		}
+		if h := hello(c2); h["server"] != server {
+			t.Fatalf("sticky upgrade reached %v, want %s", h["server"], server)
+		}
+		conns = append(conns, c2)
+	}
+	pushpinPublish(t, g.Admin, "room", "to all four")
+	for i, c := range conns {
+		if f, err := c.ReadFrame(time.Now().Add(5 * time.Second)); err != nil || string(f.Payload) != "to all four" {
+			t.Fatalf("conn %d: %v %q", i, err, f.Payload)
+		}
+	}
+}
