@@ -4,7 +4,7 @@
 GO          ?= go
 BIN         := bin
 NPM_DIRS    := gateway/testdata
-APT_PKGS    := chromium kcat haproxy testssl.sh
+APT_PKGS    := chromium kcat haproxy testssl.sh pushpin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
 

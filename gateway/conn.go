@@ -53,6 +53,7 @@ type conn struct {
 	user     *userConns
 	alog     *connLog     // access log (accesslog.go); nil when it is off
 	authWait *authPending // stateHandshake: its auth=request subrequest (auth_request.go)
+	grip     *gripConn    // a GRIP session's channels (grip.go); nil otherwise
 }
 
 // GroupIndex lets the topic table remove a subscriber in O(1).
@@ -223,6 +224,9 @@ func (l *loop) frames(cs *conn) {
 			if cs.noPub {
 				l.publishDenied(cs) // read-only route, no publish grant: close 1008
 				return
+			}
+			if cs.grip != nil {
+				g.grip.discarded.Inc() // a detached GRIP client: no backend to go to
 			}
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {

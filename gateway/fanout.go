@@ -115,9 +115,7 @@ func (l *loop) drain() {
 		for j < len(batch) && batch[j].topic == batch[i].topic {
 			j++
 		}
-		if grp := l.topics.Lookup(batch[i].topic); grp != nil {
-			l.deliverRun(grp, batch[i:j])
-		}
+		l.deliverTopic(batch[i:j]) // topic subscribers and GRIP sessions (grip.go)
 		i = j
 	}
 	for i, m := range batch {

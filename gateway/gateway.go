@@ -37,6 +37,7 @@ type Gateway struct {
 	auth     *gatewayAuth   // JWT verifier, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
+	grip     *gripMetrics // GRIP sessions (grip.go)
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
 	page     []byte // the complete 200 response of the demo page
@@ -105,6 +106,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
+	g.grip = newGripMetrics(reg)
 	if g.auth, err = newGatewayAuth(cfg.JWT, reg, log); err != nil {
 		return nil, fmt.Errorf("access control: %w", err)
 	}

@@ -28,7 +28,8 @@ type loop struct {
 	wheel   *timers
 	parser  codec.Parser
 	topics  *router.TopicTable[*conn]
-	px      *proxy.Loop // state the proxy sessions of this loop share
+	grips   *router.TopicTable[*gripSub] // GRIP sessions' channels (grip.go)
+	px      *proxy.Loop                  // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run
@@ -60,6 +61,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		g:      g,
 		el:     el,
 		topics: router.NewTopicTable[*conn](),
+		grips:  router.NewTopicTable[*gripSub](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
 	l.wheel = newTimers(g.now())
@@ -85,6 +87,9 @@ func (l *loop) join(cs *conn, name string) {
 }
 
 func (l *loop) leave(cs *conn) {
+	if cs.grip != nil {
+		l.gripRelease(cs)
+	}
 	if cs.group == nil {
 		return
 	}

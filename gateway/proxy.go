@@ -33,6 +33,7 @@ func newProxyLoop(l *loop) *proxy.Loop {
 		Heads:          &l.g.frames,
 		Log:            proxyLog(l.g.alog),
 		IDs:            l.g.ids,
+		Grip:           newGripConfig(l),
 	}
 }
 

@@ -30,6 +30,7 @@ type OpCode = bus.OpCode
 const (
 	OpText   = bus.OpText
 	OpBinary = bus.OpBinary
+	OpClose  = bus.OpClose
 )
 
 // TopicTable keeps one event loop's subscribers of every topic (topic.Table).

@@ -27,7 +27,7 @@ func TestCheckErrors(t *testing.T) {
 		{[]string{"-route", "/ws=topic:chat;publish=yes"}, []string{`[ALERT] -route: route "/ws=topic:chat;publish=yes": publish=yes: want clients or none`}},
 		{[]string{"-route", "/api=backend:app;grip", "-backend", "app=127.0.0.1:1"}, []string{`[ALERT] -route: route "/api=backend:app;grip": unknown option "grip" (want origins, publish, auth or auth-cache)`}},
 		{[]string{"-route", "/ws=topic:chat;Auth=x"}, []string{`[ALERT] -route: route "/ws=topic:chat;Auth=x": option "Auth=x": want key=value or a bare key`}},
-		{[]string{"-backend", "app=127.0.0.1:1;grip"}, []string{`[ALERT] -backend: backend "app": unknown option "grip" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)`}},
+		{[]string{"-backend", "app=127.0.0.1:1;retries=3"}, []string{`[ALERT] -backend: backend "app": unknown option "retries" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout, tunnel-timeout or grip)`}},
 		{[]string{"-backend", "app=127.0.0.1:1;retries=3"}, []string{`[ALERT] -backend: backend "app": unknown option "retries" (want balance, cookie`}},
 		{[]string{"-backend", "app=127.0.0.1:1;inter"}, []string{`[ALERT] -backend: backend "app": option "inter": want inter=VALUE`}},
 		{[]string{"-backend", "app=127.0.0.1:1;127.0.0.1:2"}, []string{`[ALERT] -backend: backend "app": option "127.0.0.1:2": want key=value or a bare key (separate servers with ',')`}},

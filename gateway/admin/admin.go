@@ -124,6 +124,7 @@ func (g *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/v1/publish/{topic...}", g.publishHandler())
+	mux.Handle("/publish/", g.pushpinPublishHandler()) // Pushpin's publish format (pushpin.go)
 	if g.cfg.StatsURI != "" {
 		mux.Handle(g.cfg.StatsURI, g.statsHandler())
 	}
@@ -145,7 +146,7 @@ func (g *Server) adminAuth(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/v1/publish/") || g.statsAuthorized(r) {
+		if r.URL.Path == "/healthz" || strings.HasPrefix(r.URL.Path, "/v1/publish/") || r.URL.Path == "/publish/" || g.statsAuthorized(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

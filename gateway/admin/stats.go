@@ -25,6 +25,7 @@ type Stats struct {
 	Topics []TopicStats `json:"topics"`
 	Users  []UserStats  `json:"users,omitempty"` // by token sub, most connections first (auth.go)
 	TLS    *TLSStats    `json:"tls,omitempty"`   // nil without -tls-listen
+	Grip   *GripStats   `json:"grip,omitempty"`  // GRIP sessions (grip_stats.go); nil: none so far
 }
 
 // NodeStats describes this gateway process.
@@ -99,6 +100,7 @@ func (g *Server) snapshot(ctx context.Context, topN int) Stats {
 	st.Pools = rt.PoolStats()
 	st.Topics = g.topicStats(ctx, topN)
 	st.Users = g.gw.Users(topN)
+	st.Grip = g.gripStats()
 	return st
 }
 

@@ -36,6 +36,8 @@ type Config struct {
 	MaxMessageBytes int
 	MaxOutbound     int
 
+	MaxTopicsPerConn int // GRIP channels one connection may be on (0: gateway.DefaultMaxTopicsPerConn)
+
 	Origins      []string
 	Subprotocols []string
 	Compression  bool

@@ -70,6 +70,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 60*time.Second, "close (1001) a WebSocket peer silent this long, pongs included")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 16384, "largest request head in `bytes` (431 above)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 4<<20, "largest WebSocket message in `bytes`, after reassembly and inflation (close 1009 above)")
+	fs.IntVar(&c.MaxTopicsPerConn, "max-topics-per-conn", 64, "channels a GRIP backend may put one client session on; a subscribe over it is ignored, counted and logged")
 	fs.IntVar(&c.MaxOutbound, "max-outbound", 16<<20, "unsent `bytes` a subscriber may have queued before it is closed as a slow consumer (1008)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "client connections in all; over it a new connection gets 503 and is closed (0: unlimited; the fd limit still applies)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "client connections per source IP (0: unlimited)")

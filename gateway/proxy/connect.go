@@ -195,7 +195,7 @@ func (s *Session) timeouts() {
 		limit = o.ServerTimeout
 	case PhaseTunnel:
 		if due := s.lastSeen + s.lp.ticks(o.TunnelTimeout); int32(now-due) < 0 {
-			s.client.Schedule(due)
+			s.client.Schedule(s.gripDue(now, due)) // GRIP: the keep-alive may come first
 			return
 		}
 		s.lp.Env.Timeout("tunnel")

@@ -223,6 +223,7 @@ func (s *Session) responseHead() bool {
 	if s.setCookie {
 		cookie = s.pool.Stick(s.target)
 	}
+	resp = s.gripResponse(resp, tunnel)
 	lp.scratch = codec.AppendClientResponseHead(lp.scratch[:0], resp, tunnel, closeClient, cookie)
 	if s.pending {
 		s.rec.ResponseHead(lp.clock())
@@ -303,6 +304,10 @@ func (s *Session) exchangeDone() {
 
 // relay moves bytes from one side of a tunnel to the other.
 func (s *Session) relay(from, to Side, fromServer bool) {
+	if s.grip != nil {
+		s.gripRelay(from, fromServer)
+		return
+	}
 	buf := from.Peek()
 	if len(buf) == 0 {
 		return

@@ -101,6 +101,7 @@ type Loop struct {
 	ClientTimeout  time.Duration // a request body must keep coming within it
 	MaxHeaderBytes int           // largest response head accepted
 	Heads          *pool.Pool    // buffers for request heads held until sent
+	Grip           *GripConfig   // GRIP sessions (grip.go); nil: off
 
 	Log   Logger           // access log; nil: off (no record is filled)
 	IDs   *accesslog.IDs   // request IDs; nil: none
@@ -127,6 +128,7 @@ type Session struct {
 	head     *pool.Buffer // rewritten request head, held until connected
 	waiter   *backend.Waiter
 	down     codec.FrameTracker // frame boundaries of server→client tunnel bytes
+	grip     *gripState         // a GRIP-managed tunnel (grip.go); nil otherwise
 	reqBody  bodyState
 	respBody bodyState
 	attempt  uint32 // dial attempts: a late result of an earlier one is ignored
@@ -227,7 +229,11 @@ func (lp *Loop) BeginFrom(o *Origin, prev *Session, c Client, req *codec.Request
 	s.respBody = bodyState{}
 	s.relayed = false
 	s.head = lp.Heads.Get()
-	s.head.B = codec.AppendForwardedHead(s.head.B, req, p.Opts.Cookie, ip)
+	if lp.gripOffer(s) {
+		s.head.B = codec.AppendGripForwardedHead(s.head.B, req, p.Opts.Cookie, ip)
+	} else {
+		s.head.B = codec.AppendForwardedHead(s.head.B, req, p.Opts.Cookie, ip)
+	}
 	c.Discard(n)
 	c.Engage(s)
 	s.reused = reuse

@@ -26,7 +26,7 @@ const MaxWeight = 256
 // Options: balance=roundrobin|leastconn|source|uri|hdr:NAME|query:NAME,
 // cookie=NAME, check=tcp|http:PATH|none, inter=DUR, rise=N, fall=N,
 // maxconn=N, queue=N, connect-timeout=DUR, server-timeout=DUR,
-// tunnel-timeout=DUR. Options not given come from def (the global flags),
+// tunnel-timeout=DUR, and the switch grip (GRIP upgrades). Options not given come from def (the global flags),
 // and fields def leaves zero from DefaultOptions. Errors name the pool and
 // the bad part, as `wsgate -check` prints them.
 func Parse(spec string, def Options) (*Pool, error) {
@@ -162,6 +162,7 @@ func parseOptions(items string, def Options) (Options, error) {
 		duration("connect-timeout", &o.ConnectTimeout),
 		duration("server-timeout", &o.ServerTimeout),
 		duration("tunnel-timeout", &o.TunnelTimeout),
+		{Name: "grip", Switch: true, Set: func(string) error { o.Grip = true; return nil }},
 	})
 	if err != nil {
 		return o, err

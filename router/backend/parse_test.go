@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,8 +38,8 @@ func TestParseErrors(t *testing.T) {
 		{"app=h:1;inter=", `backend "app": option "inter=": want inter=VALUE`},
 		{"app=h:1;check", `backend "app": option "check": want check=VALUE`},
 		{"app=h:1;Inter=2s", `backend "app": option "Inter=2s": want key=value or a bare key`},
-		{"app=h:1;grip", `backend "app": unknown option "grip" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)`},
-		{"app=h:1;retries=3", `backend "app": unknown option "retries" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout or tunnel-timeout)`},
+		{"app=h:1;grip=yes", `backend "app": option "grip=yes": grip is a switch, write ;grip without a value`},
+		{"app=h:1;retries=3", `backend "app": unknown option "retries" (want balance, cookie, check, inter, rise, fall, maxconn, queue, connect-timeout, server-timeout, tunnel-timeout or grip)`},
 		{"app=h:1;rise=2;rise=3", `backend "app": option "rise" given twice`},
 		{"app=h:1;balance=random", `backend "app": balance "random": unknown method (want roundrobin, leastconn, source, uri, hdr:NAME or query:NAME)`},
 		{"app=h:1;balance=hdr:", `backend "app": balance "hdr:": want hdr:NAME`},
@@ -68,6 +69,19 @@ func TestParseErrors(t *testing.T) {
 		if err.Error() != tc.err {
 			t.Errorf("Parse(%q):\n got  %s\n want %s", tc.spec, err, tc.err)
 		}
+	}
+}
+
+func TestParseGrip(t *testing.T) {
+	p, err := Parse("app=127.0.0.1:3001;grip", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Opts.Grip || !strings.HasSuffix(p.String(), ";grip") {
+		t.Fatalf("grip not set: %v %s", p.Opts.Grip, p)
+	}
+	if p, _ := Parse("app=127.0.0.1:3001", Options{}); p.Opts.Grip {
+		t.Fatal("grip set without the switch")
 	}
 }
 

@@ -97,6 +97,7 @@ type Options struct {
 	ServerTimeout  time.Duration // waiting for a response head (HTTP, and the 101)
 	TunnelTimeout  time.Duration // idle WebSocket tunnel
 	Queue          int           // sessions that may wait for a server at maxconn; 0 = 503 at once
+	Grip           bool          // ";grip": offer GRIP to the servers on upgrades (backend-driven subscriptions)
 }
 
 // DefaultOptions are HAProxy's usual values: roundrobin, inter 2s, rise 2,
@@ -340,6 +341,9 @@ func (p *Pool) String() string {
 		fmt.Fprintf(&b, ";queue=%d", o.Queue)
 	}
 	fmt.Fprintf(&b, ";connect-timeout=%s;server-timeout=%s;tunnel-timeout=%s", o.ConnectTimeout, o.ServerTimeout, o.TunnelTimeout)
+	if o.Grip {
+		b.WriteString(";grip")
+	}
 	return b.String()
 }
 

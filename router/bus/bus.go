@@ -12,6 +12,10 @@ type OpCode byte
 const (
 	OpText   OpCode = 1
 	OpBinary OpCode = 2
+	// OpClose is a publisher's close action (GRIP's ws-message "action":
+	// "close"): every subscriber of the topic is closed; the payload is the
+	// close frame's body (code, reason).
+	OpClose OpCode = 8
 )
 
 // Message is one broadcast. Payload is only valid during the Handler call.

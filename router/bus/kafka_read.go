@@ -264,8 +264,11 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 		case hdrSeq:
 			seqText = h.Value
 		case hdrOp:
-			if v := string(h.Value); v == "binary" || v == "2" {
+			switch v := string(h.Value); v {
+			case "binary", "2":
 				op = OpBinary
+			case "close":
+				op = OpClose
 			}
 		}
 	}

@@ -160,8 +160,11 @@ func (b *Kafka) produce(batch []*outMsg) []error {
 
 func (b *Kafka) record(m *outMsg, now time.Time) kafka.Record {
 	op := "text"
-	if m.op == OpBinary {
+	switch m.op {
+	case OpBinary:
 		op = "binary"
+	case OpClose:
+		op = "close"
 	}
 	return kafka.Record{
 		Time:  now,
