@@ -53,6 +53,13 @@ type Config struct {
 	// PauseFile stops an idle ramp (no new dials) when the file exists; the
 	// hold goes on with the connections already open.
 	PauseFile string
+	// HoldUntilStop makes an idle hold last until the stop file exists or Stop
+	// is closed (the runbook says when its broadcasts are over), not -hold.
+	HoldUntilStop bool
+	// Stop, when closed, ends an idle ramp or hold like the stop file: the
+	// command closes it on SIGTERM/SIGINT and at the deadline, so the result
+	// is still written.
+	Stop <-chan struct{}
 	// CDF adds latency CDF points to echo/broadcast results (for the charts).
 	CDF bool
 }
