@@ -45,6 +45,7 @@ func run(args []string) int {
 	var cfg loadgen.Config
 	var pids, checkpoints string
 	fs.StringVar(&cfg.Scenario, "scenario", "idle", "idle | broadcast | echo | churn | writefloor (saturation = broadcast with a higher -rate and -conns)")
+	fs.StringVar(&cfg.Proto, "proto", "", "protocol after the upgrade: empty (raw messages: wsgate, Node ws) or centrifugo (JSON protocol: connect + subscribe to \"chat\", publish commands, pushes unwrapped; idle, broadcast)")
 	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "server URL (IPv4 literal); \"{i}\" in the path becomes the connection index")
 	fs.IntVar(&cfg.Conns, "conns", 1000, fmt.Sprintf("connections from this process (≤ %d here: fd limit − 500); writefloor: socket pairs; churn: unused (see -max-inflight)", loadgen.MaxConnsPerProcess))
 	fs.StringVar(&cfg.Sources, "sources", "127.0.1.1-127.0.1.32", "source IPv4 addresses to bind before connect (ranges A-B, comma list; empty: kernel's choice)")
