@@ -157,27 +157,34 @@ if [ $((PER_NODE + 500)) -gt "$FDLIM" ]; then
 	exit 2
 fi
 
-# Host limits: report them; apply the runbook's values when allowed (APPLY_SYSCTL=1).
-{
-	echo "fd hard limit per process: $FDLIM"
-	for k in fs.file-max fs.nr_open net.ipv4.ip_local_port_range net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_mem net.ipv4.tcp_rmem net.ipv4.tcp_wmem; do
-		printf '%s = %s\n' "$k" "$(tr '\t' ' ' <"/proc/sys/${k//.//}" 2>/dev/null || echo '?')"
-	done
-} >"$WORK/limits.txt"
+# Host limits: apply the runbook's values when asked (APPLY_SYSCTL=1: a host
+# you own, as root), then report the values in force (they go into the report).
+SYSCTL_APPLIED="" SYSCTL_REFUSED=""
 if [ "${APPLY_SYSCTL:-0}" = 1 ] && [ -f deploy/sysctl.d/99-wsgate-1m.conf ]; then
 	while IFS='=' read -r k v; do
 		k=$(echo "$k" | tr -d ' ')
-		k=${k#-}
+		k=${k#-} # "-key": optional (sysctl(8) ignores it when absent)
 		v=$(echo "$v" | sed 's/^ *//;s/ *$//')
 		case $k in '' | \#*) continue ;; esac
 		f=/proc/sys/${k//.//}
 		old=$(tr '\t' ' ' <"$f" 2>/dev/null) || continue
 		if printf '%s\n' "$v" >"$f" 2>/dev/null; then
 			SYSCTL_RESTORE+=("${k//.//}=$old")
+			SYSCTL_APPLIED="$SYSCTL_APPLIED $k"
 			log "sysctl $k = $v (was $old; restored on exit)"
+		else
+			SYSCTL_REFUSED="$SYSCTL_REFUSED $k"
 		fi
 	done <deploy/sysctl.d/99-wsgate-1m.conf
+	[ -z "$SYSCTL_REFUSED" ] || log "APPLY_SYSCTL=1: the host refused$SYSCTL_REFUSED (not root, or a read-only /proc/sys): those stay as they are"
 fi
+{
+	echo "fd hard limit per process: $FDLIM"
+	echo "APPLY_SYSCTL=${APPLY_SYSCTL:-0}: applied:${SYSCTL_APPLIED:- none}; refused:${SYSCTL_REFUSED:- none}"
+	for k in fs.file-max fs.nr_open net.ipv4.ip_local_port_range net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_mem net.ipv4.tcp_rmem net.ipv4.tcp_wmem; do
+		printf '%s = %s\n' "$k" "$(tr '\t' ' ' <"/proc/sys/${k//.//}" 2>/dev/null || echo '?')"
+	done
+} >"$WORK/limits.txt"
 cat "$WORK/limits.txt" >&2
 MEM0=$(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo)
 log "target $TARGET: $PROCS gateway node(s) (~$PER_NODE each), $GENS generator process(es) (≤ $GEN_PER each), bus $BUS; MemAvailable $MEM0 MB; load $(cut -d' ' -f1-3 /proc/loadavg)"
