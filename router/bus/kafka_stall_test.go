@@ -69,6 +69,26 @@ func startKafkadevProcess(t *testing.T) (string, *os.Process) {
 	return "", nil
 }
 
+// processStopped reports whether every thread of pid is in state T (stopped).
+func processStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
 func TestKafkaFrozenBrokerDeliversLocallyThenOnceInOrder(t *testing.T) {
 	addr, broker := startKafkadevProcess(t)
 	ra, rb := newRecorder(), newRecorder()
@@ -87,6 +107,9 @@ func TestKafkaFrozenBrokerDeliversLocallyThenOnceInOrder(t *testing.T) {
 	if err := broker.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP kafkadev: %v", err)
 	}
+	// The signal is asynchronous: wait until every thread is stopped, or a
+	// loaded host lets the broker answer the first publish normally.
+	waitFor(t, "kafkadev stopped", 5*time.Second, func() bool { return processStopped(broker.Pid) })
 	frozen := time.Now()
 	thawed := false
 	thaw := func() {
