@@ -96,8 +96,20 @@ wait_listen() { # wait_listen PORT PID NAME
 	return 1
 }
 
-# start_server wsgate|haproxy|wsgate-topic|node: sets SERVER_PID, PORT, ADMIN.
+# start_server wsgate|haproxy|wsgate-topic|node|centrifugo: sets SERVER_PID,
+# PORT, ADMIN. A port found free can be taken by another process of a shared
+# host before the server binds it: then it tries again on new ports (3 times).
 start_server() {
+	local try
+	for try in 1 2 3; do
+		start_server_once "$1" && return 0
+		stop_server
+		echo "$1: start failed (try $try), retrying on other ports" >&2
+	done
+	return 1
+}
+
+start_server_once() {
 	PORT=$(free_port)
 	ADMIN=""
 	case $1 in
