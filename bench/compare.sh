@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-compare: wsgate side by side with HAProxy (Debian package) in
 # front of the same two Node `ws` echo backends, plus wsgate's own WebSocket
-# termination against the Node `ws` broadcast server, all in one run:
+# termination against the Node `ws` broadcast server and Centrifugo v6 (JSON
+# protocol, insecure client mode: no tokens), all in one run:
 #
 #   echo-1k, echo-5k   N connections × 20 msg/s × 64 B for ECHO_D through the
 #                      proxy (tunnels), RTT percentiles, messages per gateway
@@ -11,9 +12,10 @@
 #   churn              connect + upgrade + close at max rate for CHURN_D:
 #                      upgrades/s, gateway CPU per upgrade, RSS drift
 #   node-direct        echo-1k straight to one Node backend (reference line)
-#   broadcast,         wsgate (topic route) vs the Node ws broadcast server:
-#   idle-18k,          3000 subscribers × 10 msg/s; 18k idle connections;
-#   churn-topic        upgrades/s when the gateway terminates WebSocket itself
+#   broadcast,         wsgate (topic route) vs the Node ws broadcast server
+#   idle-18k,          and Centrifugo: 3000 subscribers × 10 msg/s; 18k idle
+#   churn-topic        connections; upgrades/s when the server terminates
+#                      WebSocket itself (churn-topic: wsgate and Node only)
 #   writefloor         bare write(2) cost on this host, same run
 #
 # Writes bench/results/<date>-compare.{json,md} and SVG charts
@@ -22,7 +24,10 @@
 # on exit (trap), every generator has -deadline and a `timeout` around it.
 #
 # Env: BENCH_QUICK=1 (small sizes, ≈ 1.5 min), WSGATE_BIN=path, ECHO_D=15s,
-# CHURN_D=10s, COMPARE_TARGETS="wsgate haproxy" (proxy side), SKIP_TOPIC=1.
+# CHURN_D=10s, COMPARE_TARGETS="wsgate haproxy" (proxy side), SKIP_TOPIC=1,
+# TOPIC_PEERS="node centrifugo" (terminated side), CENTRIFUGO_BIN=path (default:
+# bin/centrifugo, else PATH, else `go install github.com/centrifugal/centrifugo/v6@v6.9.1`
+# into bin/; skipped with a message if none works).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,8 +96,20 @@ wait_listen() { # wait_listen PORT PID NAME
 	return 1
 }
 
-# start_server wsgate|haproxy|wsgate-topic|node: sets SERVER_PID, PORT, ADMIN.
+# start_server wsgate|haproxy|wsgate-topic|node|centrifugo: sets SERVER_PID,
+# PORT, ADMIN. A port found free can be taken by another process of a shared
+# host before the server binds it: then it tries again on new ports (3 times).
 start_server() {
+	local try
+	for try in 1 2 3; do
+		start_server_once "$1" && return 0
+		stop_server
+		echo "$1: start failed (try $try), retrying on other ports" >&2
+	done
+	return 1
+}
+
+start_server_once() {
 	PORT=$(free_port)
 	ADMIN=""
 	case $1 in
@@ -136,6 +153,16 @@ start_server() {
 	node)
 		node bench/node/broadcast-server.js "$PORT" 127.0.0.1 >"$WORK/node-$PORT.log" 2>&1 &
 		;;
+	centrifugo)
+		# Insecure client mode: connect and subscribe without tokens, publish
+		# from a client (the generator's publisher), as the broadcast scenario needs.
+		cat >"$WORK/centrifugo.json" <<-EOF
+			{"client": {"insecure": true},
+			 "http_server": {"address": "127.0.0.1", "port": "$PORT", "internal_address": "127.0.0.1", "internal_port": "$PORT"},
+			 "log": {"level": "error"}}
+		EOF
+		"$CENTRIFUGO" --config "$WORK/centrifugo.json" >"$WORK/centrifugo-$PORT.log" 2>&1 &
+		;;
 	esac
 	SERVER_PID=$!
 	wait_listen "$PORT" "$SERVER_PID" "$1"
@@ -158,6 +185,22 @@ WSGATE=${WSGATE_BIN:-bin/wsgate}
 if [ -z "${WSGATE_BIN:-}" ]; then go build -o bin/wsgate ./cmd/wsgate; fi
 go build -o bin/wsgate-bench ./bench/cmd/wsgate-bench
 [ -d bench/node/node_modules/ws ] || (cd bench/node && npm ci --no-audit --no-fund)
+CENTRIFUGO=${CENTRIFUGO_BIN:-}
+TOPIC_PEERS=${TOPIC_PEERS:-"node centrifugo"}
+if [[ " $TOPIC_PEERS " == *" centrifugo "* ]] && [ -z "$CENTRIFUGO" ]; then
+	if [ -x bin/centrifugo ]; then
+		CENTRIFUGO=bin/centrifugo
+	elif command -v centrifugo >/dev/null; then
+		CENTRIFUGO=$(command -v centrifugo)
+	elif GOBIN=$PWD/bin go install github.com/centrifugal/centrifugo/v6@v6.9.1 >&2; then
+		CENTRIFUGO=bin/centrifugo
+	fi
+	if [ -z "$CENTRIFUGO" ]; then
+		echo "centrifugo not found and go install failed: skipping the Centrifugo peer" >&2
+		TOPIC_PEERS=${TOPIC_PEERS//centrifugo/}
+	fi
+fi
+[ -z "$CENTRIFUGO" ] || echo "centrifugo: $("$CENTRIFUGO" version 2>&1 | head -1)" >&2
 if ! command -v haproxy >/dev/null; then
 	apt-get install -y haproxy >&2 || { echo "haproxy is not installed and apt-get failed" >&2; exit 1; }
 fi
@@ -200,22 +243,25 @@ gen node-direct echo-1k 0 -scenario echo -url "ws://127.0.0.1:$B1/echo" -conns "
 SERVER_PID=""
 
 if [ "${SKIP_TOPIC:-0}" != 1 ]; then
-	for t in wsgate-topic node; do
+	for t in wsgate-topic $TOPIC_PEERS; do
+		path=/ws proto=()
+		if [ "$t" = centrifugo ]; then path=/connection/websocket proto=(-proto centrifugo); fi
 		log "$t: broadcast $BC_N × 10 msg/s for $BC_D"
 		start_server "$t"
-		gen "$t" broadcast 0 -scenario broadcast -url "ws://127.0.0.1:$PORT/ws" -conns "$BC_N" -rate 10 -duration "$BC_D" \
+		gen "$t" broadcast 0 -scenario broadcast -url "ws://127.0.0.1:$PORT$path" "${proto[@]}" -conns "$BC_N" -rate 10 -duration "$BC_D" \
 			-drain 15s -size 64 -cdf
 		stop_server
 		log "$t: idle-18k, $IDLE_N connections from 2 processes"
 		start_server "$t"
 		pids=()
 		for i in 0 1; do
-			gen "$t" idle-18k "$i" -scenario idle -url "ws://127.0.0.1:$PORT/ws" -conns $((IDLE_N / 2)) -hold 5s \
+			gen "$t" idle-18k "$i" -scenario idle -url "ws://127.0.0.1:$PORT$path" "${proto[@]}" -conns $((IDLE_N / 2)) -hold 5s \
 				-checkpoints "$IDLE_CP" -sources "127.0.$((i + 1)).1-127.0.$((i + 1)).32" &
 			pids+=($!)
 		done
 		for p in "${pids[@]}"; do wait "$p" || true; done
 		stop_server
+		[ "$t" != centrifugo ] || continue # churn: connect+close, no protocol: wsgate and Node only
 		log "$t: churn-topic for $CHURN_D"
 		start_server "$t"
 		gen "$t" churn-topic 0 -scenario churn -url "ws://127.0.0.1:$PORT/ws" -dial-rate 0 -max-inflight 200 -duration "$CHURN_D"
@@ -229,7 +275,7 @@ timeout 120 bin/wsgate-bench -scenario writefloor -conns "$FLOOR" -label floor -
 cat "$WORK/floor.json" >>"$LINES"
 
 OUT=bench/results/$DATE-compare
-note="make bench-compare (BENCH_QUICK=$QUICK) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
+note="make bench-compare (BENCH_QUICK=$QUICK) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results: $OUT.json"
 bin/wsgate-bench compare-report -in "$LINES" -out "$OUT.json" -note "$note" -charts bench/results -chart-prefix "$DATE-" | tee "$OUT.md"
 for f in bench/results/"$DATE"-*.svg; do

@@ -74,10 +74,15 @@ func (h *bcastHandler) tick(l *Loop, now int64) int64 {
 	due := min(h.total, (now-start)/h.interval+1)
 	// Catch up after a stall, but in bounded bursts.
 	for n := 0; sent < due && n < 1000; n++ {
-		binary.LittleEndian.PutUint64(h.msg[0:8], uint64(sent))
 		ts := nanotime()
-		binary.LittleEndian.PutUint64(h.msg[8:16], uint64(ts))
-		l.Send(h.pub, OpBinary, h.msg)
+		if l.centrifugo {
+			h.msg = appendCentrifugoPublish(h.msg[:0], uint64(sent)+3, uint64(sent), ts, h.size)
+			l.Send(h.pub, OpText, h.msg)
+		} else {
+			binary.LittleEndian.PutUint64(h.msg[0:8], uint64(sent))
+			binary.LittleEndian.PutUint64(h.msg[8:16], uint64(ts))
+			l.Send(h.pub, OpBinary, h.msg)
+		}
 		if sent == 0 {
 			h.first.Store(ts)
 		}

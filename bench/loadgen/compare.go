@@ -18,6 +18,7 @@ import (
 //	node-direct   the generator straight to one Node echo backend (no proxy)
 //	wsgate-topic  wsgate terminating WebSocket itself (topic routes)
 //	node          the Node `ws` broadcast server (the seeds' pattern)
+//	centrifugo    Centrifugo v6 (JSON protocol, -proto centrifugo)
 //
 // and its run IDs: echo-1k, echo-5k, tunnels-9k, churn, broadcast, idle-18k.
 
@@ -143,10 +144,21 @@ func compareFigures() []cmpFig {
 		add("server CPU µs per upgrade", "%.1f", "lower", first(churnOf, func(c *ChurnResult) float64 { return c.CPUUsPerUpgrade }))
 		add("RSS drift KB (settled − start)", "%.0f", "lower", first(churnOf, func(c *ChurnResult) float64 { return float64(c.RSSSettledKB - c.RSSStartKB) }))
 	}
+	// The terminated-WebSocket sections, once per peer: Node `ws` and Centrifugo v6.
+	for _, peer := range []struct{ label, name string }{{"node", "Node ws"}, {"centrifugo", "Centrifugo v6"}} {
+		fs = append(fs, topicFigures(peer.label, peer.name)...)
+	}
+	return fs
+}
+
+// topicFigures are the broadcast and idle-18k rows of wsgate-topic against one
+// peer that terminates WebSocket itself.
+func topicFigures(peer, peerName string) []cmpFig {
+	var fs []cmpFig
 	{
-		sec, id := "broadcast (3000 subscribers × 10 msg/s, 64 B; wsgate topic vs Node ws)", "broadcast"
+		sec, id := "broadcast (3000 subscribers × 10 msg/s, 64 B; wsgate topic vs "+peerName+")", "broadcast"
 		add := func(fig, format, better string, get func([]Result) (float64, bool)) {
-			fs = append(fs, cmpFig{sec, fig, id, "wsgate-topic", "node", format, better, get})
+			fs = append(fs, cmpFig{sec, fig, id, "wsgate-topic", peer, format, better, get})
 		}
 		add("host load (1-min) at the end", "%.1f", "", first(resOf, loadOf))
 		add("received / expected", "%.4f", "higher", first(bcastOf, func(b *BroadcastResult) float64 {
@@ -170,9 +182,9 @@ func compareFigures() []cmpFig {
 		})
 	}
 	{
-		sec, id := "idle-18k (terminated WebSocket, 2 generator processes)", "idle-18k"
+		sec, id := "idle-18k (terminated WebSocket, 2 generator processes; vs "+peerName+")", "idle-18k"
 		add := func(fig, format, better string, get func([]Result) (float64, bool)) {
-			fs = append(fs, cmpFig{sec, fig, id, "wsgate-topic", "node", format, better, get})
+			fs = append(fs, cmpFig{sec, fig, id, "wsgate-topic", peer, format, better, get})
 		}
 		add("connections held", "%.0f", "", idleFinal(func(i *IdleResult) float64 { return float64(i.Final.GatewayConns) }))
 		add("server RSS KB", "%.0f", "lower", idleFinal(func(i *IdleResult) float64 { return float64(i.Final.RSSKB) }))
@@ -235,7 +247,7 @@ func compareCharts(group map[[2]string][]Result, dir, prefix string) ([]string, 
 		}
 	}
 	bc := &Chart{Title: "Broadcast publish→deliver CDF (3000 subscribers × 10 msg/s)", XLabel: "publish→deliver µs (log)", YLabel: "fraction ≤", LogX: true, YMin0: true}
-	for _, lb := range []string{"wsgate-topic", "node"} {
+	for _, lb := range []string{"wsgate-topic", "node", "centrifugo"} {
 		for _, r := range group[[2]string{lb, "broadcast"}] {
 			if r.Broadcast != nil && len(r.Broadcast.Latency.CDF) > 0 {
 				bc.Series = append(bc.Series, Series{Name: lb, Points: r.Broadcast.Latency.CDF})
@@ -252,6 +264,7 @@ func compareCharts(group map[[2]string][]Result, dir, prefix string) ([]string, 
 		{"haproxy", "tunnels-9k", "haproxy tunnels", 2},
 		{"wsgate-topic", "idle-18k", "wsgate terminated", 1},
 		{"node", "idle-18k", "node ws terminated", 1},
+		{"centrifugo", "idle-18k", "centrifugo v6 terminated", 1},
 	} {
 		rs := group[[2]string{c.lb, c.id}]
 		b := idleBest(rs)

@@ -24,7 +24,10 @@ var MaxConnsPerProcess = func() int {
 
 // Config is one generator run.
 type Config struct {
-	Scenario         string
+	Scenario string
+	// Proto is the protocol spoken after the upgrade: "" (raw WebSocket
+	// messages) or ProtoCentrifugo (idle and broadcast only).
+	Proto            string
 	URL              string
 	Conns            int
 	Sources          string
@@ -53,6 +56,13 @@ type Config struct {
 	// PauseFile stops an idle ramp (no new dials) when the file exists; the
 	// hold goes on with the connections already open.
 	PauseFile string
+	// HoldUntilStop makes an idle hold last until the stop file exists or Stop
+	// is closed (the runbook says when its broadcasts are over), not -hold.
+	HoldUntilStop bool
+	// Stop, when closed, ends an idle ramp or hold like the stop file: the
+	// command closes it on SIGTERM/SIGINT and at the deadline, so the result
+	// is still written.
+	Stop <-chan struct{}
 	// CDF adds latency CDF points to echo/broadcast results (for the charts).
 	CDF bool
 }
@@ -84,6 +94,15 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown scenario %q (idle, broadcast, echo, churn, writefloor)", c.Scenario)
+	}
+	switch c.Proto {
+	case "":
+	case ProtoCentrifugo:
+		if c.Scenario != "idle" && c.Scenario != "broadcast" && c.Scenario != "churn" {
+			return fmt.Errorf("-proto %s: scenario %s not supported (idle, broadcast, churn)", c.Proto, c.Scenario)
+		}
+	default:
+		return fmt.Errorf("unknown -proto %q (empty or %s)", c.Proto, ProtoCentrifugo)
 	}
 	if c.Scenario == "broadcast" || c.Scenario == "echo" {
 		if c.Rate <= 0 || c.Duration <= 0 {

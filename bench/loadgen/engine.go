@@ -22,6 +22,10 @@ type engine struct {
 	// pauseDial stops every loop from dialing more; abortWait ends waitRamp.
 	pauseDial atomic.Bool
 	abortWait atomic.Bool
+	// proto and size: -proto centrifugo (centrifugo.go) and the payload size
+	// its pushes are unwrapped into.
+	proto string
+	size  int
 }
 
 func newEngine(cfg *Config) (*engine, error) {
@@ -33,7 +37,7 @@ func newEngine(cfg *Config) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine{target: t, sources: src, hsTimeout: int64(cfg.HandshakeTimeout)}, nil
+	return &engine{target: t, sources: src, hsTimeout: int64(cfg.HandshakeTimeout), proto: cfg.Proto, size: cfg.Size}, nil
 }
 
 // addLoop creates a loop that dials n connections with IDs firstID,

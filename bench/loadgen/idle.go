@@ -48,6 +48,16 @@ func (h *idleHandler) onMessage(l *Loop, c *Conn, _ byte, p []byte, now int64) {
 func (h *idleHandler) onClose(*Loop, *Conn)    {}
 func (h *idleHandler) tick(*Loop, int64) int64 { return 0 }
 
+// closed reports whether ch is closed (a nil channel never is).
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 func fileExists(p string) bool {
 	if p == "" {
 		return false
@@ -176,7 +186,7 @@ func runIdle(cfg *Config, res *Result) error {
 			return
 		}
 		lastStat = time.Now()
-		if fileExists(cfg.StopFile) {
+		if fileExists(cfg.StopFile) || closed(cfg.Stop) {
 			stopped = true
 			e.pauseDial.Store(true)
 			e.abortWait.Store(true)
@@ -189,10 +199,14 @@ func runIdle(cfg *Config, res *Result) error {
 	e.waitRamp(cfg.Conns, rampTimeout(cfg, cfg.Conns), func() { check(); checkFiles() })
 	res.Connect = connectResult(e, cfg.Conns, startMono)
 	holdEnd := time.Now().Add(cfg.Hold)
-	for time.Now().Before(holdEnd) && !stopped {
+	for (cfg.HoldUntilStop || time.Now().Before(holdEnd)) && !stopped {
 		check()
 		checkFiles()
-		time.Sleep(min(250*time.Millisecond, time.Until(holdEnd)))
+		nap := 250 * time.Millisecond
+		if !cfg.HoldUntilStop {
+			nap = min(nap, time.Until(holdEnd))
+		}
+		time.Sleep(nap)
 	}
 	if stopped {
 		idle.StoppedBy = "stop-file"

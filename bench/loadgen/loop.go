@@ -88,6 +88,9 @@ type Loop struct {
 	// closed at the end): their scenario bookkeeping still counts.
 	retired  []*Conn
 	stopFlag atomic.Bool
+	// centrifugo: speak Centrifugo's JSON protocol (-proto centrifugo, centrifugo.go).
+	centrifugo bool
+	pushBuf    []byte
 }
 
 func (l *Loop) countErr(what string) { l.errs[what]++ }
@@ -124,6 +127,9 @@ func (l *Loop) process(c *Conn, data []byte, now int64) {
 			l.Stats.Opened.Add(1)
 			l.Stats.LastOpen.Store(now)
 			l.ConnectH.Record(now - c.started)
+			if l.centrifugo {
+				l.centrifugoOpen(c)
+			}
 			l.h.onOpen(l, c, now)
 			continue
 		}
@@ -160,13 +166,13 @@ func (l *Loop) frame(c *Conn, f Frame, now int64) {
 			c.fragOp = f.Op
 			return
 		}
-		l.deliver(c, f.Op, f.Payload, now)
+		l.data(c, f.Op, f.Payload, now)
 	case OpContinuation:
 		c.frag = append(c.frag, f.Payload...)
 		if f.Fin {
 			p := c.frag
 			c.frag = nil
-			l.deliver(c, c.fragOp, p, now)
+			l.data(c, c.fragOp, p, now)
 		}
 	case OpPing:
 		l.wbuf = AppendClientFrame(l.wbuf[:0], OpPong, f.Payload, maskKey())
@@ -188,6 +194,15 @@ func (l *Loop) frame(c *Conn, f Frame, now int64) {
 	default:
 		l.lose(c, fmt.Errorf("unknown opcode %d from server", f.Op))
 	}
+}
+
+// data handles one complete data message from the server.
+func (l *Loop) data(c *Conn, op byte, p []byte, now int64) {
+	if l.centrifugo {
+		l.centrifugoDeliver(c, p, now)
+		return
+	}
+	l.deliver(c, op, p, now)
 }
 
 func (l *Loop) deliver(c *Conn, op byte, p []byte, now int64) {

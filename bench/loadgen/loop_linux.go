@@ -35,6 +35,8 @@ func newLoop(e *engine, idx int, h handler) (*Loop, error) {
 		Hist:     NewHistogram(),
 		ConnectH: NewHistogram(),
 		errs:     make(map[string]int),
+		// e is nil in unit tests of the loop alone.
+		centrifugo: e != nil && e.proto == ProtoCentrifugo,
 	}, nil
 }
 

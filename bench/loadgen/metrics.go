@@ -13,7 +13,11 @@ import (
 // metric name (label sets folded together): enough for counter deltas such
 // as wsgate_messages_out_total / wsgate_broadcast_writes_total.
 func ScrapeMetrics(url string) (map[string]float64, error) {
-	cl := http.Client{Timeout: 5 * time.Second}
+	return scrapeMetricsTimeout(url, 5*time.Second)
+}
+
+func scrapeMetricsTimeout(url string, timeout time.Duration) (map[string]float64, error) {
+	cl := http.Client{Timeout: timeout}
 	resp, err := cl.Get(url)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)

@@ -67,12 +67,17 @@ type MillionReport struct {
 	NodeConnsMax int64               `json:"node_conns_max"`
 	NodeRSSMinKB int64               `json:"node_rss_min_kb"`
 	NodeRSSMaxKB int64               `json:"node_rss_max_kb"`
-	Opened       int64               `json:"opened"`
-	Failed       int64               `json:"failed"`
-	Lost         int64               `json:"lost"`
-	RampSec      float64             `json:"ramp_sec"`
-	ConnectRate  float64             `json:"connect_rate"`
-	Errors       map[string]int      `json:"errors,omitempty"`
+	// GenReports is how many generator processes wrote a result;
+	// MissingGens lists the -proc indexes of those that did not (their
+	// connections and deliveries are not in Opened/Received).
+	GenReports  int            `json:"generator_reports"`
+	MissingGens []int          `json:"missing_generator_reports,omitempty"`
+	Opened      int64          `json:"opened"`
+	Failed      int64          `json:"failed"`
+	Lost        int64          `json:"lost"`
+	RampSec     float64        `json:"ramp_sec"`
+	ConnectRate float64        `json:"connect_rate"`
+	Errors      map[string]int `json:"errors,omitempty"`
 	// Broadcast during the hold.
 	Published          int64   `json:"published"`
 	Received           int64   `json:"received"`
@@ -197,6 +202,16 @@ func BuildMillion(in MillionInput, chartDir, chartPrefix string) (*MillionReport
 	var cdfs [][][2]float64
 	var counts []uint64
 	var lastRecv int64
+	got := map[int]bool{}
+	for _, g := range in.Gens {
+		got[g.Proc] = true
+	}
+	r.GenReports = len(got)
+	for i := 0; i < in.GenProcs; i++ {
+		if !got[i] {
+			r.MissingGens = append(r.MissingGens, i)
+		}
+	}
 	for _, g := range in.Gens {
 		if c := g.Connect; c != nil {
 			r.Opened += c.Opened
@@ -279,8 +294,16 @@ func BuildMillion(in MillionInput, chartDir, chartPrefix string) (*MillionReport
 func (r *MillionReport) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Target %d; %d gateway node(s), %d generator process(es); bus: %s.\n\n", r.Target, r.Nodes, r.GenProcs, r.Bus)
-	fmt.Fprintf(&b, "**Highest count held: %d** (ramp stopped by: %s). Opened %d, failed %d, lost %d; ramp %.0f s at %.0f conn/s.\n\n",
-		r.PeakHeld, r.StoppedBy, r.Opened, r.Failed, r.Lost, r.RampSec, r.ConnectRate)
+	fmt.Fprintf(&b, "**Highest count held: %d** (gateways' wsgate_connections_open; ramp stopped by: %s). ", r.PeakHeld, r.StoppedBy)
+	switch {
+	case r.GenReports == 0:
+		fmt.Fprintf(&b, "No generator report came back (0 of %d): opened/failed counts and deliveries unknown.\n\n", r.GenProcs)
+	default:
+		if len(r.MissingGens) > 0 {
+			fmt.Fprintf(&b, "Generator reports: %d of %d (missing: proc %s; their counts are not below). ", r.GenReports, r.GenProcs, joinInts(r.MissingGens, 12))
+		}
+		fmt.Fprintf(&b, "Opened %d, failed %d, lost %d; ramp %.0f s at %.0f conn/s.\n\n", r.Opened, r.Failed, r.Lost, r.RampSec, r.ConnectRate)
+	}
 	b.WriteString("| held | gateway RSS MB (Σ) | KB/conn | KB/conn over baseline | generator KB/conn | slab Δ KB/conn (both ends) | slab MB | TCP inuse | TCP mem pages | MemAvailable MB | load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	rows := append(append([]MillionCheckpoint(nil), r.Checkpoints...), r.Peak)
 	for _, c := range rows {
@@ -288,11 +311,20 @@ func (r *MillionReport) Markdown() string {
 			c.GeneratorKBConn, c.SlabKBPerConn, c.SlabKB>>10, c.TCPInuse, c.TCPMemPages, c.MemAvailMB, c.LoadAvg)
 	}
 	fmt.Fprintf(&b, "\nPer node at the peak: %d–%d connections, RSS %.1f–%.1f MB.\n", r.NodeConnsMin, r.NodeConnsMax, float64(r.NodeRSSMinKB)/1024, float64(r.NodeRSSMaxKB)/1024)
-	fmt.Fprintf(&b, "\nBroadcast during the hold: %d messages published, %d of %d deliveries received, %d missing, %d duplicates; publish→deliver p50 %.0f ms, p99 %.0f ms, max %.0f ms (merged over generator processes); last delivery %.0f ms after the last publish; frames per write(2) %.2f (%.0f messages out).\n",
-		r.Published, r.Received, r.Expected, r.Missing, r.Duplicates, r.P50Us/1e3, r.P99Us/1e3, r.MaxUs/1e3, r.LastAfterPublishMs, r.FramesPerWrite, r.MsgsOut)
-	if r.FloorMs > 0 {
-		fmt.Fprintf(&b, "Write floor in the same run: %.2f µs CPU per bare write(2) → %d writes ÷ %d cores ≥ %.0f ms; last delivery / floor = %.2f.\n",
-			r.FloorCPUUsPerWrite, r.PeakHeld, r.Cores, r.FloorMs, r.FloorRatio)
+	if r.GenReports == 0 {
+		fmt.Fprintf(&b, "\nBroadcast during the hold: %d messages published; the gateways counted %.0f messages out, frames per write(2) %.2f; deliveries unknown (no generator report).\n",
+			r.Published, r.MsgsOut, r.FramesPerWrite)
+	} else {
+		fmt.Fprintf(&b, "\nBroadcast during the hold: %d messages published, %d of %d deliveries received (by the %d generators that reported), %d missing, %d duplicates; publish→deliver p50 %.0f ms, p99 %.0f ms, max %.0f ms (merged over generator processes); gateways: %.0f messages out, frames per write(2) %.2f.\n",
+			r.Published, r.Received, r.Expected, r.GenReports, r.Missing, r.Duplicates, r.P50Us/1e3, r.P99Us/1e3, r.MaxUs/1e3, r.MsgsOut, r.FramesPerWrite)
+	}
+	switch {
+	case r.LastAfterPublishMs > 0 && r.FloorMs > 0:
+		fmt.Fprintf(&b, "\n**Broadcast to %d connections: last delivery %.0f ms after the last publish; write floor %.0f ms** (%d writes × %.2f µs CPU per bare write(2) in the same run ÷ %d cores) → **%.2f× the floor** (goal ≤ 1.3).\n",
+			r.PeakHeld, r.LastAfterPublishMs, r.FloorMs, r.PeakHeld, r.FloorCPUUsPerWrite, r.Cores, r.FloorRatio)
+	case r.FloorMs > 0:
+		fmt.Fprintf(&b, "\nBroadcast to %d connections: last delivery unknown (no generator delivery report); write floor %.0f ms (%.2f µs per write ÷ %d cores).\n",
+			r.PeakHeld, r.FloorMs, r.FloorCPUUsPerWrite, r.Cores)
 	}
 	if len(r.Errors) > 0 {
 		type kv struct {
@@ -315,6 +347,22 @@ func (r *MillionReport) Markdown() string {
 	}
 	if r.Note != "" {
 		fmt.Fprintf(&b, "\n%s\n", r.Note)
+	}
+	return b.String()
+}
+
+// joinInts prints at most n values, then "… (k more)".
+func joinInts(v []int, n int) string {
+	var b strings.Builder
+	for i, x := range v {
+		if i == n {
+			fmt.Fprintf(&b, " … (%d more)", len(v)-n)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, x)
 	}
 	return b.String()
 }

@@ -25,6 +25,7 @@ type kafkaOptions struct {
 	buffer  int
 	linger  time.Duration
 	acks    string
+	stall   time.Duration
 }
 
 // kafkaFlags declares the Kafka bus flags on fs (called from newFlagSet).
@@ -34,6 +35,7 @@ func kafkaFlags(fs *flag.FlagSet, k *kafkaOptions) {
 	fs.StringVar(&k.nodeID, "node-id", "", "this node's `name` in the records it publishes (default: host name)")
 	fs.IntVar(&k.buffer, "kafka-buffer", 64<<20, "`bytes` of publishes kept while Kafka is unreachable or slow (delivered locally at once, sent when it is back); beyond it publishes are dropped (API: 503)")
 	fs.DurationVar(&k.linger, "kafka-linger", 0, "extra wait to gather a Kafka produce batch, like linger.ms (0: send at once; messages arriving while a produce is in flight form the next batch anyway)")
+	fs.DurationVar(&k.stall, "kafka-stall-timeout", time.Second, "a produce not acknowledged for this `duration` (a hung broker: TCP open, no answer) degrades the bus: unacknowledged and new publishes are delivered locally at once and sent when Kafka answers, never twice (0: off, wait for the write to fail, ~5s)")
 	fs.StringVar(&k.acks, "kafka-acks", "one", "produce acknowledgements: one (leader, lower latency) or all (in-sync replicas)")
 }
 
@@ -55,6 +57,9 @@ func (k *kafkaOptions) validate() error {
 	}
 	if k.linger < 0 || k.linger > time.Second {
 		errs = append(errs, fmt.Errorf("-kafka-linger: %v: want between 0 and 1s", k.linger))
+	}
+	if k.stall < 0 {
+		errs = append(errs, fmt.Errorf("-kafka-stall-timeout: %v: want 0 (off) or a positive duration", k.stall))
 	}
 	if _, err := k.requiredAcks(); err != nil {
 		errs = append(errs, err)
@@ -79,8 +84,8 @@ func (k *kafkaOptions) describe() string {
 	if len(k.brokerList()) == 0 {
 		return "bus: in-process (single node)"
 	}
-	return fmt.Sprintf("bus: kafka %s topic %s, node %q, buffer %d bytes, linger %v, acks %s",
-		strings.Join(k.brokerList(), ","), k.topic, k.nodeID, k.buffer, k.linger, k.acks)
+	return fmt.Sprintf("bus: kafka %s topic %s, node %q, buffer %d bytes, linger %v, acks %s, stall timeout %v",
+		strings.Join(k.brokerList(), ","), k.topic, k.nodeID, k.buffer, k.linger, k.acks, k.stall)
 }
 
 // NewBus returns the gateway's bus constructor: the Kafka bus when brokers
@@ -96,6 +101,10 @@ func (o *Options) NewBus(log *slog.Logger, reg prometheus.Registerer) gateway.Ne
 		if err != nil {
 			return nil, err
 		}
+		stall := k.stall
+		if stall == 0 {
+			stall = -1 // the flag's 0 means off; the config's 0 means its default
+		}
 		return bus.NewKafka(bus.KafkaConfig{
 			Brokers:      brokers,
 			Topic:        k.topic,
@@ -103,6 +112,7 @@ func (o *Options) NewBus(log *slog.Logger, reg prometheus.Registerer) gateway.Ne
 			BufferBytes:  k.buffer,
 			Linger:       k.linger,
 			RequiredAcks: acks,
+			StallTimeout: stall,
 			Logger:       log,
 			Registerer:   reg,
 		}, h)

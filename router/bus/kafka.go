@@ -60,6 +60,12 @@ type KafkaConfig struct {
 	// ConnectTimeout bounds the first connection attempt inside NewKafka
 	// (default 3s); after it NewKafka returns a degraded bus that keeps trying.
 	ConnectTimeout time.Duration
+	// StallTimeout is how long a produce may go unacknowledged before the bus
+	// declares itself degraded and delivers the unacknowledged messages
+	// locally (a hung broker: TCP open, no answer). Default 1s; negative
+	// disables it (then only a failed write degrades the bus, after the
+	// client's own timeouts, ~5s).
+	StallTimeout time.Duration
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are kept but not registered
@@ -93,6 +99,9 @@ func (c *KafkaConfig) defaults() error {
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 3 * time.Second
 	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -110,7 +119,7 @@ type outMsg struct {
 	op      OpCode
 	payload []byte
 	size    int
-	local   bool // already delivered on this node (published while degraded)
+	local   bool // already delivered on this node (published while degraded, or its echo came back before the ack)
 }
 
 // Kafka is the bus between gateway nodes. Publish queues the message for a
@@ -144,6 +153,9 @@ type Kafka struct {
 	reason   string
 	since    time.Time
 	local    map[uint64]time.Time // seqs delivered locally, awaiting their echo; value: when Kafka acked them (zero: not yet)
+	// unacked is when the sender started producing the queue's head and got
+	// no acknowledgement since (zero: nothing in flight); stallLoop reads it.
+	unacked time.Time
 
 	wake chan struct{} // sender: queue grew
 	// localQ holds messages to deliver on this node while Kafka is degraded,
@@ -210,10 +222,14 @@ func NewKafka(cfg KafkaConfig, h Handler) (*Kafka, error) {
 			b.bootstrapLoop()
 		}()
 	}
-	b.wg.Add(4)
+	b.wg.Add(5)
 	go func() {
 		defer b.wg.Done()
 		b.localLoop()
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.stallLoop()
 	}()
 	go func() {
 		defer b.wg.Done()
@@ -323,7 +339,7 @@ func (b *Kafka) Status() (bool, string) {
 	defer b.mu.Unlock()
 	if b.degraded {
 		return false, fmt.Sprintf("%s (since %s, %d messages / %d bytes buffered)",
-			b.reason, b.since.UTC().Format(time.RFC3339), len(b.queue), b.queued)
+			b.stallReasonLocked(), b.since.UTC().Format(time.RFC3339), len(b.queue), b.queued)
 	}
 	if failing > 0 {
 		return false, fmt.Sprintf("kafka: %d of %d partition readers cannot fetch (they retry)", failing, total)
@@ -376,7 +392,10 @@ func (b *Kafka) partitionIDs() []int {
 }
 
 // ownEcho reports whether a record this process wrote was already delivered
-// locally (and forgets it).
+// locally (and forgets it). Otherwise the record is delivered now, and if it
+// is still queued (its echo came back before the ack, e.g. the broker froze
+// between the two) it is marked local so a stall declared now does not
+// deliver it a second time.
 func (b *Kafka) ownEcho(seq uint64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -384,5 +403,6 @@ func (b *Kafka) ownEcho(seq uint64) bool {
 		delete(b.local, seq)
 		return true
 	}
+	b.markEchoedLocked(seq)
 	return false
 }

@@ -69,6 +69,7 @@ func (b *Kafka) sendLoop() {
 			}
 			continue
 		}
+		b.producing()
 		errs := b.produce(batch)
 		if b.ctx.Err() != nil {
 			return
@@ -210,6 +211,9 @@ func (b *Kafka) acknowledge(batch []*outMsg, failed []error) (retry bool, lastEr
 		}
 	}
 	b.m.published.Add(float64(published))
+	if !retry {
+		b.unacked = time.Time{} // the stall clock restarts with the next produce
+	}
 	keep = append(keep, b.queue[len(batch):]...)
 	clear(b.queue) // drop references for the GC
 	b.queue = keep

@@ -10,6 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wsgate/wsgate/bench/loadgen"
@@ -33,11 +36,16 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// deadlineGrace is how long a run may take to stop and write its result
+// after -deadline (closing ~19,000 sockets and summing takes well under it).
+const deadlineGrace = 15 * time.Second
+
 func run(args []string) int {
 	fs := flag.NewFlagSet("wsgate-bench", flag.ContinueOnError)
 	var cfg loadgen.Config
 	var pids, checkpoints string
 	fs.StringVar(&cfg.Scenario, "scenario", "idle", "idle | broadcast | echo | churn | writefloor (saturation = broadcast with a higher -rate and -conns)")
+	fs.StringVar(&cfg.Proto, "proto", "", "protocol after the upgrade: empty (raw messages: wsgate, Node ws) or centrifugo (JSON protocol: connect + subscribe to \"chat\", publish commands, pushes unwrapped; idle, broadcast)")
 	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "server URL (IPv4 literal); \"{i}\" in the path becomes the connection index")
 	fs.IntVar(&cfg.Conns, "conns", 1000, fmt.Sprintf("connections from this process (≤ %d here: fd limit − 500); writefloor: socket pairs; churn: unused (see -max-inflight)", loadgen.MaxConnsPerProcess))
 	fs.StringVar(&cfg.Sources, "sources", "127.0.1.1-127.0.1.32", "source IPv4 addresses to bind before connect (ranges A-B, comma list; empty: kernel's choice)")
@@ -59,6 +67,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.MetricsURL, "metrics-url", "", "server's Prometheus /metrics URL: counter deltas over the run go into the JSON (frames per write = wsgate_messages_out_total / wsgate_broadcast_writes_total)")
 	fs.StringVar(&cfg.StopFile, "stop-file", "", "idle: end the ramp and the hold as soon as this file exists")
 	fs.StringVar(&cfg.PauseFile, "pause-file", "", "idle: stop dialing when this file exists (the hold goes on)")
+	fs.BoolVar(&cfg.HoldUntilStop, "hold-until-stop", false, "idle: hold until -stop-file exists or SIGTERM (bounded by -deadline), not for -hold")
 	fs.BoolVar(&cfg.CDF, "cdf", false, "echo/broadcast/idle deliveries: add latency CDF points to the JSON (charts)")
 	fs.DurationVar(&cfg.Deadline, "deadline", 5*time.Minute, "hard bound: the process exits (status 3) if the run is not over by then")
 	if err := fs.Parse(args); err != nil {
@@ -77,10 +86,29 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "wsgate-bench:", err)
 		return 2
 	}
-	// Every run ends by itself, even if a phase hangs: exiting closes every socket.
+	// SIGTERM/SIGINT and the deadline first end an idle run like the stop
+	// file, so its result (what the million runbook sums) is still written;
+	// a run that does not end within deadlineGrace after that exits anyway:
+	// every run ends by itself, even if a phase hangs (exiting closes every socket).
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	cfg.Stop = stop
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "wsgate-bench: %v: stopping, writing the result\n", s)
+		stopOnce.Do(func() { close(stop) })
+		<-sigs // a second signal: leave now
+		os.Exit(130)
+	}()
 	time.AfterFunc(cfg.Deadline, func() {
-		fmt.Fprintf(os.Stderr, "wsgate-bench: deadline %s reached, exiting\n", cfg.Deadline)
-		os.Exit(3)
+		fmt.Fprintf(os.Stderr, "wsgate-bench: deadline %s reached, stopping\n", cfg.Deadline)
+		stopOnce.Do(func() { close(stop) })
+		time.AfterFunc(deadlineGrace, func() {
+			fmt.Fprintf(os.Stderr, "wsgate-bench: still running %s after the deadline, exiting\n", deadlineGrace)
+			os.Exit(3)
+		})
 	})
 	res, runErr := loadgen.Run(cfg)
 	if res != nil {
