@@ -15,3 +15,28 @@ func TestSessionSize(t *testing.T) {
 		t.Fatalf("proxy.Session is %d bytes, over the 208-byte size class", n)
 	}
 }
+
+// TestTunnelHoldsNoRecordWhenLogOff: with the access log off, an open tunnel
+// points at the loop's sink instead of holding a record; with it on, each
+// session has its own. Either way the request head buffer is back in the pool.
+func TestTunnelHoldsNoRecordWhenLogOff(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		h := newHarness(t, "app=a@h:1")
+		if on {
+			logged(h)
+		}
+		h.send(upgradeReq)
+		srv := h.connect()
+		h.reply(srv, accepted)
+		s := h.client.sess
+		if s == nil || s.Phase() != PhaseTunnel {
+			t.Fatalf("log %v: no tunnel (session %v)", on, s)
+		}
+		if own := s.rec != &h.lp.sink; own != on {
+			t.Errorf("log %v: session has a record of its own: %v", on, own)
+		}
+		if s.head != nil {
+			t.Errorf("log %v: tunnel still holds its request head", on)
+		}
+	}
+}
