@@ -15,8 +15,8 @@ type ChunkedScanner struct {
 	state     uint8
 	digits    uint8 // hex digits of the current size
 	framing   uint8 // trailer name: which of framingTrailers it may still be (bits)
+	lineLen   int32 // bytes of the current size or trailer line (CR excluded); int32 (≤ maxChunkLine+1) packs the scanner in 16 bytes, two per proxy session
 	remaining int64 // chunk size being read, then data bytes left
-	lineLen   int   // bytes of the current size or trailer line (CR excluded)
 }
 
 // framingTrailers are the fields a trailer section must not hold: a
@@ -153,7 +153,7 @@ func (c *ChunkedScanner) step(b byte) bool {
 		switch {
 		case b == ':':
 			for i, name := range framingTrailers {
-				if c.framing&(1<<i) != 0 && c.lineLen-1 == len(name) {
+				if c.framing&(1<<i) != 0 && int(c.lineLen)-1 == len(name) {
 					return false
 				}
 			}
@@ -187,7 +187,7 @@ func (c *ChunkedScanner) step(b byte) bool {
 // matchName narrows the framing fields the trailer name being read may be
 // (b is its byte number lineLen, case-insensitive).
 func (c *ChunkedScanner) matchName(b byte) {
-	i := c.lineLen - 1
+	i := int(c.lineLen) - 1
 	if b >= 'A' && b <= 'Z' {
 		b += 'a' - 'A'
 	}

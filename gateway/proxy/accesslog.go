@@ -135,7 +135,7 @@ func (s *Session) logEnd(term accesslog.Termination) {
 	s.pending = false
 	s.note(term, "")
 	s.rec.End(s.lp.clock())
-	s.lp.Log.Log(&s.rec)
+	s.lp.Log.Log(s.rec)
 }
 
 // termOf is the termination of a request the gateway answers with status.

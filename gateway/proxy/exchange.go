@@ -243,7 +243,9 @@ func (s *Session) responseHead() bool {
 	s.closeAfter = closeClient
 	s.reqBody.kind = codec.BodyNone // a response ends what is left of the request, as HAProxy does
 	if tunnel {
-		detach(&s.rec) // held for hours: not pinning the whole request head
+		if s.pending {
+			detach(s.rec) // held for hours: not pinning the whole request head
+		}
 		s.phase = PhaseTunnel
 		s.lastSeen = lp.Env.Now()
 		c.Schedule(s.lastSeen + lp.ticks(s.pool.Opts.TunnelTimeout) + 1)

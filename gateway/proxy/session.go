@@ -109,6 +109,7 @@ type Loop struct {
 
 	scratch []byte           // response heads, written before the next use
 	rec     accesslog.Record // a request refused before any session took it
+	sink    accesslog.Record // Session.rec of every session while the log is off: written, never logged
 }
 
 func (lp *Loop) ticks(d time.Duration) uint32 { return uint32((d + lp.Tick - 1) / lp.Tick) }
@@ -146,7 +147,11 @@ type Session struct {
 	ended      bool
 	pending    bool // rec is the current request's and not logged yet
 
-	rec accesslog.Record // the current request's access-log line (accesslog.go)
+	// rec is the current request's access-log line (accesslog.go): a record
+	// of the session's own while the log is on, else the loop's sink, so the
+	// machine writes it unconditionally and an idle tunnel does not carry
+	// 376 unused bytes.
+	rec *accesslog.Record
 }
 
 // Phase is where the session stands.
@@ -213,7 +218,7 @@ func (lp *Loop) BeginFrom(o *Origin, prev *Session, c Client, req *codec.Request
 			}
 			queue = q
 		}
-		s = &Session{lp: lp, client: c, pool: p, target: target, released: queue}
+		s = &Session{lp: lp, client: c, pool: p, target: target, released: queue, rec: &lp.sink}
 	}
 	s.upgrade = req.IsUpgrade()
 	switch req.Method {
@@ -238,7 +243,10 @@ func (lp *Loop) BeginFrom(o *Origin, prev *Session, c Client, req *codec.Request
 	c.Engage(s)
 	s.reused = reuse
 	if s.pending = lp.Log != nil; s.pending {
-		s.rec = *rec
+		if s.rec == &lp.sink {
+			s.rec = new(accesslog.Record)
+		}
+		*s.rec = *rec
 	}
 	if reuse {
 		s.granted(target.Name)

@@ -6,25 +6,27 @@
 package ilist
 
 // Link is embedded in an element: its place in a List. The zero value is
-// unlinked.
+// unlinked. It points at the neighbouring elements themselves (not at their
+// links), so it needs no pointer back to its owner, and no "linked" flag (an
+// element is in the list when it has a predecessor or is the head): 16
+// bytes for a pointer type, in every connection.
 type Link[T any] struct {
-	next, prev *Link[T]
-	owner      T // set by Add
-	linked     bool
+	next, prev T
 }
 
 // Element is what a List holds: a type (a pointer, in practice) whose values
-// each carry their own Link.
-type Element[T any] interface {
+// each carry their own Link; its zero value (nil) is no element.
+type Element[T comparable] interface {
+	comparable
 	ListLink() *Link[T]
 }
 
 // List is a list of elements, in reverse order of Add. The zero value is an
 // empty list.
 type List[T Element[T]] struct {
-	head   *Link[T]
+	head   T
 	n      int
-	cursor *Link[T] // the next element Next returns; nil when not walking
+	cursor T // the next element Next returns; zero when not walking
 }
 
 // Len is the number of elements in the list.
@@ -32,31 +34,33 @@ func (ls *List[T]) Len() int { return ls.n }
 
 // Add puts x, which must not be in a list, at the front.
 func (ls *List[T]) Add(x T) {
-	l := x.ListLink()
-	*l = Link[T]{next: ls.head, owner: x, linked: true}
-	if ls.head != nil {
-		ls.head.prev = l
+	var zero T
+	*x.ListLink() = Link[T]{next: ls.head}
+	if ls.head != zero {
+		ls.head.ListLink().prev = x
 	}
-	ls.head = l
+	ls.head = x
 	ls.n++
 }
 
-// Remove takes x out of the list, if it is in; a cursor on x moves on.
+// Remove takes x out of the list, if it is in; a cursor on x moves on. x must
+// be in ls or in no list.
 func (ls *List[T]) Remove(x T) {
+	var zero T
 	l := x.ListLink()
-	if !l.linked {
+	if l.prev == zero && ls.head != x {
 		return
 	}
-	if ls.cursor == l {
+	if ls.cursor == x {
 		ls.cursor = l.next
 	}
-	if l.prev != nil {
-		l.prev.next = l.next
+	if l.prev != zero {
+		l.prev.ListLink().next = l.next
 	} else {
 		ls.head = l.next
 	}
-	if l.next != nil {
-		l.next.prev = l.prev
+	if l.next != zero {
+		l.next.ListLink().prev = l.prev
 	}
 	*l = Link[T]{}
 	ls.n--
@@ -66,14 +70,18 @@ func (ls *List[T]) Remove(x T) {
 func (ls *List[T]) Walk() { ls.cursor = ls.head }
 
 // Walking says whether a walk has elements left.
-func (ls *List[T]) Walking() bool { return ls.cursor != nil }
+func (ls *List[T]) Walking() bool {
+	var zero T
+	return ls.cursor != zero
+}
 
 // Next returns the walk's next element and moves on; ok is false at the end.
 func (ls *List[T]) Next() (x T, ok bool) {
-	if ls.cursor == nil {
+	var zero T
+	if ls.cursor == zero {
 		return x, false
 	}
-	x = ls.cursor.owner
-	ls.cursor = ls.cursor.next
+	x = ls.cursor
+	ls.cursor = x.ListLink().next
 	return x, true
 }

@@ -21,10 +21,11 @@ func TestRemove(t *testing.T) {
 	}
 	// The cursor is on it[2], which goes away.
 	ls.Remove(it[2])
-	ls.Remove(it[2]) // twice: no effect
-	ls.Remove(it[3]) // the head
-	ls.Remove(it[0]) // the tail
-	if ls.Len() != 1 || ls.head != &it[1].link || it[1].link.prev != nil || it[1].link.next != nil {
+	ls.Remove(it[2])   // twice: no effect
+	ls.Remove(&item{}) // never added: no effect
+	ls.Remove(it[3])   // the head
+	ls.Remove(it[0])   // the tail
+	if ls.Len() != 1 || ls.head != it[1] || it[1].link.prev != nil || it[1].link.next != nil {
 		t.Fatalf("after removals: n=%d head=%p, want only %p unlinked from others", ls.Len(), ls.head, it[1])
 	}
 	if x, ok := ls.Next(); !ok || x != it[1] {

@@ -7,10 +7,11 @@
 package wheel
 
 // Link is embedded in an element: its place in the wheel. The zero value is
-// unlinked.
+// unlinked. It points at the neighbouring elements themselves (not at their
+// links), so it needs no pointer back to its owner: 24 bytes for a pointer
+// type, in every connection.
 type Link[T any] struct {
-	next, prev *Link[T]
-	owner      T // set by Schedule: what Advance fires
+	next, prev T
 	due        uint32
 	linked     bool
 }
@@ -22,16 +23,18 @@ func (l *Link[T]) Linked() bool { return l.linked }
 func (l *Link[T]) Due() uint32 { return l.due }
 
 // Element is what a Wheel holds: a type (a pointer, in practice) whose values
-// each carry their own Link. The method's name is the wheel's own, so one type
-// can be in a wheel and in other intrusive structures.
-type Element[T any] interface {
+// each carry their own Link; its zero value (nil) is no element. The method's
+// name is the wheel's own, so one type can be in a wheel and in other
+// intrusive structures.
+type Element[T comparable] interface {
+	comparable
 	WheelLink() *Link[T]
 }
 
 // Wheel files elements by due tick. Ticks are uint32 and compared modulo
 // 2^32, so they may wrap.
 type Wheel[T Element[T]] struct {
-	slots []*Link[T] // heads of doubly linked lists
+	slots []T // heads of doubly linked lists
 	mask  uint32
 	now   uint32 // the last tick processed
 }
@@ -43,7 +46,7 @@ func New[T Element[T]](slots int, now uint32) *Wheel[T] {
 	for n < slots {
 		n <<= 1
 	}
-	return &Wheel[T]{slots: make([]*Link[T], n), mask: uint32(n - 1), now: now}
+	return &Wheel[T]{slots: make([]T, n), mask: uint32(n - 1), now: now}
 }
 
 // Now is the last tick processed: during Advance, the tick being fired.
@@ -52,6 +55,7 @@ func (w *Wheel[T]) Now() uint32 { return w.now }
 // Schedule files x to fire at tick due (at least the next tick), moving it if
 // it is already filed.
 func (w *Wheel[T]) Schedule(x T, due uint32) {
+	var zero T
 	l := x.WheelLink()
 	if l.linked {
 		w.unlink(l)
@@ -59,15 +63,14 @@ func (w *Wheel[T]) Schedule(x T, due uint32) {
 	if int32(due-w.now) <= 0 {
 		due = w.now + 1
 	}
-	l.owner = x
 	l.due = due
 	s := due & w.mask
-	l.prev = nil
+	l.prev = zero
 	l.next = w.slots[s]
-	if head := w.slots[s]; head != nil {
-		head.prev = l
+	if head := w.slots[s]; head != zero {
+		head.WheelLink().prev = x
 	}
-	w.slots[s] = l
+	w.slots[s] = x
 	l.linked = true
 }
 
@@ -79,35 +82,38 @@ func (w *Wheel[T]) Remove(x T) {
 }
 
 func (w *Wheel[T]) unlink(l *Link[T]) {
-	if l.prev != nil {
-		l.prev.next = l.next
+	var zero T
+	if l.prev != zero {
+		l.prev.WheelLink().next = l.next
 	} else {
 		w.slots[l.due&w.mask] = l.next
 	}
-	if l.next != nil {
-		l.next.prev = l.prev
+	if l.next != zero {
+		l.next.WheelLink().prev = l.prev
 	}
-	l.next, l.prev, l.linked = nil, nil, false
+	l.next, l.prev, l.linked = zero, zero, false
 }
 
 // Advance processes every tick up to now and calls fire for each element
 // whose due tick has come, after taking it out. fire may schedule the
 // element again (or any other).
 func (w *Wheel[T]) Advance(now uint32, fire func(T)) {
+	var zero T
 	// After a long stall, one full turn visits every slot.
 	if now-w.now > uint32(len(w.slots)) {
 		w.now = now - uint32(len(w.slots))
 	}
 	for w.now != now {
 		w.now++
-		l := w.slots[w.now&w.mask]
-		for l != nil {
+		x := w.slots[w.now&w.mask]
+		for x != zero {
+			l := x.WheelLink()
 			next := l.next
 			if int32(l.due-w.now) <= 0 {
 				w.unlink(l)
-				fire(l.owner)
+				fire(x)
 			}
-			l = next
+			x = next
 		}
 	}
 }
