@@ -37,8 +37,13 @@ type connLog struct {
 	ws                                 bool  // a topic session is open: log it at its close
 }
 
-// listenerName is the only listener there is so far.
-const listenerName = "plain"
+// listenerOf names the listener a connection came on: "tls" or "plain".
+func listenerOf(c gnet.Conn) string {
+	if _, ok := c.(*tlsConn); ok {
+		return "tls"
+	}
+	return "plain"
+}
 
 // ReopenAccessLog reopens the access log file (SIGUSR1, after logrotate
 // renamed it). Lines queued before go to the old file, none is lost.
@@ -67,7 +72,10 @@ func (g *Gateway) logRefused(c gnet.Conn, status int, term accesslog.Termination
 	}
 	var rec accesslog.Record
 	rec.Reset(time.Now())
-	rec.Kind, rec.Client, rec.Listener = accesslog.KindRefused, addrPort(c.RemoteAddr()), listenerName
+	rec.Kind, rec.Client, rec.Listener = accesslog.KindRefused, addrPort(c.RemoteAddr()), "plain"
+	if g.tls != nil && g.tls.accepts(c) {
+		rec.Listener = "tls" // refused before the handshake
+	}
 	rec.Status, rec.Term, rec.Detail = status, term, detail
 	rec.End(rec.Time)
 	g.alog.Log(&rec)
@@ -83,7 +91,7 @@ func (l *loop) reqStart(cs *conn) {
 // origin is what the session machine's record needs from the connection, for
 // a request whose head was just parsed; the next request starts afresh.
 func (l *loop) origin(cs *conn, route string) proxy.Origin {
-	o := proxy.Origin{Client: addrPort(cs.c.RemoteAddr()), Listener: listenerName, Route: route}
+	o := proxy.Origin{Client: addrPort(cs.c.RemoteAddr()), Listener: listenerOf(cs.c), Route: route}
 	if cs.alog != nil {
 		if cs.alog.start >= 0 {
 			o.Start = l.g.at(cs.alog.start) // else zero: the session stamps now
@@ -116,7 +124,7 @@ func (l *loop) startRecord(rec *accesslog.Record, cs *conn, req *codec.Request, 
 		start = g.clock()
 	}
 	rec.Reset(g.at(start))
-	rec.Kind, rec.Client, rec.Listener, rec.Route = accesslog.KindHTTP, addrPort(cs.c.RemoteAddr()), listenerName, route
+	rec.Kind, rec.Client, rec.Listener, rec.Route = accesslog.KindHTTP, addrPort(cs.c.RemoteAddr()), listenerOf(cs.c), route
 	if req == nil {
 		return
 	}
@@ -170,7 +178,7 @@ func (l *loop) closeWS(cs *conn, term accesslog.Termination, by accesslog.Side, 
 	g := l.g
 	var rec accesslog.Record
 	rec.Reset(g.at(a.start))
-	rec.Kind, rec.Client, rec.Listener = accesslog.KindWebSocket, addrPort(cs.c.RemoteAddr()), listenerName
+	rec.Kind, rec.Client, rec.Listener = accesslog.KindWebSocket, addrPort(cs.c.RemoteAddr()), listenerOf(cs.c)
 	rec.Route, rec.Method, rec.Target, rec.Proto, rec.XFF, rec.RequestID = a.route, http.MethodGet, a.target, "HTTP/1.1", a.xff, a.requestID
 	if cs.group != nil {
 		rec.Topic = cs.group.Name()
