@@ -19,6 +19,13 @@ type Message struct {
 	Topic   string
 	OpCode  OpCode
 	Payload []byte
+	// Offset and Epoch are the message's position in its topic's stream
+	// (lossless resume, wsgate.v1): offsets of one topic increase (with gaps
+	// on the Kafka bus); the epoch names the stream's incarnation, so an
+	// offset means something only with its epoch. Epoch "" means no position
+	// (a message delivered locally while the Kafka bus is degraded).
+	Offset int64
+	Epoch  string
 }
 
 // Handler receives every message of the bus in bus order. It must not block:
@@ -40,4 +47,11 @@ var ErrClosed = errors.New("bus closed")
 // unreachable); /healthz reports it.
 type Statuser interface {
 	Status() (healthy bool, detail string)
+}
+
+// Positioner is implemented by buses whose messages carry positions: Epoch
+// is the epoch a topic's next message will carry ("" while unknown), so a
+// subscriber can be told its stream's position before any message comes.
+type Positioner interface {
+	Epoch(topic string) string
 }

@@ -133,7 +133,8 @@ type Kafka struct {
 	transport *kafka.Transport
 	client    *kafka.Client
 	balancer  kafka.Murmur2Balancer
-	parts     atomic.Pointer[[]int] // partition IDs, known after bootstrap
+	parts     atomic.Pointer[[]int]  // partition IDs, known after bootstrap
+	cluster   atomic.Pointer[string] // the brokers' cluster ID (kafka_position.go)
 
 	mu       sync.Mutex
 	closed   bool

@@ -20,6 +20,7 @@ type partitionReader struct {
 	r       *kafka.Reader
 	lag     atomic.Int64
 	failing atomic.Bool
+	epoch   string // the partition's epoch (kafka_position.go)
 	// last is the highest sequence delivered per publisher process
 	// (origin/run): a record written twice (a retried write that had in fact
 	// succeeded) comes back with a sequence already seen.
@@ -128,6 +129,7 @@ func (b *Kafka) partitions(ctx context.Context) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
+		b.setCluster(md.ClusterID)
 		for _, t := range md.Topics {
 			if t.Name != b.cfg.Topic {
 				continue
@@ -187,7 +189,7 @@ func (b *Kafka) startReader(p int, offset int64) {
 	if err := r.SetOffset(offset); err != nil {
 		b.log.Error("kafka reader offset", "partition", p, "err", err)
 	}
-	pr := &partitionReader{p: p, r: r, last: map[string]uint64{}}
+	pr := &partitionReader{p: p, r: r, last: map[string]uint64{}, epoch: b.partitionEpoch(p)}
 	b.readers[p] = pr
 	b.wg.Add(1)
 	go func() {
@@ -283,7 +285,7 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 			}
 		}
 	}
-	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value})
+	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value, Offset: msg.Offset, Epoch: pr.epoch})
 }
 
 // readersFailing counts partitions whose reader cannot fetch right now.
