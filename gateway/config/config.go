@@ -36,6 +36,8 @@ type Config struct {
 	MaxMessageBytes int
 	MaxOutbound     int
 
+	MaxTopicsPerConn int // GRIP channels one connection may be on (0: gateway.DefaultMaxTopicsPerConn)
+
 	Origins      []string
 	Subprotocols []string
 	Compression  bool
@@ -59,6 +61,11 @@ type Config struct {
 	// Hardening of the WebSocket path (issue 11).
 	MessageTimeout  time.Duration // a message begun must be complete within this (close 1008 after it)
 	MaxInflateRatio int           // a compressed message may inflate at most this many times its size (close 1009); 0: no bound
+
+	// Lossless resume (wsgate.v1, gateway/v1.go): the per-topic history.
+	HistorySize       int           // messages kept per topic; 0: off
+	HistoryTTL        time.Duration // entries expire after this; 0: never
+	ResumeMaxMessages int           // a resume missing more messages than this is recovered:false; 0: no limit
 
 	TLS tlscert.Options // -tls-listen, -tls-cert, -tls-min-version: TLS termination (package tlscert)
 
@@ -128,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInflateRatio < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflate-ratio: %d must be >= 0", c.MaxInflateRatio))
+	}
+	if c.HistorySize < 0 || c.HistoryTTL < 0 || c.ResumeMaxMessages < 0 || c.MaxTopicsPerConn < 0 {
+		errs = append(errs, errors.New("-history-size, -history-ttl, -resume-max-messages, -max-topics-per-conn: must be >= 0"))
 	}
 	if c.ClientTimeout < Tick {
 		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, Tick))

@@ -70,6 +70,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 60*time.Second, "close (1001) a WebSocket peer silent this long, pongs included")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 16384, "largest request head in `bytes` (431 above)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 4<<20, "largest WebSocket message in `bytes`, after reassembly and inflation (close 1009 above)")
+	fs.IntVar(&c.MaxTopicsPerConn, "max-topics-per-conn", 64, "channels a GRIP backend may put one client session on; a subscribe over it is ignored, counted and logged")
 	fs.IntVar(&c.MaxOutbound, "max-outbound", 16<<20, "unsent `bytes` a subscriber may have queued before it is closed as a slow consumer (1008)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "client connections in all; over it a new connection gets 503 and is closed (0: unlimited; the fd limit still applies)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "client connections per source IP (0: unlimited)")
@@ -100,6 +101,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.Var(&o.tlsCerts, "tls-cert", "certificate `CERT.pem[,KEY.pem]`: PEM full chain, leaf first, and its private key (in CERT.pem when KEY.pem is not given, like HAProxy's crt); repeatable, one pair per flag (WSGATE_TLS_CERT: pairs separated by spaces); chosen by SNI from each certificate's names, the first is the default; SIGHUP re-reads the files")
 	fs.StringVar(&c.TLS.MinVersion, "tls-min-version", "1.2", "lowest TLS `version` accepted: 1.2 or 1.3 (cipher suites are Mozilla's intermediate list, ALPN http/1.1)")
 	kafkaFlags(fs, &o.kafka)
+	resumeFlags(fs, c)
 	// Access control (auth=jwt routes, the publish API's JWT bearers).
 	jc := &c.JWT
 	fs.Var(&o.jwtKeys, "jwt-key", "JWT verification `key`, repeatable: hs256:BASE64SECRET, or a PEM file with an RSA, ECDSA or Ed25519 public key")

@@ -49,9 +49,12 @@ type Statuser interface {
 	Status() (healthy bool, detail string)
 }
 
-// Positioner is implemented by buses whose messages carry positions: Epoch
-// is the epoch a topic's next message will carry ("" while unknown), so a
-// subscriber can be told its stream's position before any message comes.
+// Positioner is implemented by buses whose messages carry positions.
+// Position tells, for a topic, the epoch its next message will carry and its
+// floor: the newest offset at or below which this node cannot know the
+// topic's messages (where its reading began), so a position at the floor
+// has missed nothing this node could see. ok is false while unknown (a Kafka
+// bus that never reached the brokers).
 type Positioner interface {
-	Epoch(topic string) string
+	Position(topic string) (epoch string, floor int64, ok bool)
 }

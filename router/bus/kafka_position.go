@@ -45,13 +45,20 @@ func (b *Kafka) partitionEpoch(p int) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Epoch is the epoch of the partition topic is keyed to ("" before the
-// partitions are known, i.e. while the bus has never reached Kafka).
-func (b *Kafka) Epoch(topic string) string {
+// Position is the epoch of the partition topic is keyed to and the offset
+// before the first one this node's reader of it read: every record of topic
+// above that offset reaches this node.
+func (b *Kafka) Position(topic string) (epoch string, floor int64, ok bool) {
 	parts := b.parts.Load()
 	if parts == nil || len(*parts) == 0 {
-		return ""
+		return "", 0, false
 	}
 	p := b.balancer.Balance(kafka.Message{Key: []byte(topic)}, *parts...)
-	return b.partitionEpoch(p)
+	b.readersMu.Lock()
+	pr := b.readers[p]
+	b.readersMu.Unlock()
+	if pr == nil {
+		return "", 0, false
+	}
+	return pr.epoch, pr.floor, true
 }

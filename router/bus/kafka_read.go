@@ -21,6 +21,7 @@ type partitionReader struct {
 	lag     atomic.Int64
 	failing atomic.Bool
 	epoch   string // the partition's epoch (kafka_position.go)
+	floor   int64  // the offset before the first one this reader reads (kafka_position.go)
 	// last is the highest sequence delivered per publisher process
 	// (origin/run): a record written twice (a retried write that had in fact
 	// succeeded) comes back with a sequence already seen.
@@ -189,7 +190,10 @@ func (b *Kafka) startReader(p int, offset int64) {
 	if err := r.SetOffset(offset); err != nil {
 		b.log.Error("kafka reader offset", "partition", p, "err", err)
 	}
-	pr := &partitionReader{p: p, r: r, last: map[string]uint64{}, epoch: b.partitionEpoch(p)}
+	pr := &partitionReader{p: p, r: r, last: map[string]uint64{}, epoch: b.partitionEpoch(p), floor: offset - 1}
+	if offset < 0 { // kafka.FirstOffset: a new partition, read from its start
+		pr.floor = -1
+	}
 	b.readers[p] = pr
 	b.wg.Add(1)
 	go func() {

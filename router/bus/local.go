@@ -26,9 +26,11 @@ func NewLocal(h Handler) *Local {
 	return &Local{handler: h, epoch: hex.EncodeToString(e[:]), seq: map[string]int64{}}
 }
 
-// Epoch is this process's epoch (the position of a topic never published is
-// offset 0 in it).
+// Epoch is this process's epoch.
 func (b *Local) Epoch() string { return b.epoch }
+
+// Position: every topic starts at offset 0 of this process's epoch.
+func (b *Local) Position(string) (epoch string, floor int64, ok bool) { return b.epoch, 0, true }
 
 // Publish delivers the message synchronously.
 func (b *Local) Publish(topic string, op OpCode, payload []byte) error {

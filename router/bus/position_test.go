@@ -35,14 +35,14 @@ func TestKafkaEpochDerivation(t *testing.T) {
 		return b
 	}
 	a, a2 := mk("c1", "wsgate.broadcast"), mk("c1", "wsgate.broadcast")
-	if a.partitionEpoch(1) != a2.partitionEpoch(1) || a.Epoch("news") != a2.Epoch("news") {
+	if a.partitionEpoch(1) != a2.partitionEpoch(1) {
 		t.Fatal("two nodes disagree on an epoch")
 	}
 	if a.partitionEpoch(1) == a.partitionEpoch(2) || a.partitionEpoch(1) == mk("c2", "wsgate.broadcast").partitionEpoch(1) ||
 		a.partitionEpoch(1) == mk("c1", "other").partitionEpoch(1) {
 		t.Fatal("different partitions or clusters share an epoch")
 	}
-	if (&Kafka{}).Epoch("news") != "" {
-		t.Fatal("an epoch before the partitions are known")
+	if _, _, ok := (&Kafka{}).Position("news"); ok {
+		t.Fatal("a position before the partitions are known")
 	}
 }

@@ -19,6 +19,12 @@ type Config struct {
 	Size int           // messages kept per topic; 0 keeps none (positions only)
 	TTL  time.Duration // entries older than this are dropped; 0 never
 	Now  func() time.Time
+	// Floor, when set, tells where a topic's stream starts on this node the
+	// first time the topic is seen: the newest offset below which this node
+	// cannot know the topic's messages (e.g. the offset its Kafka reader
+	// started at, minus one), so a since between it and the first message is
+	// still served. Without it a stream starts just below its first message.
+	Floor func(topic, epoch string) (int64, bool)
 }
 
 // Entry is one message held.
@@ -87,6 +93,11 @@ func (h *History) Append(topic, epoch string, offset int64, op byte, payload []b
 			h.dropAll(s)
 		}
 		s = &stream{epoch: epoch, floor: offset - 1}
+		if h.cfg.Floor != nil {
+			if f, ok := h.cfg.Floor(topic, epoch); ok && f < s.floor {
+				s.floor = f
+			}
+		}
 		h.streams[topic] = s
 	} else if offset <= s.last {
 		return

@@ -183,3 +183,16 @@ func BenchmarkAppend(b *testing.B) {
 		h.Append("t", "E", int64(i+1), 1, p)
 	}
 }
+
+// A stream's floor may come from the bus (where its reader started): a
+// since between it and the first message seen is served.
+func TestFloorHint(t *testing.T) {
+	h := New(Config{Size: 10, Floor: func(topic, epoch string) (int64, bool) { return 49, epoch == "K" }})
+	h.Append("t", "K", 100, 1, nil)
+	if got, _, _, why := h.Range(nil, "t", "K", 60, 0); why != OK || len(got) != 1 {
+		t.Fatalf("since above the floor: %v %q", offsets(got), why)
+	}
+	if _, _, _, why := h.Range(nil, "t", "K", 48, 0); why != TooOld {
+		t.Fatalf("since below the floor: %q", why)
+	}
+}
