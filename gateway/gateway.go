@@ -39,7 +39,8 @@ type Gateway struct {
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
-	page     []byte // the complete 200 response of the demo page
+	resume   *resume // wsgate.v1 and the message history (resume.go)
+	page     []byte  // the complete 200 response of the demo page
 	frames   pool.Pool
 
 	loopsMu  sync.Mutex
@@ -120,10 +121,12 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		_ = g.alog.Close()
 		return nil, err
 	}
+	g.resume = newResume(&cfg, g.upgrade, reg)
 	if g.bus, err = newBus(g.deliver); err != nil {
 		_ = g.alog.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	g.resume.setBus(g.bus)
 	return g, nil
 }
 
@@ -164,6 +167,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopChecks()
 	g.router.Start(runCtx)
 	g.auth.run(runCtx)
+	go g.resume.run(runCtx)
 	if g.tls != nil {
 		go g.tls.rotateTicketKeys(runCtx)
 	}

@@ -38,6 +38,7 @@ type loop struct {
 	deflater *codec.Compressor // nil until a compressing subscriber needs it
 	poller   gnetx.Poller      // pauses reading on this loop's connections (pause.go)
 	tls      tlsLoop           // TLS scratch and plaintext buffers (tlsconn.go)
+	v1       *v1Loop           // wsgate.v1 sockets' topics; nil until the loop has one (v1.go)
 
 	publishFails   int    // refused publishes since the last log line
 	lastPublishLog uint32 // tick of that line
@@ -85,6 +86,9 @@ func (l *loop) join(cs *conn, name string) {
 }
 
 func (l *loop) leave(cs *conn) {
+	if cs.v1 {
+		l.v1Close(cs)
+	}
 	if cs.group == nil {
 		return
 	}

@@ -1,0 +1,7 @@
+package router
+
+import "github.com/wsgate/wsgate/router/bus"
+
+// BusPositioner is a bus whose messages carry positions (bus.Positioner):
+// lossless resume asks it where a topic's stream starts on this node.
+type BusPositioner = bus.Positioner
