@@ -35,6 +35,7 @@ type resumeResult struct {
 
 func runResumeClient(t *testing.T, g *testGateway, path string, n, clients int) resumeResult {
 	t.Helper()
+	requireE2E(t, true, false)
 	var r resumeResult
 	runNodeJSON(t, 90*time.Second, &r, "resume-client.js", "--url", g.wsURL(path), "--admin", "http://"+g.Admin,
 		"--topic", "chat", "--n", strconv.Itoa(n), "--clients", strconv.Itoa(clients), "--timeout", "80000")

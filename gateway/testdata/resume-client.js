@@ -8,6 +8,7 @@
 //                  reply, then every message after since in order, then --live more published live.
 //   --mode gap     as resume, but expects recovered:false (the gap is beyond what the node holds).
 //   --mode bad     bad input on one socket: the replies to each probe, by id.
+//   --mode script  sends each command of --cmds (a JSON array) and prints the frame answering each.
 //
 // Usage: node resume-client.js --mode resume --url ws://H:P/ws --admin http://H:P --topic chat
 //        [--n 500] [--clients 1] [--live 5] [--timeout 20000]
@@ -15,7 +16,7 @@
 
 const WebSocket = require('ws');
 
-const opts = { mode: 'resume', url: '', admin: '', topic: 'chat', n: 500, clients: 1, live: 5, timeout: 20000, subs: 10000 };
+const opts = { mode: 'resume', url: '', admin: '', topic: 'chat', n: 500, clients: 1, live: 5, timeout: 20000, subs: 10000, cmds: '[]' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in opts) || process.argv[i + 1] === undefined) {
@@ -166,4 +167,15 @@ async function badMode() {
   done(out);
 }
 
-(opts.mode === 'bad' ? badMode() : resumeMode()).catch((err) => done({ error: String(err && err.stack || err) }));
+async function scriptMode() {
+  const ws = await open(opts.url);
+  const out = [];
+  for (const c of JSON.parse(opts.cmds)) {
+    send(ws, c);
+    out.push(await ws.next());
+  }
+  ws.close();
+  done({ protocol: ws.protocol, replies: out });
+}
+
+({ bad: badMode, script: scriptMode, resume: resumeMode })[opts.mode]().catch((err) => done({ error: String(err && err.stack || err) }));
