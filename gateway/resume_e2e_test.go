@@ -119,4 +119,3 @@ func v1Metric(t *testing.T, g *testGateway, series string) float64 {
 	t.Fatalf("metric %s not found", series)
 	return 0
 }
-
