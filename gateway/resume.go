@@ -232,7 +232,7 @@ func (l *loop) recover(cs *conn, s *v1Sub, id int64, since int64, sinceEpoch str
 	v.out = v.out[:0]
 	if why != history.OK {
 		r.results.WithLabelValues("not_recovered").Inc()
-		v.out = appendSubscribeReply(v.out, id, false, true, cur, curEpoch, why)
+		v.out = appendSubscribeReply(v.out, id, false, true, cur, curEpoch, why, -1)
 		// Live from the position the reply gives.
 		if curEpoch != s.epoch || cur > s.last {
 			s.last, s.epoch = cur, curEpoch
@@ -241,16 +241,25 @@ func (l *loop) recover(cs *conn, s *v1Sub, id int64, since int64, sinceEpoch str
 		return
 	}
 	r.results.WithLabelValues("recovered").Inc()
-	v.out = appendSubscribeReply(v.out, id, true, true, cur, curEpoch, "")
 	if s.epoch != curEpoch { // the sub's stream was unknown or replaced
 		s.from, s.last, s.epoch = since, since, curEpoch
 	}
-	// s has had (s.from, s.last]: send what is below and above that.
+	// s has had (s.from, s.last]: send what is below and above that. The
+	// reply says how many follow, so a client that got live messages
+	// before it (sent between the upgrade and this subscribe) can put the
+	// recovered ones in order with them.
+	had := func(o int64) bool { return o > s.from && o <= s.last }
+	count := 0
 	for _, e := range entries {
-		if e.Offset > s.from && e.Offset <= s.last {
-			continue
+		if !had(e.Offset) {
+			count++
 		}
-		v.out = appendEnvelopeFrame(v.out, &v.js, s.topic, e.Offset, curEpoch, ws.OpCode(e.Op), e.Payload)
+	}
+	v.out = appendSubscribeReply(v.out, id, true, true, cur, curEpoch, "", count)
+	for _, e := range entries {
+		if !had(e.Offset) {
+			v.out = appendEnvelopeFrame(v.out, &v.js, s.topic, e.Offset, curEpoch, ws.OpCode(e.Op), e.Payload)
+		}
 	}
 	s.from = min(s.from, since)
 	s.last = max(s.last, cur)
@@ -259,9 +268,7 @@ func (l *loop) recover(cs *conn, s *v1Sub, id int64, since int64, sinceEpoch str
 	}
 	v.entries = entries[:0]
 	l.v1Write(cs, v.out)
-	if len(entries) > 0 {
-		l.g.metrics.MsgsOut.Add(float64(len(entries)))
-	}
+	l.g.metrics.MsgsOut.Add(float64(count))
 }
 
 // v1Write writes replies (and recovered frames) to a wsgate.v1 client; one

@@ -119,3 +119,43 @@ func v1Metric(t *testing.T, g *testGateway, series string) float64 {
 	t.Fatalf("metric %s not found", series)
 	return 0
 }
+
+// The browser client the gateway serves (GET /wsgate.js), run in Node with ws: messages keep
+// coming while its TCP connection is destroyed twice; it reconnects with backoff, resumes from its
+// last position and sees every message exactly once, in order, recovered each time.
+func TestWsgateJSResume(t *testing.T) {
+	requireE2E(t, true, false)
+	g := startGateway(t, "-route", "/ws=topic:chat", "-history-size", "5000")
+	var out struct {
+		Error    string `json:"error"`
+		Seen     int    `json:"seen"`
+		InOrder  bool   `json:"inOrder"`
+		Kills    int    `json:"kills"`
+		Recovers []struct {
+			Topic     string `json:"topic"`
+			Recovered bool   `json:"recovered"`
+			Messages  int    `json:"messages"`
+		} `json:"recovers"`
+		Recovered bool `json:"recovered"`
+	}
+	runNodeJSON(t, 60*time.Second, &out, "resume-client.js", "--mode", "wsgatejs", "--url", g.wsURL("/ws"),
+		"--admin", "http://"+g.Admin, "--topic", "chat", "--n", "1500", "--timeout", "50000")
+	if out.Error != "" {
+		t.Fatalf("resume-client.js: %s", out.Error)
+	}
+	if out.Seen != 1500 || !out.InOrder || out.Kills != 2 {
+		t.Fatalf("saw %d of 1500 messages, in order %v, after %d connection kills", out.Seen, out.InOrder, out.Kills)
+	}
+	if len(out.Recovers) != 2 || !out.Recovers[0].Recovered || !out.Recovers[1].Recovered || !out.Recovered {
+		t.Fatalf("resumes: %+v, recovered %v", out.Recovers, out.Recovered)
+	}
+	t.Logf("resumes (messages recovered each): %+v", out.Recovers)
+	resp, err := http.Get("http://" + g.Addr + "/wsgate.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("GET /wsgate.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

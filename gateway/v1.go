@@ -280,7 +280,7 @@ func (l *loop) v1Subscribe(cs *conn, vc *v1Conn, id int64, topic string, since *
 		return
 	}
 	v := l.v1
-	v.out = appendSubscribeReply(v.out[:0], id, false, false, s.last, s.epoch, "")
+	v.out = appendSubscribeReply(v.out[:0], id, false, false, s.last, s.epoch, "", -1)
 	l.v1Write(cs, v.out)
 }
 
@@ -338,8 +338,9 @@ func (l *loop) v1Error(cs *conn, id int64, code int, msg string) {
 
 // appendSubscribeReply appends the reply frame to a subscribe:
 // {"id":N,"subscribe":{"offset":O,"epoch":E}}, with "recovered" when it
-// had a since (and "reason" when false). Only deliveries carry a topic.
-func appendSubscribeReply(dst []byte, id int64, recovered, withSince bool, offset int64, epoch, reason string) []byte {
+// had a since (and "reason" when false, "messages" — how many recovered
+// messages follow — when true). Only deliveries carry a topic.
+func appendSubscribeReply(dst []byte, id int64, recovered, withSince bool, offset int64, epoch, reason string, messages int) []byte {
 	js := strconv.AppendInt(append(make([]byte, 0, 128), `{"id":`...), id, 10)
 	js = append(js, `,"subscribe":{`...)
 	if withSince {
@@ -350,6 +351,9 @@ func appendSubscribeReply(dst []byte, id int64, recovered, withSince bool, offse
 	js = appendJSONString(append(js, `,"epoch":`...), epoch)
 	if reason != "" {
 		js = appendJSONString(append(js, `,"reason":`...), reason)
+	}
+	if messages >= 0 {
+		js = strconv.AppendInt(append(js, `,"messages":`...), int64(messages), 10)
 	}
 	js = append(js, "}}"...)
 	return codec.AppendFrame(dst, ws.OpText, js)

@@ -8,6 +8,9 @@
 //                  reply, then every message after since in order, then --live more published live.
 //   --mode gap     as resume, but expects recovered:false (the gap is beyond what the node holds).
 //   --mode bad     bad input on one socket: the replies to each probe, by id.
+//   --mode wsgatejs  the gateway's own browser client (GET /wsgate.js, run here with ws): a publisher
+//                  sends s-0 … s-(n-1) without pause; the client's TCP connection is destroyed twice on
+//                  the way; it must see every message exactly once, in order, and resume recovered.
 //   --mode script  sends each command of --cmds (a JSON array) and prints the frame answering each.
 //
 // Usage: node resume-client.js --mode resume --url ws://H:P/ws --admin http://H:P --topic chat
@@ -178,4 +181,36 @@ async function scriptMode() {
   done({ protocol: ws.protocol, replies: out });
 }
 
-({ bad: badMode, script: scriptMode, resume: resumeMode })[opts.mode]().catch((err) => done({ error: String(err && err.stack || err) }));
+async function wsgatejsMode() {
+  const src = await (await fetch(opts.url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '/wsgate.js'))).text();
+  const mod = { exports: {} };
+  new Function('module', 'exports', 'self', src)(mod, mod.exports, undefined);
+  const wsgate = mod.exports;
+  const seen = [];
+  const recovers = [];
+  let kills = 0;
+  const c = wsgate.connect(opts.url, {
+    WebSocket, minDelay: 100, maxDelay: 400,
+    onRecover: (topic, recovered, reply) => recovers.push({ topic, recovered, messages: reply.messages }),
+  });
+  let gotAll;
+  const all = new Promise((res) => { gotAll = res; });
+  c.subscribe(opts.topic, (m) => {
+    seen.push(m.data);
+    if (seen.length === Math.floor(opts.n / 3) || seen.length === Math.floor(2 * opts.n / 3)) {
+      kills++;
+      c.ws._socket.destroy(); // the TCP connection dies, the page (the client object) lives on
+    }
+    if (seen.length >= opts.n) gotAll();
+  });
+  await new Promise((res) => { const t = setInterval(() => { if (c.status === 'open' && Object.keys(c.pending).length === 0) { clearInterval(t); res(); } }, 10); });
+  for (let k = 0; k < opts.n; k++) await publish(opts.topic, 's-' + k);
+  await Promise.race([all, new Promise((res) => setTimeout(res, 10000))]);
+  await new Promise((res) => setTimeout(res, 200)); // a late duplicate would show up here
+  let inOrder = true;
+  for (let k = 0; k < seen.length; k++) if (seen[k] !== 's-' + k) { inOrder = false; break; }
+  c.close();
+  done({ seen: seen.length, inOrder, kills, recovers, recovered: c.recovered });
+}
+
+({ wsgatejs: wsgatejsMode, bad: badMode, script: scriptMode, resume: resumeMode })[opts.mode]().catch((err) => done({ error: String(err && err.stack || err) }));
