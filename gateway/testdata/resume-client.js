@@ -14,12 +14,15 @@
 //   --mode script  sends each command of --cmds (a JSON array) and prints the frame answering each.
 //
 // Usage: node resume-client.js --mode resume --url ws://H:P/ws --admin http://H:P --topic chat
-//        [--n 500] [--clients 1] [--live 5] [--timeout 20000]
+//        [--n 500] [--clients 1] [--live 5] [--timeout 20000] [--url2 URL: reconnect there]
+//        [--token T: publish API bearer] [--kcat PATH --broker H:P [--ktopic T]: the second half of
+//        the --n messages is produced by kcat straight into Kafka, keyed by the topic]
 'use strict';
 
 const WebSocket = require('ws');
 
-const opts = { mode: 'resume', url: '', admin: '', topic: 'chat', n: 500, clients: 1, live: 5, timeout: 20000, subs: 10000, cmds: '[]' };
+const opts = { mode: 'resume', url: '', admin: '', topic: 'chat', n: 500, clients: 1, live: 5, timeout: 20000, subs: 10000, cmds: '[]',
+  url2: '', token: '', kcat: '', broker: '', ktopic: 'wsgate.broadcast' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in opts) || process.argv[i + 1] === undefined) {
@@ -33,7 +36,8 @@ function done(obj) { process.stdout.write(JSON.stringify(obj) + '\n', () => proc
 setTimeout(() => done({ error: 'timeout' }), opts.timeout).unref();
 
 async function publish(topic, body) {
-  const res = await fetch(`${opts.admin}/v1/publish/${encodeURIComponent(topic)}`, { method: 'POST', body });
+  const headers = opts.token ? { Authorization: 'Bearer ' + opts.token } : {};
+  const res = await fetch(`${opts.admin}/v1/publish/${encodeURIComponent(topic)}`, { method: 'POST', body, headers });
   if (res.status !== 202) throw new Error(`publish: ${res.status} ${await res.text()}`);
 }
 
@@ -81,10 +85,17 @@ async function resumeMode() {
     l.pos = { offset: m.offset, epoch: m.epoch };
     l.ws._socket.destroy(); // the TCP connection dies; no close frame
   }
-  for (let k = 0; k < opts.n; k++) await publish(opts.topic, 'm-' + k);
+  const viaAPI = opts.kcat ? Math.floor(opts.n / 2) : opts.n;
+  for (let k = 0; k < viaAPI; k++) await publish(opts.topic, 'm-' + k);
+  if (opts.kcat) {
+    let lines = '';
+    for (let k = viaAPI; k < opts.n; k++) lines += 'm-' + k + '\n';
+    require('child_process').execFileSync(opts.kcat, ['-P', '-b', opts.broker, '-t', opts.ktopic, '-k', opts.topic,
+      '-X', 'topic.partitioner=murmur2_random'], { input: lines });
+  }
   const tResume = Date.now();
   const socks = await Promise.all(lives.map(async (l) => {
-    const ws = await open(opts.url);
+    const ws = await open(opts.url2 || opts.url);
     send(ws, { id: 7, subscribe: { topic: opts.topic, since: l.pos } });
     return { ws, since: l.pos };
   }));
