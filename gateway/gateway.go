@@ -126,7 +126,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		_ = g.alog.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	g.resume.setBus(g.bus)
+	g.resume.setBus(g.bus, &cfg, reg)
 	return g, nil
 }
 

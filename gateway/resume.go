@@ -34,6 +34,7 @@ import (
 type resume struct {
 	hist      *history.History
 	pos       atomic.Pointer[positioner] // the bus, once built
+	fetch     *fetchQueue                // Kafka catch-ups (resume_kafka.go); nil: memory only
 	upgrade   codec.UpgradeOptions       // g.upgrade with wsgate.v1 as the only subprotocol
 	script    []byte                     // GET /wsgate.js answer (keep-alive)
 	maxTopics int
@@ -72,9 +73,12 @@ func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) 
 }
 
 // setBus tells where topic streams start (a bus without positions: none).
-func (r *resume) setBus(b router.Bus) {
+func (r *resume) setBus(b router.Bus, cfg *Config, reg prometheus.Registerer) {
 	if p, ok := b.(router.BusPositioner); ok {
 		r.pos.Store(&positioner{p})
+	}
+	if f, ok := b.(router.BusFetcher); ok && cfg.ResumeFetches > 0 {
+		r.fetch = newFetchQueue(f, cfg, reg)
 	}
 }
 
@@ -93,6 +97,9 @@ func (r *resume) floor(topic, epoch string) (int64, bool) {
 // run sweeps expired history entries until ctx ends, so a quiet topic's
 // memory goes with its TTL.
 func (r *resume) run(ctx context.Context) {
+	if r.fetch != nil {
+		r.fetch.start(ctx)
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -172,6 +179,12 @@ func (l *loop) v1Deliver(msgs []*message) {
 			l.slow = append(l.slow, cs)
 			continue
 		}
+		if s.catching != nil { // a Kafka catch-up runs: these follow it (resume_kafka.go)
+			for _, m := range v.run {
+				s.catching.buffer(m, maxOut, l.g.resume.maxResume)
+			}
+			continue
+		}
 		k := 0
 		for k < len(v.run) && v.run[k].epoch == s.epoch && v.run[k].offset <= s.last {
 			k++
@@ -209,7 +222,9 @@ func (l *loop) v1Deliver(msgs []*message) {
 }
 
 // recover serves a subscribe with since: the reply, then every message
-// after since that s has not had, all in one write — or recovered:false.
+// after since that s has not had, all in one write — or, for a gap older
+// than the memory holds, a catch-up from Kafka (resume_kafka.go) — or
+// recovered:false.
 func (l *loop) recover(cs *conn, s *v1Sub, id int64, since int64, sinceEpoch string) {
 	r, v := l.g.resume, l.v1
 	entries, cur, curEpoch, why := r.hist.Range(v.entries[:0], s.topic, sinceEpoch, since, r.maxResume)
@@ -229,44 +244,59 @@ func (l *loop) recover(cs *conn, s *v1Sub, id int64, since int64, sinceEpoch str
 			why = history.TooOld
 		}
 	}
-	v.out = v.out[:0]
-	if why != history.OK {
-		r.results.WithLabelValues("not_recovered").Inc()
-		v.out = appendSubscribeReply(v.out, id, false, true, cur, curEpoch, why, -1)
-		// Live from the position the reply gives.
-		if curEpoch != s.epoch || cur > s.last {
-			s.last, s.epoch = cur, curEpoch
-		}
-		l.v1Write(cs, v.out)
-		return
+	switch {
+	case why == history.OK:
+		r.results.WithLabelValues("recovered").Inc()
+		l.sendRecovered(cs, s, id, since, cur, curEpoch, entries, nil)
+	case why == history.TooOld && r.fetch != nil && sinceEpoch == curEpoch && since < cur:
+		l.startCatchup(cs, s, id, since, cur, curEpoch)
+	default:
+		l.notRecovered(cs, s, id, cur, curEpoch, why)
 	}
-	r.results.WithLabelValues("recovered").Inc()
+	clear(entries)
+	v.entries = entries[:0]
+}
+
+// notRecovered answers recovered:false; s goes on live from the position
+// the reply gives.
+func (l *loop) notRecovered(cs *conn, s *v1Sub, id int64, cur int64, curEpoch, why string) {
+	v := l.v1
+	l.g.resume.results.WithLabelValues("not_recovered").Inc()
+	v.out = appendSubscribeReply(v.out[:0], id, false, true, cur, curEpoch, why, -1)
+	if curEpoch != s.epoch || cur > s.last {
+		s.last, s.epoch = cur, curEpoch
+	}
+	l.v1Write(cs, v.out)
+}
+
+// sendRecovered writes the recovered:true reply and the messages after
+// since (a then b, in order) that s has not had: s has had (s.from,
+// s.last], live, before this subscribe came. The reply says how many
+// follow, so a client that got those live ones first can order them.
+func (l *loop) sendRecovered(cs *conn, s *v1Sub, id, since, cur int64, curEpoch string, a, b []history.Entry) {
+	v := l.v1
 	if s.epoch != curEpoch { // the sub's stream was unknown or replaced
 		s.from, s.last, s.epoch = since, since, curEpoch
 	}
-	// s has had (s.from, s.last]: send what is below and above that. The
-	// reply says how many follow, so a client that got live messages
-	// before it (sent between the upgrade and this subscribe) can put the
-	// recovered ones in order with them.
 	had := func(o int64) bool { return o > s.from && o <= s.last }
 	count := 0
-	for _, e := range entries {
-		if !had(e.Offset) {
-			count++
+	for _, part := range [][]history.Entry{a, b} {
+		for _, e := range part {
+			if !had(e.Offset) {
+				count++
+			}
 		}
 	}
-	v.out = appendSubscribeReply(v.out, id, true, true, cur, curEpoch, "", count)
-	for _, e := range entries {
-		if !had(e.Offset) {
-			v.out = appendEnvelopeFrame(v.out, &v.js, s.topic, e.Offset, curEpoch, ws.OpCode(e.Op), e.Payload)
+	v.out = appendSubscribeReply(v.out[:0], id, true, true, cur, curEpoch, "", count)
+	for _, part := range [][]history.Entry{a, b} {
+		for _, e := range part {
+			if !had(e.Offset) {
+				v.out = appendEnvelopeFrame(v.out, &v.js, s.topic, e.Offset, curEpoch, ws.OpCode(e.Op), e.Payload)
+			}
 		}
 	}
 	s.from = min(s.from, since)
 	s.last = max(s.last, cur)
-	for i := range entries {
-		entries[i] = history.Entry{}
-	}
-	v.entries = entries[:0]
 	l.v1Write(cs, v.out)
 	l.g.metrics.MsgsOut.Add(float64(count))
 }

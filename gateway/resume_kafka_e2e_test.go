@@ -1,6 +1,10 @@
 package gateway_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -37,5 +41,101 @@ func TestResumeKafkaOtherNode(t *testing.T) {
 		if v := v1Metric(t, g, "wsgate_history_messages"); v != 506 {
 			t.Errorf("node %d: wsgate_history_messages = %v, want 506", i, v)
 		}
+	}
+}
+
+// The gap is beyond every node's memory: the client's node is gone and the node it moves to started
+// after the gap (an empty history, reading Kafka from its end). The gap is read back from Kafka:
+// exactly those 500, in order, recovered:true, then live.
+func TestResumeKafkaNewNode(t *testing.T) {
+	requireE2E(t, true, false)
+	broker := startKafkadev(t, "127.0.0.1:0", "")
+	nodes := startCluster(t, broker.Addr, 1, "-history-size", "0")
+	// node 0 serves the client and publishes; node 1 starts after the gap (resume-client.js waits
+	// for the file --wait-for before it reconnects to --url2).
+	ready := t.TempDir() + "/node1"
+	type nodeRun struct {
+		out []byte
+		err error
+	}
+	res := make(chan nodeRun, 1)
+	go func() { // no t.Fatal off the test goroutine: the result comes back on res
+		cmd := exec.Command("node", "resume-client.js", "--url", nodes[0].wsURL("/ws"), "--url2", "@"+ready,
+			"--admin", "http://"+nodes[0].Admin, "--token", clusterToken, "--topic", "chat", "--n", "500", "--timeout", "80000")
+		cmd.Dir = "testdata"
+		out, err := cmd.Output()
+		res <- nodeRun{out, err}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !fileExists(ready + ".gap") {
+		if time.Now().After(deadline) {
+			t.Fatal("resume-client.js did not reach the gap")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	node1 := startGateway(t, "-kafka-brokers", broker.Addr, "-node-id", "n1", "-publish-token", clusterToken, "-history-size", "0")
+	waitBusHealthy(t, []*testGateway{node1}, 15*time.Second, "")
+	writeFile(t, ready, node1.wsURL("/ws"))
+	run := <-res
+	var r resumeResult
+	if err := json.Unmarshal(bytes.TrimSpace(run.out), &r); run.err != nil || err != nil {
+		t.Fatalf("resume-client.js: %v %v: %s", run.err, err, run.out)
+	}
+	if r.Error != "" {
+		t.Fatalf("resume-client.js: %s", r.Error)
+	}
+	s := r.Sample
+	if rep := s.Reply.Subscribe; rep == nil || rep.Recovered == nil || !*rep.Recovered || rep.Offset == nil || rep.Epoch == "" {
+		t.Fatalf("reply on the new node: %+v", s.Reply)
+	}
+	if s.Got != 500 || !s.InOrder || s.Dups != 0 || s.First != "m-0" || s.Last != "m-499" || s.Live != 5 || s.Extra != 0 {
+		t.Fatalf("on the new node: %d of 500 (first %q last %q), in order %v, %d duplicates, %d live of 5, %d extra",
+			s.Got, s.First, s.Last, s.InOrder, s.Dups, s.Live, s.Extra)
+	}
+	if v := v1Metric(t, node1, `wsgate_resume_total{result="recovered_kafka"}`); v != 1 {
+		t.Errorf("node 1: recovered_kafka = %v, want 1", v)
+	}
+}
+
+// With no memory history at all, every resume is read back from Kafka while messages keep coming:
+// the gateway's own wsgate.js, its connection destroyed twice, sees every message once, in order.
+func TestResumeKafkaWhileLive(t *testing.T) {
+	requireE2E(t, true, false)
+	broker := startKafkadev(t, "127.0.0.1:0", "")
+	nodes := startCluster(t, broker.Addr, 1, "-history-size", "0")
+	var out struct {
+		Error     string `json:"error"`
+		Seen      int    `json:"seen"`
+		InOrder   bool   `json:"inOrder"`
+		Kills     int    `json:"kills"`
+		Recovered bool   `json:"recovered"`
+		Recovers  []struct {
+			Recovered bool `json:"recovered"`
+			Messages  int  `json:"messages"`
+		} `json:"recovers"`
+	}
+	runNodeJSON(t, 60*time.Second, &out, "resume-client.js", "--mode", "wsgatejs", "--url", nodes[0].wsURL("/ws"),
+		"--admin", "http://"+nodes[0].Admin, "--token", clusterToken, "--topic", "chat", "--n", "900", "--timeout", "50000")
+	if out.Error != "" {
+		t.Fatalf("resume-client.js: %s", out.Error)
+	}
+	if out.Seen != 900 || !out.InOrder || out.Kills != 2 || len(out.Recovers) != 2 || !out.Recovered {
+		t.Fatalf("saw %d of 900, in order %v, %d kills, resumes %+v", out.Seen, out.InOrder, out.Kills, out.Recovers)
+	}
+	t.Logf("resumes from Kafka while live: %+v", out.Recovers)
+	if v := v1Metric(t, nodes[0], `wsgate_resume_total{result="recovered_kafka"}`); v < 1 {
+		t.Errorf("recovered_kafka = %v, want >= 1", v)
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p+".tmp", []byte(s), 0o600); err != nil {
+		t.Error(err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		t.Error(err)
 	}
 }

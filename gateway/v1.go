@@ -57,6 +57,8 @@ type v1Sub struct {
 	epoch string
 	from  int64
 	last  int64
+	// catching: a Kafka catch-up is out for this topic (resume_kafka.go)
+	catching *catchup
 }
 
 // GroupIndex lets the topic table remove a subscription in O(1).
@@ -127,6 +129,7 @@ func (l *loop) v1Join(cs *conn, vc *v1Conn, topic string) *v1Sub {
 
 func (l *loop) v1Unsubscribe(vc *v1Conn, i int) {
 	s := vc.subs[i]
+	s.catching = nil // its answer, when it comes, finds nobody
 	if g := l.v1.subs.Lookup(s.topic); g != nil {
 		l.v1.subs.Leave(g, s)
 	}
@@ -275,6 +278,10 @@ func (l *loop) v1Subscribe(cs *conn, vc *v1Conn, id int64, topic string, since *
 		i = len(vc.subs) - 1
 	}
 	s := vc.subs[i]
+	if s.catching != nil {
+		l.v1Error(cs, id, 409, "a resume of "+topic+" is still running")
+		return
+	}
 	if since != nil {
 		l.recover(cs, s, id, *since.Offset, *since.Epoch)
 		return

@@ -14,7 +14,8 @@
 //   --mode script  sends each command of --cmds (a JSON array) and prints the frame answering each.
 //
 // Usage: node resume-client.js --mode resume --url ws://H:P/ws --admin http://H:P --topic chat
-//        [--n 500] [--clients 1] [--live 5] [--timeout 20000] [--url2 URL: reconnect there]
+//        [--n 500] [--clients 1] [--live 5] [--timeout 20000] [--url2 URL: reconnect there, or @FILE:
+//        write FILE.gap after the gap, wait for FILE, reconnect to the URL it holds]
 //        [--token T: publish API bearer] [--kcat PATH --broker H:P [--ktopic T]: the second half of
 //        the --n messages is produced by kcat straight into Kafka, keyed by the topic]
 'use strict';
@@ -93,9 +94,17 @@ async function resumeMode() {
     require('child_process').execFileSync(opts.kcat, ['-P', '-b', opts.broker, '-t', opts.ktopic, '-k', opts.topic,
       '-X', 'topic.partitioner=murmur2_random'], { input: lines });
   }
+  let url2 = opts.url2 || opts.url;
+  if (url2.startsWith('@')) {
+    // A file names the URL once it exists: the test starts that node after the gap (FILE.gap).
+    const fs = require('fs');
+    fs.writeFileSync(url2.slice(1) + '.gap', '');
+    while (!fs.existsSync(url2.slice(1))) await new Promise((res) => setTimeout(res, 20));
+    url2 = fs.readFileSync(url2.slice(1), 'utf8');
+  }
   const tResume = Date.now();
   const socks = await Promise.all(lives.map(async (l) => {
-    const ws = await open(opts.url2 || opts.url);
+    const ws = await open(url2);
     send(ws, { id: 7, subscribe: { topic: opts.topic, since: l.pos } });
     return { ws, since: l.pos };
   }));
