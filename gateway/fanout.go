@@ -31,6 +31,7 @@ type message struct {
 	// Position and wsgate.v1 envelope frame (resume.go).
 	offset int64
 	epoch  string
+	echo   bool // delivered already, without a position: for wsgate.v1 only
 	env    atomic.Pointer[pool.Buffer]
 }
 
@@ -76,7 +77,7 @@ func (g *Gateway) deliver(bm router.BusMessage) {
 	if len(loops) == 0 {
 		return
 	}
-	m := &message{topic: bm.Topic, op: ws.OpCode(bm.OpCode), pool: &g.frames, offset: bm.Offset, epoch: bm.Epoch}
+	m := &message{topic: bm.Topic, op: ws.OpCode(bm.OpCode), pool: &g.frames, offset: bm.Offset, epoch: bm.Epoch, echo: bm.Echo}
 	m.frame = g.frames.Get()
 	m.frame.B = codec.AppendFrame(m.frame.B, m.op, bm.Payload)
 	m.hdrLen = len(m.frame.B) - len(bm.Payload)
@@ -122,11 +123,13 @@ func (l *loop) drain() {
 		for j < len(batch) && batch[j].topic == batch[i].topic {
 			j++
 		}
-		if grp := l.topics.Lookup(batch[i].topic); grp != nil {
-			l.deliverRun(grp, batch[i:j])
-		}
 		if l.v1 != nil {
 			l.v1Deliver(batch[i:j])
+		}
+		if grp := l.topics.Lookup(batch[i].topic); grp != nil {
+			if run := plainRun(batch[i:j]); len(run) > 0 {
+				l.deliverRun(grp, run)
+			}
 		}
 		i = j
 	}

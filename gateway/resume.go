@@ -353,3 +353,17 @@ func appendScript(dst []byte, closing bool) []byte {
 	}
 	return codec.AppendResponse(dst, http.StatusOK, hs, client.Script)
 }
+
+// plainRun is the part of a run for plain subscribers: without the echoes
+// (resume.go's Kafka degraded case), moved to the end in place (drain
+// releases the whole batch afterwards, in any order).
+func plainRun(run []*message) []*message {
+	k := 0
+	for i, m := range run {
+		if !m.echo {
+			run[k], run[i] = run[i], run[k]
+			k++
+		}
+	}
+	return run[:k]
+}

@@ -125,3 +125,21 @@ func TestV1AccessControl(t *testing.T) {
 		t.Errorf("read-only route: %+v %+v", got[0], got[1])
 	}
 }
+
+// wsgate.v1 is the client's choice alone: offered on a topic route it wins over -subprotocols;
+// not offered, -subprotocols applies as before; on a backend route it is the backend's business.
+func TestV1Negotiation(t *testing.T) {
+	g := startGateway(t, "-route", "/ws=topic:chat", "-subprotocols", "chat,superchat")
+	for _, c := range []struct{ offer, want string }{
+		{"chat, wsgate.v1", "wsgate.v1"},
+		{"wsgate.v1", "wsgate.v1"},
+		{"superchat, chat", "superchat"},
+		{"other", ""},
+	} {
+		conn, resp := authRequest(t, g.Addr, "/ws", "Sec-WebSocket-Protocol: "+c.offer)
+		conn.Close()
+		if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Protocol") != c.want {
+			t.Errorf("offer %q: %d %q, want 101 %q", c.offer, resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol"), c.want)
+		}
+	}
+}

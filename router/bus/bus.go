@@ -26,6 +26,10 @@ type Message struct {
 	// (a message delivered locally while the Kafka bus is degraded).
 	Offset int64
 	Epoch  string
+	// Echo marks a message this node already delivered, without a position,
+	// while the Kafka bus was degraded (KafkaConfig.Echoes): only
+	// subscribers that need positions take it.
+	Echo bool
 }
 
 // Handler receives every message of the bus in bus order. It must not block:

@@ -259,7 +259,7 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 		b.log.Debug("kafka record without key (the wsgate topic) skipped", "partition", pr.p, "offset", msg.Offset)
 		return
 	}
-	op := OpText
+	op, echo := OpText, false
 	var origin, run, seqText []byte
 	for _, h := range msg.Headers {
 		switch h.Key {
@@ -285,11 +285,14 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 			}
 			pr.last[key] = seq
 			if string(run) == b.run && string(origin) == b.cfg.NodeID && b.ownEcho(seq) {
-				return // delivered here when it was published (degraded)
+				if !b.cfg.Echoes {
+					return // delivered here when it was published (degraded)
+				}
+				echo = true
 			}
 		}
 	}
-	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value, Offset: msg.Offset, Epoch: pr.epoch})
+	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value, Offset: msg.Offset, Epoch: pr.epoch, Echo: echo})
 }
 
 // readersFailing counts partitions whose reader cannot fetch right now.
