@@ -50,9 +50,10 @@ type catchup struct {
 	epoch         string
 	deadline      time.Time
 	// The worker's, until it hands the catch-up back to the loop.
-	got   []history.Entry
-	bytes int64
-	err   error
+	got    []history.Entry
+	bytes  int64
+	err    error
+	memory bool // an earlier catch-up's backfill holds the range now: no fetch
 	// The loop's: live messages after target, buffered meanwhile.
 	live      []history.Entry
 	liveBytes int64
@@ -88,9 +89,16 @@ func (q *fetchQueue) work(ctx context.Context) {
 		case c = <-q.jobs:
 		}
 		q.queued.Add(-1)
-		q.running.Add(1)
-		c.err = q.fetch(ctx, c)
-		q.running.Add(-1)
+		// A storm resumes the same topics from nearby positions: the first
+		// fetch keeps what it read in the history (Backfill), the rest
+		// find it there.
+		if c.memory = c.l.g.resume.hist.Covers(c.s.topic, c.epoch, c.since); !c.memory {
+			q.running.Add(1)
+			if c.err = q.fetch(ctx, c); c.err == nil {
+				c.l.g.resume.hist.Backfill(c.s.topic, c.epoch, c.since, c.target, c.got)
+			}
+			q.running.Add(-1)
+		}
 		// The loop finishes it; if the engine is stopping nobody is left to answer.
 		_ = c.l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			c.l.catchupDone(c)
@@ -173,10 +181,35 @@ func (l *loop) catchupDone(c *catchup) {
 		l.notRecovered(s.cs, s, c.id, cur, epoch, why)
 		return
 	}
-	cur := c.target
-	if n := len(c.live); n > 0 {
-		cur = c.live[n-1].Offset
+	got, cur := c.got, c.target
+	if c.memory {
+		var why string
+		v := l.v1
+		got, cur, _, why = r.hist.Range(v.entries[:0], s.topic, c.epoch, c.since, r.maxResume)
+		defer func() { clear(got); v.entries = got[:0] }()
+		if why != history.OK {
+			cur, epoch := r.current(s.topic)
+			l.notRecovered(s.cs, s, c.id, cur, epoch, why)
+			return
+		}
 	}
-	r.results.WithLabelValues("recovered_kafka").Inc()
-	l.sendRecovered(s.cs, s, c.id, c.since, cur, c.epoch, c.got, c.live)
+	// The live ones buffered after what the fetch (or the history) gave.
+	live := c.live
+	for len(live) > 0 && live[0].Offset <= cur {
+		live = live[1:]
+	}
+	if n := len(live); n > 0 {
+		cur = live[n-1].Offset
+	}
+	if r.maxResume > 0 && len(got)+len(live) > r.maxResume {
+		cur, epoch := r.current(s.topic)
+		l.notRecovered(s.cs, s, c.id, cur, epoch, history.TooMany)
+		return
+	}
+	if c.memory {
+		r.results.WithLabelValues("recovered").Inc()
+	} else {
+		r.results.WithLabelValues("recovered_kafka").Inc()
+	}
+	l.sendRecovered(s.cs, s, c.id, c.since, cur, c.epoch, got, live)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -54,37 +55,7 @@ func TestResumeKafkaNewNode(t *testing.T) {
 	nodes := startCluster(t, broker.Addr, 1, "-history-size", "0")
 	// node 0 serves the client and publishes; node 1 starts after the gap (resume-client.js waits
 	// for the file --wait-for before it reconnects to --url2).
-	ready := t.TempDir() + "/node1"
-	type nodeRun struct {
-		out []byte
-		err error
-	}
-	res := make(chan nodeRun, 1)
-	go func() { // no t.Fatal off the test goroutine: the result comes back on res
-		cmd := exec.Command("node", "resume-client.js", "--url", nodes[0].wsURL("/ws"), "--url2", "@"+ready,
-			"--admin", "http://"+nodes[0].Admin, "--token", clusterToken, "--topic", "chat", "--n", "500", "--timeout", "80000")
-		cmd.Dir = "testdata"
-		out, err := cmd.Output()
-		res <- nodeRun{out, err}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for !fileExists(ready + ".gap") {
-		if time.Now().After(deadline) {
-			t.Fatal("resume-client.js did not reach the gap")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	node1 := startGateway(t, "-kafka-brokers", broker.Addr, "-node-id", "n1", "-publish-token", clusterToken, "-history-size", "0")
-	waitBusHealthy(t, []*testGateway{node1}, 15*time.Second, "")
-	writeFile(t, ready, node1.wsURL("/ws"))
-	run := <-res
-	var r resumeResult
-	if err := json.Unmarshal(bytes.TrimSpace(run.out), &r); run.err != nil || err != nil {
-		t.Fatalf("resume-client.js: %v %v: %s", run.err, err, run.out)
-	}
-	if r.Error != "" {
-		t.Fatalf("resume-client.js: %s", r.Error)
-	}
+	r, node1 := resumeOnNewNode(t, broker.Addr, nodes[0], 500, 1, "-history-size", "0")
 	s := r.Sample
 	if rep := s.Reply.Subscribe; rep == nil || rep.Recovered == nil || !*rep.Recovered || rep.Offset == nil || rep.Epoch == "" {
 		t.Fatalf("reply on the new node: %+v", s.Reply)
@@ -127,6 +98,45 @@ func TestResumeKafkaWhileLive(t *testing.T) {
 	if v := v1Metric(t, nodes[0], `wsgate_resume_total{result="recovered_kafka"}`); v < 1 {
 		t.Errorf("recovered_kafka = %v, want >= 1", v)
 	}
+}
+
+// resumeOnNewNode runs resume-client.js: its clients start on node0, and once the gap is published
+// a new node starts (flags) and they resume there.
+func resumeOnNewNode(t *testing.T, broker string, node0 *testGateway, n, clients int, flags ...string) (resumeResult, *testGateway) {
+	t.Helper()
+	ready := t.TempDir() + "/node1"
+	type nodeRun struct {
+		out []byte
+		err error
+	}
+	res := make(chan nodeRun, 1)
+	go func() { // no t.Fatal off the test goroutine: the result comes back on res
+		cmd := exec.Command("node", "resume-client.js", "--url", node0.wsURL("/ws"), "--url2", "@"+ready,
+			"--admin", "http://"+node0.Admin, "--token", clusterToken, "--topic", "chat", "--n", strconv.Itoa(n),
+			"--clients", strconv.Itoa(clients), "--timeout", "280000")
+		cmd.Dir = "testdata"
+		out, err := cmd.Output()
+		res <- nodeRun{out, err}
+	}()
+	deadline := time.Now().Add(240 * time.Second)
+	for !fileExists(ready + ".gap") {
+		if time.Now().After(deadline) {
+			t.Fatal("resume-client.js did not reach the gap")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	node1 := startGateway(t, append([]string{"-kafka-brokers", broker, "-node-id", "n1", "-publish-token", clusterToken}, flags...)...)
+	waitBusHealthy(t, []*testGateway{node1}, 15*time.Second, "")
+	writeFile(t, ready, node1.wsURL("/ws"))
+	run := <-res
+	var r resumeResult
+	if err := json.Unmarshal(bytes.TrimSpace(run.out), &r); run.err != nil || err != nil {
+		t.Fatalf("resume-client.js: %v %v: %s", run.err, err, run.out)
+	}
+	if r.Error != "" {
+		t.Fatalf("resume-client.js: %s", r.Error)
+	}
+	return r, node1
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

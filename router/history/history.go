@@ -235,3 +235,60 @@ func (h *History) dropAll(s *stream) {
 		h.dropOldest(s)
 	}
 }
+
+// Covers reports whether a Range from since would be served now (the
+// epoch matches and nothing after since has been dropped), without copying.
+func (h *History) Covers(topic, epoch string, since int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.streams[topic]
+	return s != nil && s.epoch == epoch && since >= s.floor && since <= s.last
+}
+
+// Backfill keeps older messages read back from elsewhere (Kafka): entries
+// are every message of topic in (after, upTo] of epoch, in order. Those
+// below the stream's floor go in front of what it holds, as many as fit
+// in Size (the newest of them), and the floor moves down, so the next
+// resume into that range is served from memory. It returns how many it
+// kept. A stream not seen yet starts at upTo.
+func (h *History) Backfill(topic, epoch string, after, upTo int64, entries []Entry) int {
+	if h.cfg.Size <= 0 {
+		return 0
+	}
+	now := h.cfg.Now().UnixNano()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.streams[topic]
+	if s == nil {
+		s = &stream{epoch: epoch, last: upTo, floor: upTo}
+		h.streams[topic] = s
+	}
+	if s.epoch != epoch || upTo < s.floor || after >= s.floor {
+		return 0
+	}
+	pre := entries
+	for len(pre) > 0 && pre[len(pre)-1].Offset > s.floor {
+		pre = pre[:len(pre)-1]
+	}
+	room := h.cfg.Size - s.n
+	if room <= 0 {
+		return 0
+	}
+	floor := after
+	if len(pre) > room {
+		floor = pre[len(pre)-room-1].Offset
+		pre = pre[len(pre)-room:]
+	}
+	lin := make([]Entry, 0, len(pre)+s.n)
+	for _, e := range pre {
+		e.at = now // kept from now: the TTL counts time in memory
+		lin = append(lin, e)
+		h.bytes.Add(int64(len(e.Payload)) + entryOverhead)
+	}
+	for i := range s.n {
+		lin = append(lin, *s.at(i))
+	}
+	h.msgs.Add(int64(len(pre)))
+	s.ring, s.head, s.n, s.floor = lin, 0, len(lin), floor
+	return len(pre)
+}

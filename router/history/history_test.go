@@ -196,3 +196,40 @@ func TestFloorHint(t *testing.T) {
 		t.Fatalf("since below the floor: %q", why)
 	}
 }
+
+// Messages read back from Kafka go in front of the history (as many as fit)
+// and the floor moves down: the next resume into them is served from memory.
+func TestBackfill(t *testing.T) {
+	h := New(Config{Size: 5})
+	h.Append("t", "K", 100, 1, nil) // first seen at 100: floor 99
+	h.Append("t", "K", 101, 1, nil)
+	fetched := []Entry{{Offset: 10}, {Offset: 40}, {Offset: 60}, {Offset: 99}}
+	if n := h.Backfill("t", "K", 5, 99, fetched); n != 3 {
+		t.Fatalf("kept %d, want 3 (room for 3)", n)
+	}
+	got, _, _, why := h.Range(nil, "t", "K", 10, 0)
+	if why != OK || !eq(offsets(got), []int64{40, 60, 99, 100, 101}) {
+		t.Fatalf("after backfill: %v %q", offsets(got), why)
+	}
+	if _, _, _, why := h.Range(nil, "t", "K", 9, 0); why != TooOld {
+		t.Fatalf("below the kept part: %q", why)
+	}
+	if !h.Covers("t", "K", 10) || h.Covers("t", "K", 9) || h.Covers("t", "X", 50) {
+		t.Fatal("Covers")
+	}
+	// A stream not seen yet (a node that started after the gap).
+	h.Backfill("u", "K", 0, 50, []Entry{{Offset: 20}, {Offset: 50}})
+	if got, o, _, why := h.Range(nil, "u", "K", 0, 0); why != OK || o != 50 || !eq(offsets(got), []int64{20, 50}) {
+		t.Fatalf("new stream: %v %d %q", offsets(got), o, why)
+	}
+	h.Append("u", "K", 51, 1, nil)
+	if got, _, _, why := h.Range(nil, "u", "K", 20, 0); why != OK || !eq(offsets(got), []int64{50, 51}) {
+		t.Fatalf("new stream, then live: %v %q", offsets(got), why)
+	}
+	if h.Messages() != 8 {
+		t.Fatalf("held %d", h.Messages())
+	}
+	if New(Config{}).Backfill("t", "K", 0, 5, fetched) != 0 {
+		t.Fatal("backfill with the history off")
+	}
+}
