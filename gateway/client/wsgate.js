@@ -10,7 +10,8 @@
  *     minDelay: 500, maxDelay: 30000       // reconnect backoff (ms), doubled per failure, with jitter
  *   });
  *   c.subscribe('news', function (msg) { ... });
- *   c.publish('news', 'hello');             // text; c.publish(topic, Uint8Array) sends binary
+ *   c.publish('news', 'hello');             // text; c.publish(topic, Uint8Array) sends binary;
+ *                                           // topic null: the URL's topic
  *   c.recovered                             // false when the last resume of any topic was not whole
  *   c.positions                             // {topic: {offset, epoch}}: where each topic is
  *   c.close();
@@ -19,7 +20,8 @@
  * answers recovered:true and sends exactly what was missed (then live), or recovered:false: the
  * app must reload its state (onRecover tells it). Messages that arrive for a topic before the
  * answer (live ones on the URL's topic) are held and merged in offset order with the recovered
- * ones, and nothing at or below a topic's position is delivered twice.
+ * ones, and nothing at or below a topic's position is delivered twice. The URL's topic (subscribed by
+ * the gateway on connect) is tracked and resumed like the others from its first message on.
  */
 (function (root, factory) {
   if (typeof module === 'object' && module.exports) module.exports = factory();
@@ -131,6 +133,8 @@
 
   Client.prototype._delivered = function (m) {
     var st = this.topics[m.topic];
+    // A topic the socket holds without a subscribe (the URL's): tracked too, so it resumes.
+    if (!st) st = this.topics[m.topic] = { held: [], expect: 0, waiting: false };
     if (st && (st.waiting || st.expect > 0)) {
       st.held.push(m);
       if (!st.waiting && --st.expect === 0) this._flush(st);
@@ -172,7 +176,8 @@
   };
 
   Client.prototype.publish = function (topic, data) {
-    var cmd = { id: this.nextId++, publish: { topic: topic } };
+    var cmd = { id: this.nextId++, publish: {} };
+    if (topic !== null && topic !== undefined) cmd.publish.topic = topic; // none: the URL's topic
     if (typeof data === 'string') cmd.publish.data = data;
     else {
       var s = '', b = new Uint8Array(data);
