@@ -159,3 +159,37 @@ func TestWsgateJSResume(t *testing.T) {
 		t.Fatalf("GET /wsgate.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// Headless Chromium runs wsgate.js from the built-in page through a TCP proxy that destroys every
+// connection twice while messages keep coming: the page (and its own client) reconnects, resumes,
+// and sees every message exactly once, in order.
+func TestWsgateJSBrowserResume(t *testing.T) {
+	requireE2E(t, true, true)
+	g := startGateway(t, "-route", "/ws=topic:chat", "-history-size", "5000")
+	var out struct {
+		Error         string   `json:"error"`
+		ConsoleErrors []string `json:"consoleErrors"`
+		Seen          int      `json:"seen"`
+		InOrder       bool     `json:"inOrder"`
+		Kills         int      `json:"kills"`
+		Recovered     bool     `json:"recovered"`
+		PageLog       int      `json:"pageLog"`
+		Recovers      []struct {
+			Recovered bool `json:"recovered"`
+			Messages  int  `json:"messages"`
+		} `json:"recovers"`
+	}
+	runNodeJSON(t, 100*time.Second, &out, "resume-browser.js", "--gateway", g.Addr, "--admin", "http://"+g.Admin,
+		"--n", "900", "--chromium", chromiumPath)
+	if out.Error != "" {
+		t.Fatalf("resume-browser.js: %s (console: %v)", out.Error, out.ConsoleErrors)
+	}
+	if out.Seen != 900 || !out.InOrder || out.Kills != 2 || len(out.Recovers) != 2 || !out.Recovered {
+		t.Fatalf("browser: saw %d of 900, in order %v, %d kills, resumes %+v, recovered %v", out.Seen, out.InOrder, out.Kills, out.Recovers, out.Recovered)
+	}
+	// The page's own chat client resumed too: every message in its log, once.
+	if out.PageLog != 900 {
+		t.Errorf("the built-in page's log shows %d messages, want 900", out.PageLog)
+	}
+	t.Logf("browser resumes: %+v; console errors: %v", out.Recovers, out.ConsoleErrors)
+}
