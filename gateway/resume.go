@@ -212,6 +212,7 @@ func (l *loop) v1Deliver(msgs []*message) {
 		delivered += len(iov)
 		bytes += n
 	}
+	grp.Delivered(len(v.run))
 	for i := range v.run {
 		v.run[i] = nil
 	}

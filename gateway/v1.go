@@ -10,6 +10,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/admin"
 	"github.com/wsgate/wsgate/router"
 	"github.com/wsgate/wsgate/router/auth"
 	"github.com/wsgate/wsgate/router/history"
@@ -437,4 +438,17 @@ func appendJSONString(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(append(dst, s[start:]...), '"')
+}
+
+// v1Topics adds the loop's wsgate.v1 subscribers to the stats page's counts.
+func (l *loop) v1Topics(m map[string]admin.TopicCount) {
+	if l.v1 == nil {
+		return
+	}
+	l.v1.subs.Each(func(g *router.TopicGroup[*v1Sub]) {
+		c := m[g.Name()]
+		c.Subscribers += g.Len()
+		c.Messages = max(c.Messages, g.Messages())
+		m[g.Name()] = c
+	})
 }
