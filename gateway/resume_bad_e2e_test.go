@@ -34,14 +34,22 @@ func (f v1Frame) code() int {
 func TestV1BadInput(t *testing.T) {
 	requireE2E(t, true, false)
 	g := startGateway(t, "-route", "/ws=topic:chat", "-route", "/t/=topic:*", "-history-size", "100", "-max-topics-per-conn", "64")
+	// The same on the Kafka bus, where positions are partition offsets (since beyond the
+	// high-water mark, another epoch).
+	broker := startKafkadev(t, "127.0.0.1:0", "")
+	k := startCluster(t, broker.Addr, 1, "-route", "/ws=topic:chat", "-route", "/t/=topic:*", "-history-size", "100")[0]
 	for _, c := range []struct {
+		g          *testGateway
 		path       string
 		otherTopic int            // the answer to a subscribe to another topic
 		bulk       map[string]int // the answers to 10,000 subscribes to new topics
 	}{
-		{"/ws", 403, map[string]int{"403": 10000}},            // a fixed route allows its topic only
-		{"/t/chat", 0, map[string]int{"ok": 62, "429": 9938}}, // chat + not-chat held: 62 more up to 64
+		{g, "/ws", 403, map[string]int{"403": 10000}},            // a fixed route allows its topic only
+		{g, "/t/chat", 0, map[string]int{"ok": 62, "429": 9938}}, // chat + not-chat held: 62 more up to 64
+		{k, "/ws", 403, map[string]int{"403": 10000}},
+		{k, "/t/chat", 0, map[string]int{"ok": 62, "429": 9938}},
 	} {
+		g := c.g
 		var out map[string]json.RawMessage
 		runNodeJSON(t, 90*time.Second, &out, "resume-client.js", "--mode", "bad", "--url", g.wsURL(c.path),
 			"--admin", "http://"+g.Admin, "--topic", "chat", "--timeout", "80000")
