@@ -238,10 +238,11 @@ func (l *loop) v1Command(cs *conn, op ws.OpCode, payload []byte) {
 		return
 	}
 	var a v1Args
-	if err := json.Unmarshal(raw, &a); err == nil && a.Topic == nil && name == "publish" {
+	err := json.Unmarshal(raw, &a)
+	if err == nil && a.Topic == nil && name == "publish" {
 		a.Topic = &vc.urlTopic // a publish without a topic goes to the URL's
 	}
-	if err := json.Unmarshal(raw, &a); err != nil || a.Topic == nil {
+	if err != nil || a.Topic == nil {
 		l.v1Error(cs, id, 400, "malformed "+name+": want an object with a topic")
 		return
 	}
