@@ -118,18 +118,14 @@ func (l *loop) drain() {
 	if !slices.IsSortedFunc(batch, byTopic) {
 		slices.SortStableFunc(batch, byTopic)
 	}
+	batch = l.v1Pass(batch) // wsgate.v1 subscribers; echoes are theirs alone (resume.go)
 	for i := 0; i < len(batch); {
 		j := i + 1
 		for j < len(batch) && batch[j].topic == batch[i].topic {
 			j++
 		}
-		if l.v1 != nil {
-			l.v1Deliver(batch[i:j])
-		}
 		if grp := l.topics.Lookup(batch[i].topic); grp != nil {
-			if run := plainRun(batch[i:j]); len(run) > 0 {
-				l.deliverRun(grp, run)
-			}
+			l.deliverRun(grp, batch[i:j])
 		}
 		i = j
 	}

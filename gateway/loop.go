@@ -86,10 +86,10 @@ func (l *loop) join(cs *conn, name string) {
 }
 
 func (l *loop) leave(cs *conn) {
-	if cs.v1 {
-		l.v1Close(cs)
-	}
 	if cs.group == nil {
+		if cs.v1 { // its topics are in l.v1 (v1.go)
+			l.v1Close(cs)
+		}
 		return
 	}
 	l.topics.Leave(cs.group, cs)

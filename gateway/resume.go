@@ -355,16 +355,30 @@ func appendScript(dst []byte, closing bool) []byte {
 	return codec.AppendResponse(dst, http.StatusOK, hs, client.Script)
 }
 
-// plainRun is the part of a run for plain subscribers: without the echoes
-// (resume.go's Kafka degraded case), moved to the end in place (drain
-// releases the whole batch afterwards, in any order).
-func plainRun(run []*message) []*message {
+// v1Pass delivers a drained batch (sorted by topic) to the loop's wsgate.v1
+// subscribers, then takes the echoes out of it (releasing them): a message
+// already delivered without a position while the Kafka bus was degraded is
+// for wsgate.v1 subscribers only. What it returns goes to plain subscribers.
+func (l *loop) v1Pass(batch []*message) []*message {
+	if l.v1 != nil {
+		for i := 0; i < len(batch); {
+			j := i + 1
+			for j < len(batch) && batch[j].topic == batch[i].topic {
+				j++
+			}
+			l.v1Deliver(batch[i:j])
+			i = j
+		}
+	}
 	k := 0
-	for i, m := range run {
-		if !m.echo {
-			run[k], run[i] = run[i], run[k]
+	for _, m := range batch {
+		if m.echo {
+			m.release()
+		} else {
+			batch[k] = m
 			k++
 		}
 	}
-	return run[:k]
+	clear(batch[k:])
+	return batch[:k]
 }
