@@ -103,9 +103,9 @@ func (o *Options) NewBus(log *slog.Logger, reg prometheus.Registerer) gateway.Ne
 			BufferBytes:  k.buffer,
 			Linger:       k.linger,
 			RequiredAcks: acks,
-			Echoes:       true, // wsgate.v1 subscribers take these (gateway/resume.go)
 			Logger:       log,
 			Registerer:   reg,
+			Echoes:       true, // wsgate.v1 subscribers take these (gateway/resume.go)
 		}, h)
 	}
 }

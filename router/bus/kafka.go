@@ -60,14 +60,14 @@ type KafkaConfig struct {
 	// ConnectTimeout bounds the first connection attempt inside NewKafka
 	// (default 3s); after it NewKafka returns a degraded bus that keeps trying.
 	ConnectTimeout time.Duration
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are kept but not registered
 	// Echoes: deliver this node's own publishes again when they come back
 	// from Kafka after a degraded period, marked Echo and with their
 	// position (kafka_read.go): subscribers that need positions skip the
 	// local delivery, which has none, and take the echo instead.
 	Echoes bool
-
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer // nil: metrics are kept but not registered
 }
 
 func (c *KafkaConfig) defaults() error {
