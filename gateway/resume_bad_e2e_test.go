@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -148,6 +149,51 @@ func TestV1Negotiation(t *testing.T) {
 		conn.Close()
 		if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Protocol") != c.want {
 			t.Errorf("offer %q: %d %q, want 101 %q", c.offer, resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol"), c.want)
+		}
+	}
+}
+
+// ?since=OFFSET&epoch=EPOCH on the URL resumes the URL's topic at the upgrade: the reply (id 0) and
+// the recovered messages come first, before anything live.
+func TestV1ResumeInURL(t *testing.T) {
+	requireE2E(t, true, false)
+	g := startGateway(t, "-route", "/ws=topic:chat", "-history-size", "100")
+	type frames struct {
+		Error   string            `json:"error"`
+		Replies []json.RawMessage `json:"replies"`
+	}
+	script := func(url string, first int, cmds string) []json.RawMessage {
+		var out frames
+		runNodeJSON(t, 30*time.Second, &out, "resume-client.js", "--mode", "script", "--url", url,
+			"--first", strconv.Itoa(first), "--cmds", cmds)
+		if out.Error != "" {
+			t.Fatalf("resume-client.js: %s", out.Error)
+		}
+		return out.Replies
+	}
+	var pos v1Frame
+	_ = json.Unmarshal(script(g.wsURL("/ws"), 0, `[{"id":1,"subscribe":{"topic":"chat"}}]`)[0], &pos)
+	if pos.Subscribe == nil || pos.Subscribe.Offset == nil {
+		t.Fatalf("position: %+v", pos)
+	}
+	for i := range 3 {
+		if code := publish(t, g, "chat", "", "", []byte("u"+strconv.Itoa(i))); code != 202 {
+			t.Fatalf("publish: %d", code)
+		}
+	}
+	got := script(g.wsURL("/ws?since="+strconv.FormatInt(*pos.Subscribe.Offset, 10)+"&epoch="+pos.Subscribe.Epoch), 4, `[]`)
+	var rep v1Frame
+	if err := json.Unmarshal(got[0], &rep); err != nil || rep.ID == nil || *rep.ID != 0 || rep.Subscribe == nil ||
+		rep.Subscribe.Recovered == nil || !*rep.Subscribe.Recovered {
+		t.Fatalf("first frame: %s", got[0])
+	}
+	for i, raw := range got[1:] {
+		var e struct {
+			Topic string `json:"topic"`
+			Data  string `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil || e.Topic != "chat" || e.Data != "u"+strconv.Itoa(i) {
+			t.Fatalf("recovered %d: %s", i, raw)
 		}
 	}
 }

@@ -11,7 +11,8 @@
 //   --mode wsgatejs  the gateway's own browser client (GET /wsgate.js, run here with ws): a publisher
 //                  sends s-0 … s-(n-1) without pause; the client's TCP connection is destroyed twice on
 //                  the way; it must see every message exactly once, in order, and resume recovered.
-//   --mode script  sends each command of --cmds (a JSON array) and prints the frame answering each.
+//   --mode script  reads --first frames, then sends each command of --cmds (a JSON array) and prints
+//                  the frame answering each.
 //
 // Usage: node resume-client.js --mode resume --url ws://H:P/ws --admin http://H:P --topic chat
 //        [--n 500] [--clients 1] [--live 5] [--timeout 20000] [--url2 URL: reconnect there, or @FILE:
@@ -23,7 +24,7 @@
 const WebSocket = require('ws');
 
 const opts = { mode: 'resume', url: '', admin: '', topic: 'chat', n: 500, clients: 1, live: 5, timeout: 20000, subs: 10000, cmds: '[]',
-  url2: '', token: '', kcat: '', broker: '', ktopic: 'wsgate.broadcast' };
+  url2: '', token: '', kcat: '', broker: '', ktopic: 'wsgate.broadcast', first: 0 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '');
   if (!(k in opts) || process.argv[i + 1] === undefined) {
@@ -193,6 +194,7 @@ async function badMode() {
 async function scriptMode() {
   const ws = await open(opts.url);
   const out = [];
+  for (let k = 0; k < opts.first; k++) out.push(await ws.next()); // frames that come unasked (?since=)
   for (const c of JSON.parse(opts.cmds)) {
     send(ws, c);
     out.push(await ws.next());
