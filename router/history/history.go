@@ -84,7 +84,6 @@ func (h *History) Append(topic, epoch string, offset int64, op byte, payload []b
 	if epoch == "" {
 		return
 	}
-	now := h.cfg.Now().UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.streams[topic]
@@ -107,6 +106,7 @@ func (h *History) Append(topic, epoch string, offset int64, op byte, payload []b
 		s.floor = offset
 		return
 	}
+	now := h.cfg.Now().UnixNano()
 	h.expire(s, now)
 	if s.n == h.cfg.Size {
 		h.dropOldest(s)

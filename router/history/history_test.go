@@ -233,3 +233,13 @@ func TestBackfill(t *testing.T) {
 		t.Fatal("backfill with the history off")
 	}
 }
+
+// The cost every bus message pays with the history off (-history-size 0):
+// the topic's position only.
+func BenchmarkAppendOff(b *testing.B) {
+	h := New(Config{})
+	p := make([]byte, 64)
+	for i := range b.N {
+		h.Append("t", "E", int64(i+1), 1, p)
+	}
+}
