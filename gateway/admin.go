@@ -52,6 +52,7 @@ func (v adminView) Topics(ctx context.Context) map[string]admin.TopicCount {
 			l.topics.Each(func(grp *topicGroup) {
 				m[grp.Name()] = admin.TopicCount{Subscribers: grp.Len(), Messages: grp.Messages()}
 			})
+			l.v1Topics(m) // wsgate.v1 subscribers (v1.go)
 			results <- m
 			return nil
 		}))

@@ -102,6 +102,7 @@ func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool 
 		if cs.noPub && claims.MayPublish(d.Topic) {
 			cs.noPub = false
 		}
+		l.keepClaims(claims) // a wsgate.v1 socket checks its commands against them (v1.go)
 	}
 	if claims.Subject != "" && req.IsUpgrade() && cs.user == nil && !a.acquire(cs, claims.Subject) {
 		l.refuse(cs, http.StatusTooManyRequests, "too many connections for this user (-max-conns-per-user)")

@@ -45,6 +45,7 @@ type conn struct {
 	upstream bool   // the server side of a session
 	paused   bool   // reading stopped for backpressure
 	inMsg    bool   // stateOpen: a message has begun (see wsguard.go)
+	v1       bool   // wsgate.v1 negotiated: messages are commands, topics in loop.v1 (v1.go)
 	msgSince uint32 // stateOpen: tick at which it began
 	pong     *pendingPong
 	held     bool   // stateHandshake: not read while its unsent answers drain (answer.go)
@@ -105,6 +106,12 @@ func (l *loop) handshake(cs *conn) {
 			l.refuse(cs, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 			return
 		}
+		if !req.IsUpgrade() && req.Path == "/wsgate.js" { // the browser client (resume.go)
+			if !l.serveScript(cs, req, n) {
+				return
+			}
+			continue
+		}
 		if !req.IsUpgrade() && g.cfg.DemoPath != "" && req.Path == g.cfg.DemoPath {
 			if req.Method != http.MethodGet {
 				l.logAnswered(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "demo page: not GET")
@@ -147,7 +154,7 @@ func (l *loop) handshake(cs *conn) {
 			l.proxy(cs, req, n, d.Pool, d.Route.Prefix)
 			continue
 		}
-		resp, hs, err := codec.AcceptRequest(l.scratch[:0], req, &g.upgrade) // the head parsed above, not its bytes again
+		resp, hs, err := codec.AcceptRequest(l.scratch[:0], req, g.upgradeOptions(req, &d)) // the head parsed above, not its bytes again
 		l.scratch = resp
 		if err != nil {
 			_, _ = cs.c.Write(resp)
@@ -166,7 +173,10 @@ func (l *loop) handshake(cs *conn) {
 		cs.state = stateOpen
 		cs.deflate = hs.Deflate
 		cs.dec.SetDeflate(hs.Deflate)
-		if d.Route.Kind == router.TargetTopic {
+		if d.Route.Kind == router.TargetTopic && hs.Subprotocol == v1Protocol {
+			l.v1Open(cs, req, &d)
+			l.openWS(cs, req, d.Route.Prefix, n, len(resp))
+		} else if d.Route.Kind == router.TargetTopic {
 			l.join(cs, d.Topic)
 			l.openWS(cs, req, d.Route.Prefix, n, len(resp))
 		}
@@ -221,6 +231,11 @@ func (l *loop) frames(cs *conn) {
 			}
 			g.metrics.MsgsIn.Inc()
 			g.metrics.BytesIn.Add(float64(len(ev.Payload)))
+			if cs.v1 { // commands, not broadcasts (v1.go)
+				l.v1Command(cs, ev.OpCode, ev.Payload)
+				l.parser.Release(&cs.dec)
+				break
+			}
 			if cs.noPub {
 				l.publishDenied(cs) // read-only route, no publish grant: close 1008
 				return

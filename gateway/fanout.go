@@ -27,6 +27,12 @@ type message struct {
 
 	deflated atomic.Pointer[pool.Buffer] // permessage-deflate frame, published by the first loop that made one
 	pool     *pool.Pool
+
+	// Position and wsgate.v1 envelope frame (resume.go).
+	offset int64
+	epoch  string
+	echo   bool // delivered already, without a position: for wsgate.v1 only
+	env    atomic.Pointer[pool.Buffer]
 }
 
 func (m *message) payload() []byte { return m.frame.B[m.hdrLen:] }
@@ -58,6 +64,7 @@ func (m *message) release() {
 	if m.refs.Add(-1) == 0 {
 		m.pool.Put(m.frame)
 		m.pool.Put(m.deflated.Load())
+		m.pool.Put(m.env.Load())
 	}
 }
 
@@ -65,11 +72,12 @@ func (m *message) release() {
 // hands the message to every event loop's inbox (one task per loop, not one per
 // connection). Inboxes are FIFO, so every loop delivers in bus order.
 func (g *Gateway) deliver(bm router.BusMessage) {
+	g.resume.hist.Append(bm.Topic, bm.Epoch, bm.Offset, byte(bm.OpCode), bm.Payload) // before any loop sees it (resume.go)
 	loops := *g.loops.Load()
 	if len(loops) == 0 {
 		return
 	}
-	m := &message{topic: bm.Topic, op: ws.OpCode(bm.OpCode), pool: &g.frames}
+	m := &message{topic: bm.Topic, op: ws.OpCode(bm.OpCode), pool: &g.frames, offset: bm.Offset, epoch: bm.Epoch, echo: bm.Echo}
 	m.frame = g.frames.Get()
 	m.frame.B = codec.AppendFrame(m.frame.B, m.op, bm.Payload)
 	m.hdrLen = len(m.frame.B) - len(bm.Payload)
@@ -110,6 +118,7 @@ func (l *loop) drain() {
 	if !slices.IsSortedFunc(batch, byTopic) {
 		slices.SortStableFunc(batch, byTopic)
 	}
+	batch = l.v1Pass(batch) // wsgate.v1 subscribers; echoes are theirs alone (resume.go)
 	for i := 0; i < len(batch); {
 		j := i + 1
 		for j < len(batch) && batch[j].topic == batch[i].topic {

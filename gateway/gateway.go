@@ -40,7 +40,8 @@ type Gateway struct {
 	grip     *gripMetrics // GRIP sessions (grip.go)
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
-	page     []byte // the complete 200 response of the demo page
+	resume   *resume // wsgate.v1 and the message history (resume.go)
+	page     []byte  // the complete 200 response of the demo page
 	frames   pool.Pool
 
 	loopsMu  sync.Mutex
@@ -122,10 +123,12 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		_ = g.alog.Close()
 		return nil, err
 	}
+	g.resume = newResume(&cfg, g.upgrade, reg)
 	if g.bus, err = newBus(g.deliver); err != nil {
 		_ = g.alog.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	g.resume.setBus(g.bus, &cfg, reg)
 	return g, nil
 }
 
@@ -166,6 +169,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopChecks()
 	g.router.Start(runCtx)
 	g.auth.run(runCtx)
+	go g.resume.run(runCtx)
 	if g.tls != nil {
 		go g.tls.rotateTicketKeys(runCtx)
 	}

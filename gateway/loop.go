@@ -39,6 +39,7 @@ type loop struct {
 	deflater *codec.Compressor // nil until a compressing subscriber needs it
 	poller   gnetx.Poller      // pauses reading on this loop's connections (pause.go)
 	tls      tlsLoop           // TLS scratch and plaintext buffers (tlsconn.go)
+	v1       *v1Loop           // wsgate.v1 sockets' topics; nil until the loop has one (v1.go)
 
 	publishFails   int    // refused publishes since the last log line
 	lastPublishLog uint32 // tick of that line
@@ -91,6 +92,9 @@ func (l *loop) leave(cs *conn) {
 		l.gripRelease(cs)
 	}
 	if cs.group == nil {
+		if cs.v1 { // its topics are in l.v1 (v1.go)
+			l.v1Close(cs)
+		}
 		return
 	}
 	l.topics.Leave(cs.group, cs)

@@ -115,6 +115,7 @@ func (o *Options) NewBus(log *slog.Logger, reg prometheus.Registerer) gateway.Ne
 			StallTimeout: stall,
 			Logger:       log,
 			Registerer:   reg,
+			Echoes:       true, // wsgate.v1 subscribers take these (gateway/resume.go)
 		}, h)
 	}
 }

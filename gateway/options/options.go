@@ -101,6 +101,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.Var(&o.tlsCerts, "tls-cert", "certificate `CERT.pem[,KEY.pem]`: PEM full chain, leaf first, and its private key (in CERT.pem when KEY.pem is not given, like HAProxy's crt); repeatable, one pair per flag (WSGATE_TLS_CERT: pairs separated by spaces); chosen by SNI from each certificate's names, the first is the default; SIGHUP re-reads the files")
 	fs.StringVar(&c.TLS.MinVersion, "tls-min-version", "1.2", "lowest TLS `version` accepted: 1.2 or 1.3 (cipher suites are Mozilla's intermediate list, ALPN http/1.1)")
 	kafkaFlags(fs, &o.kafka)
+	resumeFlags(fs, c)
 	// Access control (auth=jwt routes, the publish API's JWT bearers).
 	jc := &c.JWT
 	fs.Var(&o.jwtKeys, "jwt-key", "JWT verification `key`, repeatable: hs256:BASE64SECRET, or a PEM file with an RSA, ECDSA or Ed25519 public key")

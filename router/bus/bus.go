@@ -23,6 +23,17 @@ type Message struct {
 	Topic   string
 	OpCode  OpCode
 	Payload []byte
+	// Offset and Epoch are the message's position in its topic's stream
+	// (lossless resume, wsgate.v1): offsets of one topic increase (with gaps
+	// on the Kafka bus); the epoch names the stream's incarnation, so an
+	// offset means something only with its epoch. Epoch "" means no position
+	// (a message delivered locally while the Kafka bus is degraded).
+	Offset int64
+	Epoch  string
+	// Echo marks a message this node already delivered, without a position,
+	// while the Kafka bus was degraded (KafkaConfig.Echoes): only
+	// subscribers that need positions take it.
+	Echo bool
 }
 
 // Handler receives every message of the bus in bus order. It must not block:
@@ -44,4 +55,14 @@ var ErrClosed = errors.New("bus closed")
 // unreachable); /healthz reports it.
 type Statuser interface {
 	Status() (healthy bool, detail string)
+}
+
+// Positioner is implemented by buses whose messages carry positions.
+// Position tells, for a topic, the epoch its next message will carry and its
+// floor: the newest offset at or below which this node cannot know the
+// topic's messages (where its reading began), so a position at the floor
+// has missed nothing this node could see. ok is false while unknown (a Kafka
+// bus that never reached the brokers).
+type Positioner interface {
+	Position(topic string) (epoch string, floor int64, ok bool)
 }

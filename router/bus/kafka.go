@@ -69,6 +69,11 @@ type KafkaConfig struct {
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are kept but not registered
+	// Echoes: deliver this node's own publishes again when they come back
+	// from Kafka after a degraded period, marked Echo and with their
+	// position (kafka_read.go): subscribers that need positions skip the
+	// local delivery, which has none, and take the echo instead.
+	Echoes bool
 }
 
 func (c *KafkaConfig) defaults() error {
@@ -142,7 +147,8 @@ type Kafka struct {
 	transport *kafka.Transport
 	client    *kafka.Client
 	balancer  kafka.Murmur2Balancer
-	parts     atomic.Pointer[[]int] // partition IDs, known after bootstrap
+	parts     atomic.Pointer[[]int]  // partition IDs, known after bootstrap
+	cluster   atomic.Pointer[string] // the brokers' cluster ID (kafka_position.go)
 
 	mu       sync.Mutex
 	closed   bool

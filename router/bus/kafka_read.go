@@ -20,6 +20,8 @@ type partitionReader struct {
 	r       *kafka.Reader
 	lag     atomic.Int64
 	failing atomic.Bool
+	epoch   string // the partition's epoch (kafka_position.go)
+	floor   int64  // the offset before the first one this reader reads (kafka_position.go)
 	// last is the highest sequence delivered per publisher process
 	// (origin/run): a record written twice (a retried write that had in fact
 	// succeeded) comes back with a sequence already seen.
@@ -128,6 +130,7 @@ func (b *Kafka) partitions(ctx context.Context) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
+		b.setCluster(md.ClusterID)
 		for _, t := range md.Topics {
 			if t.Name != b.cfg.Topic {
 				continue
@@ -187,7 +190,10 @@ func (b *Kafka) startReader(p int, offset int64) {
 	if err := r.SetOffset(offset); err != nil {
 		b.log.Error("kafka reader offset", "partition", p, "err", err)
 	}
-	pr := &partitionReader{p: p, r: r, last: map[string]uint64{}}
+	pr := &partitionReader{p: p, r: r, last: map[string]uint64{}, epoch: b.partitionEpoch(p), floor: offset - 1}
+	if offset < 0 { // kafka.FirstOffset: a new partition, read from its start
+		pr.floor = -1
+	}
 	b.readers[p] = pr
 	b.wg.Add(1)
 	go func() {
@@ -253,7 +259,7 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 		b.log.Debug("kafka record without key (the wsgate topic) skipped", "partition", pr.p, "offset", msg.Offset)
 		return
 	}
-	op := OpText
+	op, echo := OpText, false
 	var origin, run, seqText []byte
 	for _, h := range msg.Headers {
 		switch h.Key {
@@ -282,11 +288,14 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 			}
 			pr.last[key] = seq
 			if string(run) == b.run && string(origin) == b.cfg.NodeID && b.ownEcho(seq) {
-				return // delivered here when it was published (degraded)
+				if !b.cfg.Echoes {
+					return // delivered here when it was published (degraded)
+				}
+				echo = true
 			}
 		}
 	}
-	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value})
+	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value, Offset: msg.Offset, Epoch: pr.epoch, Echo: echo})
 }
 
 // readersFailing counts partitions whose reader cannot fetch right now.
