@@ -47,13 +47,11 @@ type resume struct {
 
 type positioner struct{ p router.BusPositioner }
 
-// defaultMaxTopicsPerConn applies when -max-topics-per-conn is 0.
-const defaultMaxTopicsPerConn = 64
 
 func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) *resume {
 	r := &resume{maxTopics: cfg.MaxTopicsPerConn, maxResume: cfg.ResumeMaxMessages}
 	if r.maxTopics <= 0 {
-		r.maxTopics = defaultMaxTopicsPerConn
+		r.maxTopics = DefaultMaxTopicsPerConn // -max-topics-per-conn 0 (grip.go)
 	}
 	r.hist = history.New(history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Floor: r.floor})
 	up.Subprotocols = []string{v1Protocol}
