@@ -47,7 +47,6 @@ type resume struct {
 
 type positioner struct{ p router.BusPositioner }
 
-
 func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) *resume {
 	r := &resume{maxTopics: cfg.MaxTopicsPerConn, maxResume: cfg.ResumeMaxMessages}
 	if r.maxTopics <= 0 {
