@@ -144,6 +144,10 @@ func (l *loop) handshake(cs *conn) {
 				return
 			}
 		}
+		if d.Route.Kind == router.TargetTopic {
+			// One topic namespace: the topic's rules, not the URL route's (router/policy.go).
+			d.Route = rt.TopicPolicy(d.Topic).Apply(d.Route)
+		}
 		if (d.Route.Auth != router.AuthNone || d.Route.Publish != router.PublishClients) && !l.authorize(cs, req, &d) {
 			if !l.authWaiting(cs) { // not refused: its auth subrequest is out
 				l.logAnswered(cs, req, d.Route.Prefix, l.refused, refusalTerm(l.refused), "access control")

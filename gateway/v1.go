@@ -43,7 +43,6 @@ type v1Conn struct {
 	urlTopic string
 	wildcard bool // a topic:* route: any topic name, within the token's claims
 	authMode router.AuthMode
-	pubAll   bool // publish=clients
 	claims   *auth.Claims
 	subs     []*v1Sub
 }
@@ -104,7 +103,7 @@ func (l *loop) keepClaims(c *auth.Claims) { l.v1State().claims = c }
 // subscribed live (or resumed, with ?since=OFFSET&epoch=EPOCH in the URL).
 func (l *loop) v1Open(cs *conn, req *codec.Request, d *router.Decision) {
 	v := l.v1State()
-	vc := &v1Conn{urlTopic: d.Topic, wildcard: d.Route.Wildcard(), authMode: d.Route.Auth, pubAll: d.Route.Publish == router.PublishClients}
+	vc := &v1Conn{urlTopic: d.Topic, wildcard: d.Route.Wildcard(), authMode: d.Route.Auth}
 	if vc.authMode == router.AuthJWT {
 		vc.claims = v.claims
 	}
@@ -159,32 +158,38 @@ func (vc *v1Conn) find(topic string) int {
 	return -1
 }
 
-// mayRead: the same rules as an upgrade. A fixed route allows its topic; a
-// topic:* route any name its token's topics claim allows; auth=request
-// answers were given for the URL's topic only, so only that one.
-func (vc *v1Conn) mayRead(topic string) bool {
+// mayRead: the same rules as an upgrade, applied to the topic's own policy
+// (every topic route shares one namespace: router.TopicPolicy). A fixed
+// route allows its topic only; a topic:* route any name whose policy allows
+// it: auth=jwt if the token's topics claim does (no token: no),
+// auth=request never (its answer was given for the URL's topic only).
+func (vc *v1Conn) mayRead(rt *router.Snapshot, topic string) bool {
 	switch {
 	case topic == vc.urlTopic:
 		return true
 	case !vc.wildcard || vc.authMode == router.AuthRequest:
 		return false
-	case vc.authMode == router.AuthJWT:
+	}
+	switch rt.TopicPolicy(topic).Auth {
+	case router.AuthJWT:
 		return vc.claims != nil && vc.claims.MaySubscribe(topic)
+	case router.AuthRequest:
+		return false
 	}
 	return true
 }
 
-// mayWrite: publish=clients lets every reader publish; publish=none only
-// those whose token's publish claim names the topic (cs.noPub, computed at
-// the upgrade, is the URL topic's answer).
-func (vc *v1Conn) mayWrite(cs *conn, topic string) bool {
+// mayWrite: a reader may publish unless the topic's policy says
+// publish=none, then only with a token whose publish claim names the topic
+// (cs.noPub, computed at the upgrade, is the URL topic's answer).
+func (vc *v1Conn) mayWrite(rt *router.Snapshot, cs *conn, topic string) bool {
 	if topic == vc.urlTopic {
 		return !cs.noPub
 	}
-	if !vc.mayRead(topic) {
+	if !vc.mayRead(rt, topic) {
 		return false
 	}
-	return vc.pubAll || (vc.claims != nil && vc.claims.MayPublish(topic))
+	return rt.TopicPolicy(topic).Publish == router.PublishClients || (vc.claims != nil && vc.claims.MayPublish(topic))
 }
 
 // v1Position is a since: both fields are required.
@@ -269,7 +274,7 @@ func (l *loop) v1Subscribe(cs *conn, vc *v1Conn, id int64, topic string, since *
 		l.v1Error(cs, id, 400, "malformed subscribe: since needs offset and epoch")
 		return
 	}
-	if !vc.mayRead(topic) {
+	if !vc.mayRead(l.g.router.Current(), topic) {
 		l.v1Error(cs, id, 403, "not allowed to subscribe to "+topic)
 		return
 	}
@@ -297,7 +302,7 @@ func (l *loop) v1Subscribe(cs *conn, vc *v1Conn, id int64, topic string, since *
 }
 
 func (l *loop) v1Publish(cs *conn, vc *v1Conn, id int64, topic string, a *v1Args) {
-	if !vc.mayWrite(cs, topic) {
+	if !vc.mayWrite(l.g.router.Current(), cs, topic) {
 		l.g.auth.metrics.refusals.WithLabelValues("publish_denied").Inc()
 		l.v1Error(cs, id, 403, "not allowed to publish to "+topic)
 		return

@@ -78,6 +78,7 @@ func (c *Config) compile() (*compiled, error) {
 		errs = append(errs, fmt.Errorf("-route: %w", err))
 	}
 	cc.table = table
+	errs = append(errs, checkTopicAuth(cc.routes)...)
 	var broken []string // pools whose spec failed: a route naming one is not reported again
 	for _, s := range c.Backends {
 		p, err := backend.Parse(s, c.PoolDefaults)

@@ -28,7 +28,7 @@ type PickRequest = backend.Request
 // Decide, its server), or a refusal.
 type Decision struct {
 	// Status is 0 to go ahead, or the HTTP status to refuse the request
-	// with: 404 (no route), 426 (a topic route asked without an upgrade),
+	// with: 400 (a path CleanPath refuses), 404 (no route), 426 (a topic route asked without an upgrade),
 	// 503 (no pool, no server up, every server full).
 	Status int
 	Reason string // why it is refused, for the response body and the log
@@ -54,7 +54,11 @@ type Server = backend.Server
 // 503 for a route whose pool is missing). It leaves the server pick to the
 // caller.
 func (s *Snapshot) Match(req *Request) Decision {
-	r, topic, ok := s.routes.Match(req.Host, req.Path)
+	path, err := CleanPath(req.Path)
+	if err != nil {
+		return Decision{Status: http.StatusBadRequest, Reason: err.Error()}
+	}
+	r, topic, ok := s.routes.Match(req.Host, path)
 	if !ok {
 		return Decision{Status: http.StatusNotFound, Reason: "no route for " + req.Path}
 	}

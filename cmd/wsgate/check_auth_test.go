@@ -58,6 +58,13 @@ func TestCheckAuthErrors(t *testing.T) {
 		{[]string{"-jwt-jwks", "ftp://keys.example/jwks.json"}, `[ALERT] -jwt-jwks: "ftp://keys.example/jwks.json": want an http(s) URL`},
 		{[]string{"-jwt-jwks", "http://127.0.0.1:1/jwks", "-jwt-jwks-refresh", "10ms"}, `[ALERT] -jwt-jwks-refresh: 10ms: want at least 1s`},
 		{[]string{"-max-conns-per-user", "-1"}, `[ALERT] -jwt-expiry-grace, -max-conns-per-user: must be >= 0`},
+		// One topic namespace: routes that can reach the same topic must agree on auth= (README's old example).
+		{[]string{"-jwt-key", secret32, "-route", "/rooms/=topic:*;publish=none;auth=jwt", "-route", "/scores/=topic:*;publish=none"},
+			`[ALERT] -route "/rooms/=topic:*;publish=none;auth=jwt" (auth=jwt) and "/scores/=topic:*;publish=none" (auth=none) share one topic namespace: give them the same auth= or`},
+		{[]string{"-jwt-key", secret32, "-route", "/rooms/=topic:*", "-route", "/rooms/vip=topic:vip;auth=jwt"},
+			`[ALERT] -route "/rooms/=topic:*" (auth=none) and "/rooms/vip=topic:vip;auth=jwt" (auth=jwt) share one topic namespace`},
+		{[]string{"-jwt-key", secret32, "-route", "/a=topic:vip", "-route", "/b=topic:vip;auth=jwt"},
+			`[ALERT] -route "/a=topic:vip" (auth=none) and "/b=topic:vip;auth=jwt" (auth=jwt) share one topic namespace`},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
@@ -75,13 +82,14 @@ func TestCheckAuthErrors(t *testing.T) {
 	}
 }
 
-// TestCheckAuthValid: the issue's example routes with a key pass -check.
+// TestCheckAuthValid: the issue's example routes with a key pass -check
+// (every topic route with the same auth=: they share one topic namespace).
 func TestCheckAuthValid(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run([]string{"-check", "-jwt-key", secret32, "-jwt-issuer", "https://id.example", "-max-conns-per-user", "3",
-		"-route", "/rooms/=topic:*;publish=none;auth=jwt", "-route", "/feed=topic:scores;publish=none",
+		"-route", "/rooms/=topic:*;publish=none;auth=jwt", "-route", "/feed=topic:scores;publish=none;auth=jwt",
 		"-route", "/api=backend:app;auth=jwt", "-backend", "app=127.0.0.1:1",
-		"-route", "/live/=topic:*;auth=request:authz/check;auth-cache=30s", "-route", "/app=backend:app;auth=request:authz/",
+		"-route", "/app=backend:app;auth=request:authz/;auth-cache=30s",
 		"-backend", "authz=127.0.0.1:2;maxconn=5", "-auth-timeout", "500ms"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
