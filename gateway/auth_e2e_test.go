@@ -104,8 +104,15 @@ func TestAuthReadOnlyRoute(t *testing.T) {
 		t.Fatalf("after a client message: %+v, want close 1008 publish not allowed", ev)
 	}
 	scrapeMetrics(t, g.Admin).atLeast(t, "wsgate_auth_refusals_total", `reason="publish_denied"`, 1)
-	// A route without options is unchanged: its clients publish.
+	// One topic namespace: /feed/chat reads topic chat, so /ws's clients may not publish to it either.
 	c := upgradeRaw(t, g.Addr, "/ws", 0)
+	writeFrames(t, c, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("hi")})
+	if r := c.ReadUntilClose(5 * time.Second); r.Code != 1008 {
+		t.Fatalf("chat route beside a publish=none topic:*: %v, want close 1008", r)
+	}
+	// A route without options, alone, is unchanged: its clients publish.
+	g = startGateway(t, "-route", "/ws=topic:chat")
+	c = upgradeRaw(t, g.Addr, "/ws", 0)
 	writeFrames(t, c, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("hi")})
 	if f, err := c.ReadFrame(time.Now().Add(5 * time.Second)); err != nil || string(f.Payload) != "hi" {
 		t.Fatalf("chat route: %v %q", err, f.Payload)

@@ -59,9 +59,14 @@ func authRank(m AuthMode) int {
 }
 
 // Apply returns topic route r with the policy's access control in place of
-// its own, for the checks made at the upgrade.
+// its own, for the checks made at the upgrade. With the same auth= mode
+// (what Validate ensures) r keeps its own: two auth=request routes may ask
+// different services, each its own.
 func (p TopicPolicy) Apply(r Route) Route {
-	r.Publish, r.Auth, r.AuthPool, r.AuthPath, r.AuthCache = p.Publish, p.Auth, p.AuthPool, p.AuthPath, p.AuthCache
+	r.Publish = p.Publish
+	if r.Auth != p.Auth {
+		r.Auth, r.AuthPool, r.AuthPath, r.AuthCache = p.Auth, p.AuthPool, p.AuthPath, p.AuthCache
+	}
 	return r
 }
 

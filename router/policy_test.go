@@ -79,6 +79,14 @@ func TestTopicPolicy(t *testing.T) {
 	if r.Publish != PublishNone || r.Prefix != "/rooms/" || !r.Wildcard() {
 		t.Errorf("Apply: %+v", r)
 	}
+	// The same mode: the route keeps its own auth service; another mode: the policy's.
+	own := Route{Kind: TargetTopic, Name: "vip", Auth: AuthRequest, AuthPool: "mine", AuthPath: "/y"}
+	if r := s.TopicPolicy("vip").Apply(own); r.AuthPool != "mine" || r.AuthPath != "/y" {
+		t.Errorf("Apply, same mode: %+v", r)
+	}
+	if r := s.TopicPolicy("vip").Apply(Route{Kind: TargetTopic, Name: "vip"}); r.Auth != AuthRequest || r.AuthPool != "authz" {
+		t.Errorf("Apply, weaker mode: %+v", r)
+	}
 }
 
 // Validate refuses topic routes that can reach one topic with different auth=.
