@@ -285,6 +285,14 @@ func (s *Session) pumpResponse() {
 // request, or close.
 func (s *Session) exchangeDone() {
 	s.logEnd(accesslog.TermNormal)
+	if s.serverKeep && s.server != nil && s.server.InboundBuffered() > 0 {
+		// Bytes past the end of the response (a body on a HEAD, 204 or
+		// 304, a body longer than its Content-Length) would be read as the
+		// answer to the next request, someone else's perhaps: response
+		// desync. The connection is not reused, as HAProxy does.
+		s.lp.Env.Warn("server sent bytes past its response", "pool", s.pool.Name, "server", s.target.Name)
+		s.serverKeep = false
+	}
 	if !s.serverKeep {
 		s.dropServer()
 		if s.ended {
