@@ -97,9 +97,9 @@ func framingOf(hs []HeaderField) (framing, error) {
 	var te, cl string
 	for _, h := range hs {
 		switch {
-		case strings.EqualFold(h.Name, "Transfer-Encoding"):
+		case ASCIIEqualFold(h.Name, "Transfer-Encoding"):
 			te, f.haveTE = joinValues(te, h.Value), true
-		case strings.EqualFold(h.Name, "Content-Length"):
+		case ASCIIEqualFold(h.Name, "Content-Length"):
 			if f.haveCL && h.Value != cl {
 				return f, errors.New("conflicting Content-Length headers")
 			}
@@ -120,11 +120,11 @@ func framingOf(hs []HeaderField) (framing, error) {
 		codings := strings.Split(te, ",")
 		chunked := 0
 		for _, c := range codings {
-			if strings.EqualFold(strings.TrimSpace(c), "chunked") {
+			if ASCIIEqualFold(strings.TrimSpace(c), "chunked") {
 				chunked++
 			}
 		}
-		if !strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked") {
+		if !ASCIIEqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked") {
 			return f, errNotChunked
 		}
 		if chunked > 1 {

@@ -5,7 +5,7 @@ import "strings"
 // CookieValue returns the value of cookie name in the request's Cookie headers.
 func CookieValue(r *Request, name string) string {
 	for _, h := range r.Headers {
-		if !strings.EqualFold(h.Name, "Cookie") {
+		if !ASCIIEqualFold(h.Name, "Cookie") {
 			continue
 		}
 		for part := range strings.SplitSeq(h.Value, ";") {

@@ -25,7 +25,10 @@ import (
 // the Host field (RFC 9112 3.2.2), and the target goes out in origin-form.
 // A client's Forwarded header is dropped: the gateway speaks X-Forwarded-*,
 // and a Forwarded it does not maintain would be the client's word only.
-// X-Forwarded-Proto is https when req.TLS.
+// X-Forwarded-Proto is https when req.TLS. A WebSocket upgrade goes out as
+// exactly "Upgrade: websocket" and "Connection: Upgrade" (h2c and the like
+// are never offered to the server); Connection names are read from every
+// Connection field, and HTTP2-Settings is always dropped.
 func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte {
 	upgrade := req.IsUpgrade()
 	dst = append(dst, req.Method...)
@@ -35,35 +38,46 @@ func AppendForwardedHead(dst []byte, req *Request, cookieName, ip string) []byte
 	dst = append(dst, " HTTP/1."...)
 	dst = append(dst, byte('0'+req.ProtoMinor))
 	dst = append(dst, "\r\n"...)
-	hop := hopByHop(req.Header("Connection"))
+	hop := hopByHop(req.Headers)
 	xff := ""
-	wroteHost, wroteLength := false, false
+	wroteHost, wroteLength, wroteUpgrade, wroteConnection := false, false, false, false
 	for _, h := range req.Headers {
 		switch {
-		case strings.EqualFold(h.Name, "X-Forwarded-For"):
+		case ASCIIEqualFold(h.Name, "X-Forwarded-For"):
 			xff = joinList(xff, h.Value)
 			continue
-		case strings.EqualFold(h.Name, "X-Forwarded-Proto"), strings.EqualFold(h.Name, "X-Forwarded-Host"),
-			strings.EqualFold(h.Name, "Forwarded"):
+		case ASCIIEqualFold(h.Name, "X-Forwarded-Proto"), ASCIIEqualFold(h.Name, "X-Forwarded-Host"),
+			ASCIIEqualFold(h.Name, "Forwarded"):
 			continue
-		case strings.EqualFold(h.Name, "Host"):
+		case ASCIIEqualFold(h.Name, "Host"):
 			if wroteHost {
 				continue
 			}
 			h.Value, wroteHost = req.Host, true
-		case strings.EqualFold(h.Name, "Content-Length"):
+		case ASCIIEqualFold(h.Name, "Content-Length"):
 			if wroteLength {
 				continue
 			}
 			wroteLength = true
-		case cookieName != "" && strings.EqualFold(h.Name, "Cookie"):
+		case cookieName != "" && ASCIIEqualFold(h.Name, "Cookie"):
 			v := RemoveCookie(h.Value, cookieName)
 			if v == "" {
 				continue
 			}
 			h.Value = v
-		case upgrade && (strings.EqualFold(h.Name, "Connection") || strings.EqualFold(h.Name, "Upgrade")):
-			// kept: the server must see the upgrade
+		case upgrade && ASCIIEqualFold(h.Name, "Upgrade"):
+			// The server sees a WebSocket upgrade and nothing else: a client's
+			// "Upgrade: websocket, h2c" must not let an h2c server switch a
+			// tunnel to HTTP/2 that no longer passes our routing.
+			if wroteUpgrade {
+				continue
+			}
+			h.Value, wroteUpgrade = "websocket", true
+		case upgrade && ASCIIEqualFold(h.Name, "Connection"):
+			if wroteConnection {
+				continue
+			}
+			h.Value, wroteConnection = "Upgrade", true
 		case isHopByHop(h.Name, hop):
 			continue
 		}
@@ -127,13 +141,13 @@ func appendResponseHead(dst []byte, resp *Response, tunnel bool) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, resp.Reason...)
 	dst = append(dst, "\r\n"...)
-	hop := hopByHop(resp.Header("Connection"))
+	hop := hopByHop(resp.Headers)
 	chunked := hasField(resp.Headers, "Transfer-Encoding")
 	wroteLength := false
 	for _, h := range resp.Headers {
 		switch {
-		case tunnel && (strings.EqualFold(h.Name, "Connection") || strings.EqualFold(h.Name, "Upgrade")):
-		case strings.EqualFold(h.Name, "Content-Length"):
+		case tunnel && (ASCIIEqualFold(h.Name, "Connection") || ASCIIEqualFold(h.Name, "Upgrade")):
+		case ASCIIEqualFold(h.Name, "Content-Length"):
 			if chunked || wroteLength {
 				continue
 			}
@@ -148,7 +162,7 @@ func appendResponseHead(dst []byte, resp *Response, tunnel bool) []byte {
 
 func hasField(hs []HeaderField, name string) bool {
 	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
+		if ASCIIEqualFold(h.Name, name) {
 			return true
 		}
 	}
@@ -164,15 +178,19 @@ func StatusOf(err error) int {
 	return http.StatusBadRequest
 }
 
-// hopByHop lists the headers a Connection header names (RFC 7230 6.1).
-func hopByHop(connection string) []string {
-	if connection == "" {
-		return nil
-	}
+// hopByHop lists the headers the Connection fields name (RFC 9110 7.6.1):
+// every Connection field, not the first only, or "Connection: Upgrade" then
+// "Connection: HTTP2-Settings" would keep HTTP2-Settings.
+func hopByHop(hs []HeaderField) []string {
 	var out []string
-	for part := range strings.SplitSeq(connection, ",") {
-		if p := strings.TrimSpace(part); p != "" {
-			out = append(out, p)
+	for _, h := range hs {
+		if !ASCIIEqualFold(h.Name, "Connection") {
+			continue
+		}
+		for part := range strings.SplitSeq(h.Value, ",") {
+			if p := strings.TrimSpace(part); p != "" {
+				out = append(out, p)
+			}
 		}
 	}
 	return out
@@ -182,12 +200,12 @@ func hopByHop(connection string) []string {
 // except the ones Connection may not remove (framedAsReceived).
 // Transfer-Encoding is kept: bodies are relayed as they came.
 func isHopByHop(name string, listed []string) bool {
-	switch strings.ToLower(name) {
-	case "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate":
+	if oneOf(name, "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+		"proxy-authorization", "proxy-authenticate", "http2-settings") {
 		return true
 	}
 	for _, l := range listed {
-		if strings.EqualFold(l, name) {
+		if ASCIIEqualFold(l, name) {
 			return !framedAsReceived(name)
 		}
 	}
@@ -197,10 +215,17 @@ func isHopByHop(name string, listed []string) bool {
 // framedAsReceived lists the fields a Connection header cannot make
 // hop-by-hop: the framing, Host, and those the gateway writes itself.
 func framedAsReceived(name string) bool {
-	switch strings.ToLower(name) {
-	case "content-length", "transfer-encoding", "host",
-		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded":
-		return true
+	return oneOf(name, "content-length", "transfer-encoding", "host",
+		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded")
+}
+
+// oneOf reports whether name is one of the lower-case names, ASCII case
+// folded (strings.ToLower would map the Kelvin sign to "k").
+func oneOf(name string, names ...string) bool {
+	for _, n := range names {
+		if ASCIIEqualFold(name, n) {
+			return true
+		}
 	}
 	return false
 }

@@ -30,7 +30,7 @@ func AppendGripForwardedHead(dst []byte, req *Request, cookieName, ip string) []
 	r := *req
 	r.Headers = make([]HeaderField, 0, len(req.Headers)+1)
 	for _, h := range req.Headers {
-		if !strings.EqualFold(h.Name, "Sec-WebSocket-Extensions") {
+		if !ASCIIEqualFold(h.Name, "Sec-WebSocket-Extensions") {
 			r.Headers = append(r.Headers, h)
 		}
 	}
@@ -43,18 +43,18 @@ func AppendGripForwardedHead(dst []byte, req *Request, cookieName, ip string) []
 // Any other extension in the answer is not GRIP's (and not offered).
 func GripAccepted(resp *Response) (prefix string, ok bool) {
 	for _, h := range resp.Headers {
-		if !strings.EqualFold(h.Name, "Sec-WebSocket-Extensions") {
+		if !ASCIIEqualFold(h.Name, "Sec-WebSocket-Extensions") {
 			continue
 		}
 		for ext := range strings.SplitSeq(h.Value, ",") {
 			params := strings.Split(ext, ";")
-			if !strings.EqualFold(strings.TrimSpace(params[0]), GripExtension) {
+			if !ASCIIEqualFold(strings.TrimSpace(params[0]), GripExtension) {
 				continue
 			}
 			prefix = DefaultGripPrefix
 			for _, p := range params[1:] {
 				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if strings.EqualFold(strings.TrimSpace(k), "message-prefix") {
+				if ASCIIEqualFold(strings.TrimSpace(k), "message-prefix") {
 					prefix = strings.Trim(strings.TrimSpace(v), `"`)
 				}
 			}
@@ -71,7 +71,7 @@ func WithoutExtensions(resp *Response) *Response {
 	r := *resp
 	r.Headers = make([]HeaderField, 0, len(resp.Headers))
 	for _, h := range resp.Headers {
-		if !strings.EqualFold(h.Name, "Sec-WebSocket-Extensions") {
+		if !ASCIIEqualFold(h.Name, "Sec-WebSocket-Extensions") {
 			r.Headers = append(r.Headers, h)
 		}
 	}

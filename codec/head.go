@@ -131,7 +131,7 @@ func checkFieldLine(line []byte) (isHost bool, err error) {
 	if !isFieldText(line[colon+1:]) {
 		return false, badRequest("control character in header value")
 	}
-	return colon == 4 && bytes.EqualFold(line[:colon], []byte("host")), nil
+	return colon == 4 && ASCIIEqualFold(string(line[:colon]), "host"), nil
 }
 
 // isFieldText reports whether b holds only SP, HTAB, VCHAR and obs-text: the
@@ -205,11 +205,48 @@ func cutLine(s string) (line, rest string) {
 
 func headerValue(hs []HeaderField, name string) string {
 	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
+		if ASCIIEqualFold(h.Name, name) {
 			return h.Value
 		}
 	}
 	return ""
+}
+
+// FieldsHaveToken reports whether some field called name lists token
+// (HasToken): a list field may be split over several lines (RFC 9110
+// 5.3), so "Connection: keep-alive" then "Connection: close" means close.
+func FieldsHaveToken(hs []HeaderField, name, token string) bool {
+	for _, h := range hs {
+		if ASCIIEqualFold(h.Name, name) && HasToken(h.Value, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// ASCIIEqualFold reports whether a and b are equal under ASCII case folding
+// only. Field names and the tokens of Transfer-Encoding, Connection and
+// Upgrade are ASCII (RFC 9110 5.1, 5.6.2); strings.EqualFold also folds
+// Unicode, so "chun\u212Aed" (a Kelvin sign for the k) would count as
+// chunked here while the server behind sees an unknown coding: a framing
+// disagreement. A non-ASCII byte never matches an ASCII letter.
+func ASCIIEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 // HasToken reports whether the comma-separated list v holds token
@@ -218,7 +255,7 @@ func HasToken(v, token string) bool {
 	for v != "" {
 		var elem string
 		elem, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(strings.Trim(elem, " \t"), token) {
+		if ASCIIEqualFold(strings.Trim(elem, " \t"), token) {
 			return true
 		}
 	}

@@ -30,19 +30,14 @@ func (r *Request) Header(name string) string { return headerValue(r.Headers, nam
 // WantsClose reports whether the client ends the connection after this
 // request: HTTP/1.0, or "Connection: close".
 func (r *Request) WantsClose() bool {
-	return r.ProtoMinor == 0 || HasToken(r.Header("Connection"), "close")
+	return r.ProtoMinor == 0 || FieldsHaveToken(r.Headers, "Connection", "close")
 }
 
 // IsUpgrade reports whether r asks for a WebSocket upgrade: some Upgrade
 // header lists the token "websocket" (case-insensitive). It says nothing about
 // whether the rest of the handshake is valid; AcceptRequest decides that.
 func (r *Request) IsUpgrade() bool {
-	for i := range r.Headers {
-		if strings.EqualFold(r.Headers[i].Name, "Upgrade") && HasToken(r.Headers[i].Value, "websocket") {
-			return true
-		}
-	}
-	return false
+	return FieldsHaveToken(r.Headers, "Upgrade", "websocket")
 }
 
 // ParseRequestHead parses the HTTP/1.x request head at the start of buf with
@@ -154,7 +149,7 @@ func buildRequest(s string, nfields int) (*Request, error) {
 	r.Target, line, _ = strings.Cut(line, " ")
 	r.ProtoMinor = int(line[len(line)-1] - '0')
 	for _, f := range fields {
-		if strings.EqualFold(f.Name, "Host") {
+		if ASCIIEqualFold(f.Name, "Host") {
 			r.Host = f.Value
 			break
 		}

@@ -21,6 +21,30 @@ type Response struct {
 // Header returns the first value of the named header (case-insensitive).
 func (r *Response) Header(name string) string { return headerValue(r.Headers, name) }
 
+// SwitchesToWebSocket reports whether r's Upgrade fields name exactly one
+// protocol, websocket (ASCII case-insensitive): the only switch a WebSocket
+// upgrade may be answered with. Anything else on a 101 (h2c, say) would
+// turn the tunnel into a protocol the gateway never routed or checked.
+func (r *Response) SwitchesToWebSocket() bool {
+	n := 0
+	for _, h := range r.Headers {
+		if !ASCIIEqualFold(h.Name, "Upgrade") {
+			continue
+		}
+		for part := range strings.SplitSeq(h.Value, ",") {
+			p := strings.Trim(part, " \t")
+			if p == "" {
+				continue
+			}
+			if !ASCIIEqualFold(p, "websocket") {
+				return false
+			}
+			n++
+		}
+	}
+	return n == 1
+}
+
 // ErrBadResponse is returned (wrapped: test with errors.Is) for a response
 // head that does not follow the grammar of head.go, or is too large.
 var ErrBadResponse = errors.New("malformed response head")
@@ -112,7 +136,7 @@ func AppendResponse(dst []byte, status int, headers []HeaderField, body []byte) 
 	hasLength := false
 	for _, h := range headers {
 		dst = AppendHeader(dst, h.Name, h.Value)
-		hasLength = hasLength || strings.EqualFold(h.Name, "Content-Length")
+		hasLength = hasLength || ASCIIEqualFold(h.Name, "Content-Length")
 	}
 	if !hasLength && status >= 200 && status != http.StatusNoContent {
 		dst = AppendHeader(dst, "Content-Length", strconv.Itoa(len(body)))

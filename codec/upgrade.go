@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
@@ -137,42 +136,42 @@ func checkUpgrade(req *Request, opts *UpgradeOptions) (hs Handshake, key string,
 	}
 	for _, h := range req.Headers {
 		switch {
-		case strings.EqualFold(h.Name, "Host"):
+		case ASCIIEqualFold(h.Name, "Host"):
 			seen |= seenHost
-		case strings.EqualFold(h.Name, "Upgrade"):
+		case ASCIIEqualFold(h.Name, "Upgrade"):
 			seen |= seenUpgrade
-			if !strings.EqualFold(h.Value, "websocket") {
+			if !ASCIIEqualFold(h.Value, "websocket") {
 				return hs, "", ws.ErrHandshakeBadUpgrade
 			}
-		case strings.EqualFold(h.Name, "Connection"):
+		case ASCIIEqualFold(h.Name, "Connection"):
 			seen |= seenConnection
 			if !HasToken(h.Value, "upgrade") {
 				return hs, "", ws.ErrHandshakeBadConnection
 			}
-		case strings.EqualFold(h.Name, "Sec-WebSocket-Version"):
+		case ASCIIEqualFold(h.Name, "Sec-WebSocket-Version"):
 			seen |= seenVersion
 			if h.Value != "13" {
 				return hs, "", ws.ErrHandshakeUpgradeRequired
 			}
-		case strings.EqualFold(h.Name, "Sec-WebSocket-Key"):
+		case ASCIIEqualFold(h.Name, "Sec-WebSocket-Key"):
 			seen |= seenKey
 			if len(h.Value) != 24 {
 				return hs, "", ws.ErrHandshakeBadSecKey
 			}
 			key = h.Value
 			keys++
-		case strings.EqualFold(h.Name, "Sec-WebSocket-Protocol"):
+		case ASCIIEqualFold(h.Name, "Sec-WebSocket-Protocol"):
 			if len(opts.Subprotocols) > 0 && hs.Subprotocol == "" {
 				var ok bool
 				if hs.Subprotocol, ok = selectProtocol(h.Value, opts.Subprotocols); !ok {
 					return hs, "", ws.ErrMalformedRequest
 				}
 			}
-		case strings.EqualFold(h.Name, "Sec-WebSocket-Extensions"):
+		case ASCIIEqualFold(h.Name, "Sec-WebSocket-Extensions"):
 			if ext != nil && !negotiateDeflate(ext, h.Value) {
 				return hs, "", ws.ErrMalformedRequest
 			}
-		case strings.EqualFold(h.Name, "Origin"):
+		case ASCIIEqualFold(h.Name, "Origin"):
 			if len(opts.Origins) > 0 && !originAllowed(opts.Origins, h.Value) {
 				return hs, "", errOriginRejected
 			}
@@ -255,7 +254,7 @@ func acceptKey(key string) string {
 
 func originAllowed(allowed []string, origin string) bool {
 	for _, o := range allowed {
-		if strings.EqualFold(o, origin) {
+		if ASCIIEqualFold(o, origin) {
 			return true
 		}
 	}

@@ -217,3 +217,36 @@ func TestE2EPipelineHeldResumes(t *testing.T) {
 		}
 	}
 }
+
+// Security review finding 4: HEAD /wsgate.js on a kept connection gets the
+// head only; a body there would be read as the answer to the next request.
+func TestE2EResumeScriptHEADHasNoBody(t *testing.T) {
+	g := startGateway(t, "-route", "/ws=topic:chat")
+	c, err := net.Dial("tcp", g.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("HEAD /wsgate.js HTTP/1.1\r\nHost: h\r\n\r\nGET /wsgate.js HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	head, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
+	if err != nil {
+		t.Fatalf("HEAD: %v", err)
+	}
+	head.Body.Close()
+	get, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the GET after the HEAD: %v (the HEAD carried a body?)", err)
+	}
+	body, err := io.ReadAll(get.Body)
+	get.Body.Close()
+	if err != nil || get.StatusCode != 200 || len(body) == 0 {
+		t.Fatalf("GET: %d, %d bytes, %v", get.StatusCode, len(body), err)
+	}
+	if head.StatusCode != 200 || head.ContentLength != int64(len(body)) {
+		t.Fatalf("HEAD: %d, Content-Length %d; want 200, %d", head.StatusCode, head.ContentLength, len(body))
+	}
+}

@@ -68,7 +68,15 @@ func (l *loop) authRequest(cs *conn, req *codec.Request, d *router.Decision) boo
 	if addr := clientIP(cs.c.RemoteAddr()); addr.IsValid() {
 		ip = addr.String()
 	}
-	f := forwardOf(req, ip)
+	f, ok := forwardOf(req, ip)
+	if !ok {
+		// Authorization is a singleton (RFC 9110 11.6.2): with two, the auth
+		// service and the server behind could each judge a different one.
+		a.metrics.refusals.WithLabelValues("invalid").Inc()
+		l.g.log.Debug("auth subrequest: several Authorization fields", "remote", cs.c.RemoteAddr().String(), "path", req.Path)
+		l.refuse(cs, http.StatusBadRequest, "more than one Authorization field")
+		return false
+	}
 	var key auth.CacheKey
 	if r.AuthCache > 0 {
 		key = auth.Key(r.AuthPool, r.AuthPath, &f)
@@ -180,22 +188,32 @@ func (l *loop) authResume(cs *conn, p *authPending) {
 	}
 }
 
-// forwardOf collects what a subrequest passes on from req.
-func forwardOf(req *codec.Request, ip string) auth.Forward {
+// forwardOf collects what a subrequest passes on from req; false when req
+// carries more than one Authorization field. Those are refused rather than
+// joined: credentials are not a list (RFC 9110 11.6.2), so a joined value
+// is one no service parses, and passing the first only would let the server
+// behind honour another one than the auth service judged.
+func forwardOf(req *codec.Request, ip string) (auth.Forward, bool) {
 	f := auth.Forward{Proto: "http", Host: req.Host}
+	if req.TLS {
+		f.Proto = "https"
+	}
 	var xff []string
+	authorizations := 0
 	for _, h := range req.Headers {
 		switch {
-		case strings.EqualFold(h.Name, "Cookie"):
+		case codec.ASCIIEqualFold(h.Name, "Cookie"):
 			if f.Cookie != "" {
 				f.Cookie += "; "
 			}
 			f.Cookie += h.Value
-		case strings.EqualFold(h.Name, "Authorization") && f.Authorization == "":
-			f.Authorization = h.Value
-		case strings.EqualFold(h.Name, "Origin") && f.Origin == "":
+		case codec.ASCIIEqualFold(h.Name, "Authorization"):
+			if authorizations++; authorizations == 1 {
+				f.Authorization = h.Value
+			}
+		case codec.ASCIIEqualFold(h.Name, "Origin") && f.Origin == "":
 			f.Origin = h.Value
-		case strings.EqualFold(h.Name, "X-Forwarded-For"):
+		case codec.ASCIIEqualFold(h.Name, "X-Forwarded-For"):
 			xff = append(xff, h.Value)
 		}
 	}
@@ -204,7 +222,7 @@ func forwardOf(req *codec.Request, ip string) auth.Forward {
 	}
 	f.XFF = strings.Join(xff, ", ")
 	f.OriginalURI, _ = stripToken(req.Path, req.RawQuery)
-	return f
+	return f, authorizations <= 1
 }
 
 // authJob is one subrequest, run off the loop.

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"strings"
-
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/router"
 )
@@ -14,7 +12,7 @@ import (
 // second one cannot hide behind an allowed first.
 func (g *Gateway) originAllowed(req *codec.Request, r router.Route) bool {
 	for _, h := range req.Headers {
-		if strings.EqualFold(h.Name, "Origin") && !r.AllowsOrigin(h.Value, g.cfg.Origins) {
+		if codec.ASCIIEqualFold(h.Name, "Origin") && !r.AllowsOrigin(h.Value, g.cfg.Origins) {
 			return false
 		}
 	}

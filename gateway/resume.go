@@ -325,12 +325,17 @@ func (l *loop) serveScript(cs *conn, req *codec.Request, n int) bool {
 	}
 	kind, _, err := codec.RequestBodyOf(req)
 	closing := err != nil || kind != codec.BodyNone || req.WantsClose()
+	out := l.g.resume.script
 	if closing {
 		l.scratch = appendScript(l.scratch[:0], true)
-		_, _ = cs.c.Write(l.scratch)
-	} else {
-		_, _ = cs.c.Write(l.g.resume.script)
+		out = l.scratch
 	}
+	if req.Method == http.MethodHead {
+		// RFC 9110 9.3.2: the head alone, Content-Length still the body's;
+		// a body here would be read as the answer to the next request.
+		out = out[:len(out)-len(client.Script)]
+	}
+	_, _ = cs.c.Write(out)
 	l.g.metrics.HTTPResponse(http.StatusOK)
 	l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "")
 	if closing {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/tlscert"
 	"github.com/wsgate/wsgate/router"
 )
@@ -233,7 +234,7 @@ func isSecretFlag(name string) bool {
 // separate the two.
 func authCredentials(r *http.Request, scheme string) (string, bool) {
 	got, rest, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(got, scheme) {
+	if !ok || !codec.ASCIIEqualFold(got, scheme) {
 		return "", false
 	}
 	return strings.TrimLeft(rest, " "), true

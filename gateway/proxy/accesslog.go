@@ -84,7 +84,7 @@ func protoOf(req *codec.Request) string {
 func setHeader(req *codec.Request, name, value string) {
 	hs, j, set := req.Headers, 0, false
 	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
+		if codec.ASCIIEqualFold(h.Name, name) {
 			if set {
 				continue
 			}

@@ -191,6 +191,15 @@ func (s *Session) responseHead() bool {
 		s.fail(http.StatusBadGateway, "invalid response from server: 101 without an upgrade")
 		return false
 	}
+	if resp.Status == http.StatusSwitchingProtocols && !resp.SwitchesToWebSocket() {
+		// The client asked for a WebSocket; a switch to anything else (h2c
+		// above all) would carry requests to any path through a tunnel the
+		// routing and auth checks never see.
+		lp.Env.Warn("server switched to a protocol other than websocket", "pool", s.pool.Name, "server", s.target.Name,
+			"upgrade", resp.Header("Upgrade"))
+		s.fail(http.StatusBadGateway, "invalid response from server: 101 not to websocket")
+		return false
+	}
 	if resp.Status >= 100 && resp.Status < 200 && resp.Status != http.StatusSwitchingProtocols {
 		// 100 Continue and friends pass through, hop-by-hop headers dropped
 		// like on any response.
@@ -262,7 +271,7 @@ func (s *Session) responseHead() bool {
 	// dropped): a sign of response splitting, so the server connection is
 	// not used again.
 	bothFraming := kind == codec.BodyChunked && resp.Header("Content-Length") != ""
-	s.serverKeep = resp.ProtoMinor > 0 && !codec.HasToken(resp.Header("Connection"), "close") && !early && !bothFraming
+	s.serverKeep = resp.ProtoMinor > 0 && !codec.FieldsHaveToken(resp.Headers, "Connection", "close") && !early && !bothFraming
 	return true
 }
 
@@ -285,6 +294,14 @@ func (s *Session) pumpResponse() {
 // request, or close.
 func (s *Session) exchangeDone() {
 	s.logEnd(accesslog.TermNormal)
+	if s.serverKeep && s.server != nil && s.server.InboundBuffered() > 0 {
+		// Bytes past the end of the response (a body on a HEAD, 204 or
+		// 304, a body longer than its Content-Length) would be read as the
+		// answer to the next request, someone else's perhaps: response
+		// desync. The connection is not reused, as HAProxy does.
+		s.lp.Env.Warn("server sent bytes past its response", "pool", s.pool.Name, "server", s.target.Name)
+		s.serverKeep = false
+	}
 	if !s.serverKeep {
 		s.dropServer()
 		if s.ended {

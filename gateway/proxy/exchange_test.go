@@ -138,6 +138,29 @@ func TestExchange(t *testing.T) {
 			h.reply(srv, ok("x"))
 		}, want: want{client: "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n" + ka + "\r\n" + okTo("x", "keep-alive"),
 			servers: []string{fwd("GET", "/a") + fwd("GET", "/b")}, closed: "o", phase: PhaseIdle}},
+		// review finding 2: bytes the server sent past the end of its
+		// response must not be read as the answer to the next request.
+		{name: "HEAD response followed by a body: server connection not reused", steps: func(h *harness) {
+			h.send("HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n")
+			h.reply(h.connect(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"+ok("evil"))
+			h.send(get("/victim"))
+			h.reply(h.connect(), ok("x"))
+		}, want: want{client: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + ka + "\r\n" + okTo("x", "keep-alive"),
+			servers: []string{fwd("HEAD", "/a"), fwd("GET", "/victim")}, closed: "co", phase: PhaseIdle}},
+		{name: "body longer than Content-Length: server connection not reused", steps: func(h *harness) {
+			h.send(get("/a"))
+			h.reply(h.connect(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"+ok("evil"))
+			h.send(get("/victim"))
+			h.reply(h.connect(), ok("x"))
+		}, want: want{client: okTo("hi", "keep-alive") + okTo("x", "keep-alive"),
+			servers: []string{fwd("GET", "/a"), fwd("GET", "/victim")}, closed: "co", phase: PhaseIdle}},
+		{name: "204 followed by stray bytes: server connection not reused", steps: func(h *harness) {
+			h.send(get("/a"))
+			h.reply(h.connect(), "HTTP/1.1 204 No Content\r\n\r\n"+ok("evil"))
+			h.send(get("/victim"))
+			h.reply(h.connect(), ok("x"))
+		}, want: want{client: "HTTP/1.1 204 No Content\r\n" + ka + "\r\n" + okTo("x", "keep-alive"),
+			servers: []string{fwd("GET", "/a"), fwd("GET", "/victim")}, closed: "co", phase: PhaseIdle}},
 		{name: "100 Continue passes through", steps: func(h *harness) {
 			h.send(postHead + "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n")
 			srv := h.connect()

@@ -65,6 +65,31 @@ func TestTunnel(t *testing.T) {
 			h.send(get("/a"))
 			h.reply(h.connect(), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		}, want: want{servers: []string{fwd("GET", "/a")}, closed: "c", end: "refuse 502", phase: PhaseAwaitResponse, ended: true}},
+		// review finding 1: h2c smuggled through a WebSocket upgrade
+		{name: "h2c smuggling: the server sees a WebSocket upgrade only, its 101 to h2c is a 502", steps: func(h *harness) {
+			h.send("GET /public/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nConnection: HTTP2-Settings\r\n" +
+				"Upgrade: websocket, h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+			h.reply(h.connect(), "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		}, want: want{servers: []string{"GET /public/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" + xf + "\r\n"},
+			closed: "c", end: "refuse 502", phase: PhaseAwaitResponse, ended: true},
+			check: func(t *testing.T, h *harness) {
+				if h.env.tunnels != 0 {
+					t.Error("a 101 to h2c opened a tunnel")
+				}
+			}},
+		{name: "101 listing websocket and h2c is a 502", steps: func(h *harness) {
+			h.send(upgradeReq)
+			h.reply(h.connect(), "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\n")
+		}, want: want{servers: []string{upgradeFwd}, closed: "c", end: "refuse 502", phase: PhaseAwaitResponse, ended: true}},
+		{name: "101 without Upgrade is a 502", steps: func(h *harness) {
+			h.send(upgradeReq)
+			h.reply(h.connect(), "HTTP/1.1 101 Switching Protocols\r\n\r\n")
+		}, want: want{servers: []string{upgradeFwd}, closed: "c", end: "refuse 502", phase: PhaseAwaitResponse, ended: true}},
+		{name: "101 with Upgrade: WebSocket in another case opens the tunnel", steps: func(h *harness) {
+			h.send(upgradeReq)
+			h.reply(h.connect(), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: upgrade\r\n\r\n")
+		}, want: want{client: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: upgrade\r\n\r\n",
+			servers: []string{upgradeFwd}, closed: "o", phase: PhaseTunnel}},
 		{name: "server closes between frames: close 1001", steps: func(h *harness) {
 			srv := tunnel(h)
 			h.reply(srv, frameHi)

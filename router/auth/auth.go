@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wsgate/wsgate/codec"
 )
 
 // Config is the -jwt-* flags. Plain data: Validate checks it without
@@ -429,7 +431,7 @@ func skipValue(b []byte, i int) int {
 func TokenFrom(authorization, query, cookie string) (string, error) {
 	// Another scheme (Basic for a proxy in front, say) is not ours: ignored.
 	bearer := ""
-	if scheme, rest, _ := strings.Cut(authorization, " "); strings.EqualFold(scheme, "Bearer") {
+	if scheme, rest, _ := strings.Cut(authorization, " "); codec.ASCIIEqualFold(scheme, "Bearer") {
 		bearer = strings.TrimSpace(rest)
 	}
 	switch {

@@ -47,11 +47,12 @@ func NewCache(max int, now func() time.Time) *Cache {
 
 // Key hashes the auth service's identity (pool and path), the forwarded
 // credentials (Cookie, Authorization, Origin) and the client's target
-// (X-Original-URI: the service may decide by it). Fields are separated by
-// a NUL, which no header value holds.
+// (X-Original-URI, X-Forwarded-Host and -Proto: the service may decide by
+// any of them, a grant for one tenant's Host is not one for another's).
+// Fields are separated by a NUL, which no header value holds.
 func Key(pool, path string, f *Forward) CacheKey {
 	h := sha256.New()
-	for _, s := range [...]string{pool, path, f.Cookie, f.Authorization, f.Origin, f.OriginalURI} {
+	for _, s := range [...]string{pool, path, f.Cookie, f.Authorization, f.Origin, f.OriginalURI, f.Host, f.Proto} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"strings"
+
+	"github.com/wsgate/wsgate/codec"
 )
 
 // The socket-free half of the auth subrequest (auth=request:POOL/PATH,
@@ -73,15 +75,15 @@ func AnswerOf(status int, fields func(yield func(name, value string) bool)) Answ
 	}
 	for name, value := range fields {
 		switch {
-		case a.Verdict() == Deny && strings.EqualFold(name, "WWW-Authenticate"):
+		case a.Verdict() == Deny && codec.ASCIIEqualFold(name, "WWW-Authenticate"):
 			if a.Challenge != "" {
 				a.Challenge += ", "
 			}
 			a.Challenge += value
-		case a.Verdict() == Allow && strings.EqualFold(name, "Wsgate-Topics"):
+		case a.Verdict() == Allow && codec.ASCIIEqualFold(name, "Wsgate-Topics"):
 			a.HasTopics = true
 			a.Topics = append(a.Topics, Patterns(value)...)
-		case a.Verdict() == Allow && strings.EqualFold(name, "Wsgate-Publish"):
+		case a.Verdict() == Allow && codec.ASCIIEqualFold(name, "Wsgate-Publish"):
 			a.HasPublish = true
 			a.Publish = append(a.Publish, Patterns(value)...)
 		}

@@ -109,7 +109,10 @@ func TestCache(t *testing.T) {
 	}
 	// Every credential and the target are part of the key.
 	for _, g := range []Forward{{Cookie: "sid=bad", OriginalURI: "/rooms/news"}, {Cookie: "sid=good", OriginalURI: "/rooms/other"},
-		{Cookie: "sid=good", Authorization: "x", OriginalURI: "/rooms/news"}, {Cookie: "sid=good", Origin: "o", OriginalURI: "/rooms/news"}} {
+		{Cookie: "sid=good", Authorization: "x", OriginalURI: "/rooms/news"}, {Cookie: "sid=good", Origin: "o", OriginalURI: "/rooms/news"},
+		// review finding 5: the Host (tenant) and the scheme the service sees
+		{Cookie: "sid=good", OriginalURI: "/rooms/news", Host: "tenant-b.example"},
+		{Cookie: "sid=good", OriginalURI: "/rooms/news", Proto: "https"}} {
 		if Key("authz", "/auth", &g) == k {
 			t.Errorf("%+v has the key of %+v", g, f)
 		}
