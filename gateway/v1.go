@@ -67,7 +67,7 @@ func (s *v1Sub) GroupIndex() *int32 { return &s.idx }
 // offersV1 reports whether the client offers the wsgate.v1 subprotocol.
 func offersV1(req *codec.Request) bool {
 	for _, h := range req.Headers {
-		if !strings.EqualFold(h.Name, "Sec-WebSocket-Protocol") {
+		if !codec.ASCIIEqualFold(h.Name, "Sec-WebSocket-Protocol") {
 			continue
 		}
 		for p := range strings.SplitSeq(h.Value, ",") {

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"github.com/wsgate/wsgate/codec"
 	"net"
 	"sort"
 	"strings"
@@ -61,7 +62,7 @@ func (r Route) AllowsOrigin(origin string, global []string) bool {
 		return true
 	case r.Origins != "":
 		for o := range strings.SplitSeq(r.Origins, "|") {
-			if strings.EqualFold(o, origin) {
+			if codec.ASCIIEqualFold(o, origin) {
 				return true
 			}
 		}
@@ -70,7 +71,7 @@ func (r Route) AllowsOrigin(origin string, global []string) bool {
 		return true
 	}
 	for _, o := range global {
-		if strings.EqualFold(o, origin) {
+		if codec.ASCIIEqualFold(o, origin) {
 			return true
 		}
 	}
