@@ -52,7 +52,7 @@ func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) 
 	if r.maxTopics <= 0 {
 		r.maxTopics = DefaultMaxTopicsPerConn // -max-topics-per-conn 0 (grip.go)
 	}
-	r.hist = history.New(history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Floor: r.floor})
+	r.hist = history.New(history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes, Floor: r.floor})
 	up.Subprotocols = []string{v1Protocol}
 	r.upgrade = up
 	r.script = appendScript(nil, false)
@@ -65,7 +65,9 @@ func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_history_messages",
 			Help: "messages held in the in-memory history (-history-size per topic)"}, func() float64 { return float64(r.hist.Messages()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_history_bytes",
-			Help: "bytes held by the in-memory history (payloads + per-entry overhead)"}, func() float64 { return float64(r.hist.Bytes()) }))
+			Help: "bytes held by the in-memory history (payloads + per-entry overhead)"}, func() float64 { return float64(r.hist.Bytes()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wsgate_history_evictions_total",
+			Help: "history entries dropped to stay within -history-max-bytes"}, func() float64 { return float64(r.hist.Evicted()) }))
 	return r
 }
 
