@@ -23,7 +23,7 @@ type Config struct {
 	// appended to least recently goes, topic after topic (0: no bound).
 	// Size alone bounds one topic, not how many topics there are.
 	MaxBytes int64
-	Now  func() time.Time
+	Now      func() time.Time
 	// Floor, when set, tells where a topic's stream starts on this node the
 	// first time the topic is seen: the newest offset below which this node
 	// cannot know the topic's messages (e.g. the offset its Kafka reader
