@@ -98,6 +98,13 @@ func NewServer(cfg *tls.Config) (*Server, error) {
 	return &Server{base: base}, nil
 }
 
+// SetSessionTicketKeys replaces the session ticket keys of every handshake
+// from now on (the first encrypts new tickets, all decrypt). NewServer took a
+// clone of the caller's config, and a clone keeps the ticket keys it was made
+// with: a caller that rotates its keys must hand each set here too, or the
+// listener keeps issuing and accepting tickets under the first key forever.
+func (s *Server) SetSessionTicketKeys(keys [][32]byte) { s.base.SetSessionTicketKeys(keys) }
+
 // Conn states.
 const (
 	stateNew       = iota // ClientHello incomplete: no goroutine yet
