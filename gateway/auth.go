@@ -72,6 +72,11 @@ func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool 
 	switch {
 	case r.Auth == router.AuthNone:
 		return true
+	case badParamName(req.RawQuery):
+		// Which parameter is the token is ambiguous: refused, not guessed.
+		a.metrics.refusals.WithLabelValues("invalid").Inc()
+		l.refuse(cs, http.StatusBadRequest, "undecodable query parameter name")
+		return false
 	case r.Auth == router.AuthRequest:
 		return l.authRequest(cs, req, d) // auth_request.go
 	case a.v == nil:
@@ -247,11 +252,38 @@ func (g *Gateway) jwtMayPublish(r *http.Request, topic string) bool {
 	return true
 }
 
-// queryParam returns the unescaped value of name in a raw query ("" if absent).
+// paramName decodes the name of a query parameter (name=value) as servers
+// do, so that ?%74oken= is the token parameter too; ok is false when the
+// name does not decode (the auth check refuses such a query: see auth).
+func paramName(part string) (name string, ok bool) {
+	k, _, _ := strings.Cut(part, "=")
+	if strings.IndexByte(k, '%') < 0 && strings.IndexByte(k, '+') < 0 {
+		return k, true
+	}
+	n, err := url.QueryUnescape(k)
+	return n, err == nil
+}
+
+// badParamName reports whether a raw query holds a parameter name that does
+// not decode: a server might read it (leniently) as token, we cannot tell.
+func badParamName(raw string) bool {
+	if strings.IndexByte(raw, '%') < 0 {
+		return false
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		if _, ok := paramName(part); !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// queryParam returns the unescaped value of name in a raw query ("" if
+// absent), names compared decoded.
 func queryParam(raw, name string) string {
 	for part := range strings.SplitSeq(raw, "&") {
-		k, v, _ := strings.Cut(part, "=")
-		if k == name {
+		if k, ok := paramName(part); ok && k == name {
+			_, v, _ := strings.Cut(part, "=")
 			if u, err := url.QueryUnescape(v); err == nil {
 				return u
 			}
@@ -261,14 +293,15 @@ func queryParam(raw, name string) string {
 	return ""
 }
 
-// stripToken rebuilds a request target without its token parameters.
+// stripToken rebuilds a request target without its token parameters (names
+// compared decoded, as the server would read them).
 func stripToken(path, raw string) (target, query string) {
 	if raw == "" {
 		return path, ""
 	}
 	var kept []string
 	for part := range strings.SplitSeq(raw, "&") {
-		if k, _, _ := strings.Cut(part, "="); k != "token" {
+		if k, ok := paramName(part); !ok || k != "token" {
 			kept = append(kept, part)
 		}
 	}

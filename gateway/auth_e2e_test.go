@@ -175,6 +175,13 @@ func TestAuthJWTRoute(t *testing.T) {
 	}
 	check("topic not granted", 403, `error="insufficient_scope"`, nil, "/rooms/secret?token="+m.Tokens["hs256"])
 	check("header and query disagree", 401, `error="invalid_token"`, []string{"Authorization: Bearer " + m.Tokens["hs256"]}, "/rooms/room-1?token="+m.Tokens["es256"])
+	// A server decodes parameter names: ?%74oken= is a token parameter too, and must agree with the header.
+	check("header and encoded query name disagree", 401, `error="invalid_token"`, []string{"Authorization: Bearer " + m.Tokens["hs256"]},
+		"/rooms/room-1?%74oken="+m.Tokens["other_secret"])
+	check("forged token under an encoded name", 401, `error="invalid_token"`, nil, "/rooms/room-1?tok%65n="+url.QueryEscape(m.Tokens["other_secret"]))
+	check("undecodable parameter name", 400, "", []string{"Authorization: Bearer " + m.Tokens["hs256"]}, "/rooms/room-1?%zzoken=x")
+	check("header and cookie disagree", 401, `error="invalid_token"`, []string{"Authorization: Bearer " + m.Tokens["hs256"],
+		"Cookie: sess=" + m.Tokens["other_secret"]}, "/rooms/room-1")
 	check("expired", 401, `error_description="token expired"`, nil, "/rooms/room-1?token="+m.Tokens["expired"])
 	for _, bad := range []string{"alg_none", "confusion", "wrong_kid", "bad_signature", "other_secret", "es256_as_rs256",
 		"not_yet_valid", "no_exp", "wrong_iss", "wrong_aud", "non_json_payload", "dup_claims", "dup_header", "garbage"} {

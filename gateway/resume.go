@@ -52,7 +52,7 @@ func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) 
 	if r.maxTopics <= 0 {
 		r.maxTopics = DefaultMaxTopicsPerConn // -max-topics-per-conn 0 (grip.go)
 	}
-	r.hist = history.New(history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Floor: r.floor})
+	r.hist = history.New(history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes, Floor: r.floor})
 	up.Subprotocols = []string{v1Protocol}
 	r.upgrade = up
 	r.script = appendScript(nil, false)
@@ -65,7 +65,9 @@ func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_history_messages",
 			Help: "messages held in the in-memory history (-history-size per topic)"}, func() float64 { return float64(r.hist.Messages()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_history_bytes",
-			Help: "bytes held by the in-memory history (payloads + per-entry overhead)"}, func() float64 { return float64(r.hist.Bytes()) }))
+			Help: "bytes held by the in-memory history (payloads + per-entry overhead)"}, func() float64 { return float64(r.hist.Bytes()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wsgate_history_evictions_total",
+			Help: "history entries dropped to stay within -history-max-bytes"}, func() float64 { return float64(r.hist.Evicted()) }))
 	return r
 }
 
@@ -244,8 +246,7 @@ func (l *loop) recover(cs *conn, s *v1Sub, id int64, since int64, sinceEpoch str
 	}
 	switch {
 	case why == history.OK:
-		r.results.WithLabelValues("recovered").Inc()
-		l.sendRecovered(cs, s, id, since, cur, curEpoch, entries, nil)
+		l.sendRecovered(cs, s, id, since, cur, curEpoch, entries, nil, "recovered")
 	case why == history.TooOld && r.fetch != nil && sinceEpoch == curEpoch && since < cur:
 		l.startCatchup(cs, s, id, since, cur, curEpoch)
 	default:
@@ -271,32 +272,76 @@ func (l *loop) notRecovered(cs *conn, s *v1Sub, id int64, cur int64, curEpoch, w
 // since (a then b, in order) that s has not had: s has had (s.from,
 // s.last], live, before this subscribe came. The reply says how many
 // follow, so a client that got those live ones first can order them.
-func (l *loop) sendRecovered(cs *conn, s *v1Sub, id, since, cur int64, curEpoch string, a, b []history.Entry) {
+// Recovered frames that would not fit in what -max-outbound leaves of the
+// client's outbound buffer answer recovered:false instead (never part of
+// the gap): one write of a whole history must not bypass that bound.
+// result labels wsgate_resume_total when the recovery is sent.
+func (l *loop) sendRecovered(cs *conn, s *v1Sub, id, since, cur int64, curEpoch string, a, b []history.Entry, result string) {
 	v := l.v1
+	from, last := s.from, s.last
 	if s.epoch != curEpoch { // the sub's stream was unknown or replaced
-		s.from, s.last, s.epoch = since, since, curEpoch
+		from, last = since, since
 	}
-	had := func(o int64) bool { return o > s.from && o <= s.last }
-	count := 0
+	had := func(o int64) bool { return o > from && o <= last }
+	room := l.g.cfg.MaxOutbound - cs.c.OutboundBuffered()
+	count, raw := 0, 0
 	for _, part := range [][]history.Entry{a, b} {
 		for _, e := range part {
 			if !had(e.Offset) {
 				count++
+				raw += len(e.Payload)
 			}
 		}
 	}
-	v.out = appendSubscribeReply(v.out[:0], id, true, true, cur, curEpoch, "", count)
-	for _, part := range [][]history.Entry{a, b} {
-		for _, e := range part {
-			if !had(e.Offset) {
+	fits := raw <= room // a frame is never smaller than its payload
+	if fits {
+		v.out = appendSubscribeReply(v.out[:0], id, true, true, cur, curEpoch, "", count)
+	build:
+		for _, part := range [][]history.Entry{a, b} {
+			for _, e := range part {
+				if had(e.Offset) {
+					continue
+				}
 				v.out = appendEnvelopeFrame(v.out, &v.js, s.topic, e.Offset, curEpoch, ws.OpCode(e.Op), e.Payload)
+				if len(v.out) > room {
+					fits = false // escaping made it bigger than the payloads
+					break build
+				}
 			}
 		}
+	}
+	if !fits {
+		l.v1ShrinkScratch()
+		l.notRecovered(cs, s, id, cur, curEpoch, resumeTooBig)
+		return
+	}
+	l.g.resume.results.WithLabelValues(result).Inc()
+	if s.epoch != curEpoch {
+		s.from, s.last, s.epoch = since, since, curEpoch
 	}
 	s.from = min(s.from, since)
 	s.last = max(s.last, cur)
 	l.v1Write(cs, v.out)
+	l.v1ShrinkScratch()
 	l.g.metrics.MsgsOut.Add(float64(count))
+}
+
+// resumeTooBig is the reason of a recovery over the outbound bound.
+const resumeTooBig = "more bytes missed than -max-outbound"
+
+// v1ScratchKeep is the most the loop keeps of its wsgate.v1 scratch
+// buffers between uses: a recovery may have grown them to -max-outbound,
+// which must not stay allocated on every loop after the client left.
+const v1ScratchKeep = 64 << 10
+
+func (l *loop) v1ShrinkScratch() {
+	v := l.v1
+	if cap(v.out) > v1ScratchKeep {
+		v.out = nil
+	}
+	if cap(v.js) > v1ScratchKeep {
+		v.js = nil
+	}
 }
 
 // v1Write writes replies (and recovered frames) to a wsgate.v1 client; one

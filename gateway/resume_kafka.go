@@ -206,10 +206,9 @@ func (l *loop) catchupDone(c *catchup) {
 		l.notRecovered(s.cs, s, c.id, cur, epoch, history.TooMany)
 		return
 	}
+	result := "recovered_kafka"
 	if c.memory {
-		r.results.WithLabelValues("recovered").Inc()
-	} else {
-		r.results.WithLabelValues("recovered_kafka").Inc()
+		result = "recovered"
 	}
-	l.sendRecovered(s.cs, s, c.id, c.since, cur, c.epoch, got, live)
+	l.sendRecovered(s.cs, s, c.id, c.since, cur, c.epoch, got, live, result)
 }

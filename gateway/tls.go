@@ -62,6 +62,7 @@ func newTLSSide(o tlscert.Options, reg prometheus.Registerer) (*tlsSide, error) 
 	if err != nil {
 		return nil, fmt.Errorf("tls engine: %w", err)
 	}
+	store.FollowTicketKeys(srv.SetSessionTicketKeys) // srv cloned the config: rotations must reach it
 	return &tlsSide{store: store, srv: srv, metrics: newTLSMetrics(reg, store.Certs), ip: ap.Addr(), port: ap.Port()}, nil
 }
 

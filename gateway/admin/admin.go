@@ -165,8 +165,10 @@ func (g *Server) cmdline(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(strings.Join(redactArgs(os.Args, g.secrets()), "\x00")))
 }
 
-// secretFlags take a credential as their value.
-var secretFlags = []string{"publish-token", "stats-auth"}
+// secretFlags take a credential as their value: -jwt-key carries an HS256
+// secret (hs256:BASE64), and a -jwt-jwks URL may carry credentials in its
+// user info or query.
+var secretFlags = []string{"publish-token", "stats-auth", "jwt-key", "jwt-jwks"}
 
 // secrets are the credential values in use (from flags, WSGATE_* or -config).
 func (g *Server) secrets() []string {

@@ -65,6 +65,7 @@ type Config struct {
 	// Lossless resume (wsgate.v1, gateway/v1.go): the per-topic history.
 	HistorySize       int           // messages kept per topic; 0: off
 	HistoryTTL        time.Duration // entries expire after this; 0: never
+	HistoryMaxBytes   int64         // bytes of all topics' history together; 0: no bound
 	ResumeMaxMessages int           // a resume missing more messages than this is recovered:false; 0: no limit
 	ResumeFetches     int           // Kafka catch-ups running at once per node (more wait in a queue); 0: memory only
 	ResumeFetchTime   time.Duration // a Kafka catch-up taking longer answers recovered:false
@@ -138,8 +139,8 @@ func (c *Config) Validate() error {
 	if c.MaxInflateRatio < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflate-ratio: %d must be >= 0", c.MaxInflateRatio))
 	}
-	if c.HistorySize < 0 || c.HistoryTTL < 0 || c.ResumeMaxMessages < 0 || c.MaxTopicsPerConn < 0 || c.ResumeFetches < 0 || c.ResumeFetchTime < 0 {
-		errs = append(errs, errors.New("-history-size, -history-ttl, -resume-max-messages, -resume-kafka-fetches, -resume-kafka-timeout, -max-topics-per-conn: must be >= 0"))
+	if c.HistorySize < 0 || c.HistoryTTL < 0 || c.HistoryMaxBytes < 0 || c.ResumeMaxMessages < 0 || c.MaxTopicsPerConn < 0 || c.ResumeFetches < 0 || c.ResumeFetchTime < 0 {
+		errs = append(errs, errors.New("-history-size, -history-ttl, -history-max-bytes, -resume-max-messages, -resume-kafka-fetches, -resume-kafka-timeout, -max-topics-per-conn: must be >= 0"))
 	}
 	if c.ClientTimeout < Tick {
 		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, Tick))

@@ -12,6 +12,7 @@ import (
 // topics of one wsgate.v1 socket.
 func resumeFlags(fs *flag.FlagSet, c *gateway.Config) {
 	fs.IntVar(&c.HistorySize, "history-size", 0, "messages of each topic kept in memory for wsgate.v1 clients that resume (0: off)")
+	fs.Int64Var(&c.HistoryMaxBytes, "history-max-bytes", 64<<20, "`bytes` of history kept in memory for all topics together (payloads plus ~48 per message); above it the least recently published topics lose their oldest messages first (0: no bound but -history-size per topic)")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", 0, "history entries older than this are dropped, and an expired gap is not served (0: never)")
 	fs.IntVar(&c.ResumeFetches, "resume-kafka-fetches", 4, "with the Kafka bus, resumes older than the in-memory history are read back from Kafka, this many at once per node (the rest wait in a queue; 0: memory only)")
 	fs.DurationVar(&c.ResumeFetchTime, "resume-kafka-timeout", 5*time.Second, "a resume read back from Kafka (queue wait included) taking longer answers recovered:false")

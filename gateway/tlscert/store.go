@@ -33,9 +33,10 @@ const (
 type Store struct {
 	cur    atomic.Pointer[certSet]
 	cfg    *tls.Config
-	mu     sync.Mutex // serializes Reload and RotateTicketKeys
-	keys   [][32]byte // newest first
-	keyAge time.Time  // when keys[0] was made
+	mu     sync.Mutex            // serializes Reload and RotateTicketKeys
+	follow func(keys [][32]byte) // FollowTicketKeys
+	keys   [][32]byte            // newest first
+	keyAge time.Time             // when keys[0] was made
 }
 
 // certSet is one load of every pair: immutable once built.
@@ -90,7 +91,8 @@ func New(o Options) (*Store, error) {
 
 // Config is the server configuration to hand to the TLS record engine. It is
 // shared (the ticket keys rotate in it): do not modify it; Clone it to change
-// a field, knowing the clone then keeps its own ticket keys.
+// a field, knowing the clone then keeps its own ticket keys unless it follows
+// the store's (FollowTicketKeys).
 func (s *Store) Config() *tls.Config { return s.cfg }
 
 // GetCertificate picks the certificate for a ClientHello: the pair naming
@@ -200,7 +202,22 @@ func (s *Store) RotateTicketKeys(now time.Time) bool {
 	}
 	s.keyAge = now
 	s.cfg.SetSessionTicketKeys(s.keys)
+	if s.follow != nil {
+		s.follow(slices.Clone(s.keys))
+	}
 	return true
+}
+
+// FollowTicketKeys hands the current session ticket keys to f now and after
+// every rotation: a server that cloned Config (tlsx.NewServer does) keeps the
+// keys of the clone otherwise, and never rotates.
+func (s *Store) FollowTicketKeys(f func(keys [][32]byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.follow = f
+	if len(s.keys) > 0 {
+		f(slices.Clone(s.keys))
+	}
 }
 
 // load reads every pair and indexes their names; it fails with every

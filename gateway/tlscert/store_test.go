@@ -337,3 +337,46 @@ func TestHandshakePolicy(t *testing.T) {
 		}
 	}
 }
+
+// A server that cloned Config (as tlsx.NewServer does) rotates its ticket keys with the store only
+// through FollowTicketKeys: without it the clone kept the first key forever.
+func TestTicketKeysFollowed(t *testing.T) {
+	p := newPKI(t)
+	s, err := New(Options{Certs: []string{p.pair(t, "site", p.leaf(t, certSpec{cn: "site", dns: []string{"site.test"}}), true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := s.Config().Clone()
+	s.FollowTicketKeys(clone.SetSessionTicketKeys)
+	addr, results := serve(t, clone)
+	clock := time.Now()
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := &stickyCache{}
+		dial := func() bool {
+			t.Helper()
+			c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "site.test", RootCAs: p.pool(), ClientSessionCache: cache,
+				MinVersion: version, MaxVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, _ = c.Read(make([]byte, 8))
+			if h := next(t, results); h.err != nil {
+				t.Fatal(h.err)
+			}
+			return c.ConnectionState().DidResume
+		}
+		clock = clock.Add(TicketKeyInterval)
+		s.RotateTicketKeys(clock)
+		if dial() || !dial() {
+			t.Fatalf("version %x: a second connection does not resume", version)
+		}
+		for range TicketKeysKept {
+			clock = clock.Add(TicketKeyInterval)
+			s.RotateTicketKeys(clock)
+		}
+		if dial() {
+			t.Fatalf("version %x: the clone's ticket resumes after the store dropped its key", version)
+		}
+	}
+}

@@ -88,7 +88,7 @@ var (
 	ErrMissing  = errors.New("no token")
 	ErrInvalid  = errors.New("invalid token")
 	ErrExpired  = errors.New("token expired")
-	ErrConflict = errors.New("different tokens in the Authorization header and the query")
+	ErrConflict = errors.New("different tokens in the Authorization header and the query or cookie")
 )
 
 // Claims is what a verified token grants.
@@ -425,7 +425,7 @@ func skipValue(b []byte, i int) int {
 
 // TokenFrom picks the token of a request: the Authorization Bearer value,
 // the token query parameter, else the cookie. A header and a query that
-// both carry a token must carry the same one: a request whose parts
+// both carry a token, or a header and a cookie, must carry the same one: a request whose parts
 // disagree is refused rather than trusted on either (a proxy or a log may
 // have acted on the other one).
 func TokenFrom(authorization, query, cookie string) (string, error) {
@@ -435,7 +435,8 @@ func TokenFrom(authorization, query, cookie string) (string, error) {
 		bearer = strings.TrimSpace(rest)
 	}
 	switch {
-	case bearer != "" && query != "" && bearer != query:
+	case bearer != "" && query != "" && bearer != query,
+		bearer != "" && cookie != "" && bearer != cookie:
 		return "", ErrConflict
 	case bearer != "":
 		return bearer, nil

@@ -135,6 +135,8 @@ func TestTokenFrom(t *testing.T) {
 		{"", "q", "c", "q", nil},
 		{"", "", "c", "c", nil},
 		{"Bearer abc", "xyz", "", "", ErrConflict},
+		{"Bearer abc", "", "xyz", "", ErrConflict},
+		{"Bearer abc", "", "abc", "abc", nil},
 		{"Basic dXNlcjpwYXNz", "", "", "", ErrMissing},
 		{"Basic dXNlcjpwYXNz", "q", "", "q", nil},
 		{"", "", "", "", ErrMissing},

@@ -18,7 +18,12 @@ import (
 type Config struct {
 	Size int           // messages kept per topic; 0 keeps none (positions only)
 	TTL  time.Duration // entries older than this are dropped; 0 never
-	Now  func() time.Time
+	// MaxBytes bounds the memory of all topics together (payload plus
+	// entryOverhead per entry): above it the oldest entry of the topic
+	// appended to least recently goes, topic after topic (0: no bound).
+	// Size alone bounds one topic, not how many topics there are.
+	MaxBytes int64
+	Now      func() time.Time
 	// Floor, when set, tells where a topic's stream starts on this node the
 	// first time the topic is seen: the newest offset below which this node
 	// cannot know the topic's messages (e.g. the offset its Kafka reader
@@ -46,6 +51,10 @@ type History struct {
 	streams map[string]*stream
 	msgs    atomic.Int64
 	bytes   atomic.Int64
+	evicted atomic.Int64
+	// lru links the streams holding entries, least recently appended to
+	// first: where MaxBytes evicts from, in O(1) per entry.
+	lruHead, lruTail *stream
 }
 
 // stream is one topic: its ring of entries and what is known of the gap
@@ -60,6 +69,9 @@ type stream struct {
 	ring  []Entry
 	head  int // index of the oldest entry
 	n     int
+
+	prev, next *stream // History.lru links
+	linked     bool
 }
 
 // New returns an empty history.
@@ -76,6 +88,9 @@ func (h *History) Messages() int64 { return h.msgs.Load() }
 // Bytes is the memory the entries hold, approximately (payload + overhead).
 func (h *History) Bytes() int64 { return h.bytes.Load() }
 
+// Evicted counts the entries dropped to stay within MaxBytes.
+func (h *History) Evicted() int64 { return h.evicted.Load() }
+
 // Append records a message. Positions of one topic must grow within an
 // epoch; a message at or below the newest one seen is ignored (a replay), a
 // new epoch starts the topic's stream afresh. An empty epoch (a message with
@@ -90,6 +105,7 @@ func (h *History) Append(topic, epoch string, offset int64, op byte, payload []b
 	if s == nil || s.epoch != epoch {
 		if s != nil {
 			h.dropAll(s)
+			h.unlink(s)
 		}
 		s = &stream{epoch: epoch, floor: offset - 1}
 		if h.cfg.Floor != nil {
@@ -129,6 +145,53 @@ func (h *History) Append(topic, epoch string, offset int64, op byte, payload []b
 	s.n++
 	h.msgs.Add(1)
 	h.bytes.Add(int64(len(e.Payload)) + entryOverhead)
+	h.unlink(s)
+	h.pushBack(s)
+	h.trim()
+}
+
+// trim evicts entries, oldest of the least recently appended topic first,
+// until the history is within MaxBytes. A stream emptied this way lets its
+// ring go; its floor (the last offset dropped) keeps resumes honest.
+func (h *History) trim() {
+	for h.cfg.MaxBytes > 0 && h.bytes.Load() > h.cfg.MaxBytes && h.lruHead != nil {
+		s := h.lruHead
+		if s.n > 0 {
+			h.dropOldest(s)
+			h.evicted.Add(1)
+		}
+		if s.n == 0 {
+			h.unlink(s)
+			s.ring, s.head = nil, 0
+		}
+	}
+}
+
+func (h *History) pushBack(s *stream) {
+	s.prev, s.next, s.linked = h.lruTail, nil, true
+	if h.lruTail != nil {
+		h.lruTail.next = s
+	} else {
+		h.lruHead = s
+	}
+	h.lruTail = s
+}
+
+func (h *History) unlink(s *stream) {
+	if !s.linked {
+		return
+	}
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		h.lruHead = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		h.lruTail = s.prev
+	}
+	s.prev, s.next, s.linked = nil, nil, false
 }
 
 // Position is a topic's newest position (ok false when none was seen).
@@ -290,5 +353,9 @@ func (h *History) Backfill(topic, epoch string, after, upTo int64, entries []Ent
 	}
 	h.msgs.Add(int64(len(pre)))
 	s.ring, s.head, s.n, s.floor = lin, 0, len(lin), floor
+	if !s.linked && s.n > 0 {
+		h.pushBack(s)
+	}
+	h.trim()
 	return len(pre)
 }

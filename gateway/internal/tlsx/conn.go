@@ -98,6 +98,13 @@ func NewServer(cfg *tls.Config) (*Server, error) {
 	return &Server{base: base}, nil
 }
 
+// SetSessionTicketKeys replaces the session ticket keys of every handshake
+// from now on (the first encrypts new tickets, all decrypt). NewServer took a
+// clone of the caller's config, and a clone keeps the ticket keys it was made
+// with: a caller that rotates its keys must hand each set here too, or the
+// listener keeps issuing and accepting tickets under the first key forever.
+func (s *Server) SetSessionTicketKeys(keys [][32]byte) { s.base.SetSessionTicketKeys(keys) }
+
 // Conn states.
 const (
 	stateNew       = iota // ClientHello incomplete: no goroutine yet
@@ -119,6 +126,7 @@ type Conn struct {
 	suite     suiteInfo
 	in, out   halfConn
 	pending   []byte // partial record carried between Feeds; nil when idle
+	useless   int    // records in a row that carried no data (see uselessRecord)
 	alpn      string
 	sni       string
 	srv       *Server
@@ -245,7 +253,11 @@ func (c *Conn) record(dst, out, hdr, body []byte) ([]byte, []byte, error) {
 		return dst, out, err
 	}
 	if typ == typeApplicationData {
-		return dst, out, nil
+		if len(dst) > start {
+			c.useless = 0
+			return dst, out, nil
+		}
+		return dst, out, c.uselessRecord()
 	}
 	msg := dst[start:]
 	dst = dst[:start] // msg stays readable: nothing appends to dst below
@@ -261,7 +273,7 @@ func (c *Conn) record(dst, out, hdr, body []byte) ([]byte, []byte, error) {
 			return dst, out, io.EOF
 		}
 		if c.vers == tls.VersionTLS12 && msg[0] == alertLevelWarning {
-			return dst, out, nil // e.g. no_renegotiation, user_canceled: ignored
+			return dst, out, c.uselessRecord() // e.g. no_renegotiation, user_canceled: ignored
 		}
 		return dst, out, &AlertError{Alert: msg[1], Remote: true, Reason: "peer alert"}
 	case typeHandshake:
@@ -293,6 +305,9 @@ func (c *Conn) postHandshake(dst, out, msg []byte) ([]byte, []byte, error) {
 		if req > keyUpdateRequested {
 			return dst, out, c.fail(47 /* illegal_parameter */, "bad KeyUpdate request")
 		}
+		if err := c.uselessRecord(); err != nil {
+			return dst, out, err
+		}
 		c.in.update13(c.suite)
 		if req == keyUpdateRequested { // answer under the old keys, then switch (§4.6.3)
 			var err error
@@ -304,6 +319,22 @@ func (c *Conn) postHandshake(dst, out, msg []byte) ([]byte, []byte, error) {
 		msg = msg[5:]
 	}
 	return dst, out, nil
+}
+
+// maxUselessRecords is how many records without data (empty application
+// data, ignored warning alerts, KeyUpdates) may come in a row, as in
+// crypto/tls: each costs work (and a KeyUpdate with update_requested an
+// answer record queued), so an endless run is refused, not served.
+const maxUselessRecords = 16
+
+// uselessRecord counts a record that carried no data; over
+// maxUselessRecords in a row it is an unexpected_message.
+func (c *Conn) uselessRecord() error {
+	c.useless++
+	if c.useless > maxUselessRecords {
+		return c.fail(alertUnexpectedMessage, "too many records without data in a row")
+	}
+	return nil
 }
 
 // fail builds the local fatal alert error for a refused record.
