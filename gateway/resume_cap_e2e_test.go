@@ -11,15 +11,6 @@ import (
 )
 
 // v1Upgrade opens a raw wsgate.v1 socket on path.
-func v1Upgrade(t *testing.T, g *testGateway, path string) *rawConn {
-	t.Helper()
-	c := dialRaw(t, g.Addr)
-	if _, err := c.Handshake(path, wstest.Options{Host: g.Addr, Headers: []string{"Sec-WebSocket-Protocol: wsgate.v1"},
-		Timeout: 5 * time.Second}); err != nil {
-		t.Fatalf("upgrade %s: %v", path, err)
-	}
-	return c
-}
 
 func readV1Frame(t *testing.T, c *rawConn) (v1Frame, []byte) {
 	t.Helper()
@@ -41,7 +32,7 @@ func readV1Frame(t *testing.T, c *rawConn) (v1Frame, []byte) {
 func TestV1ResumeOverMaxOutbound(t *testing.T) {
 	g := startGateway(t, "-route", "/t/=topic:*", "-history-size", "64", "-max-outbound", "1048576",
 		"-max-message-bytes", "65536")
-	c := v1Upgrade(t, g, "/t/big")
+	c := v1Upgrade(t, g.Addr, "/t/big")
 	writeFrames(t, c, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(`{"id":1,"subscribe":{"topic":"big"}}`)})
 	pos, raw := readV1Frame(t, c)
 	if pos.Subscribe == nil || pos.Subscribe.Offset == nil || pos.Subscribe.Epoch == "" {
@@ -58,7 +49,7 @@ func TestV1ResumeOverMaxOutbound(t *testing.T) {
 	}
 	// 64 × 60 KiB = 3.75 MiB missed, over the 1 MiB bound: recovered:false, and nothing of the gap.
 	for range 4 {
-		c := v1Upgrade(t, g, since(64))
+		c := v1Upgrade(t, g.Addr, since(64))
 		rep, raw := readV1Frame(t, c)
 		if rep.ID == nil || *rep.ID != 0 || rep.Subscribe == nil || rep.Subscribe.Recovered == nil || *rep.Subscribe.Recovered {
 			t.Fatalf("resume over -max-outbound: first frame %.300s, want recovered:false", raw)
@@ -71,7 +62,7 @@ func TestV1ResumeOverMaxOutbound(t *testing.T) {
 		}
 	}
 	// 8 × 60 KiB fits: recovered, all of it.
-	c2 := v1Upgrade(t, g, since(8))
+	c2 := v1Upgrade(t, g.Addr, since(8))
 	if rep, raw := readV1Frame(t, c2); rep.Subscribe == nil || rep.Subscribe.Recovered == nil || !*rep.Subscribe.Recovered {
 		t.Fatalf("small resume: %.300s", raw)
 	}
