@@ -37,12 +37,13 @@ func TestGripDetachedRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("wsgate baseline: RSS %d KiB (%s)", base>>10, memStats(g.Admin))
 	conns, err := holdClients(g.Addr, "/app", n)
 	if err != nil {
 		t.Fatalf("wsgate: %d of %d clients: %v", countOpen(conns), n, err)
 	}
 	waitMetric(t, g.Admin, "wsgate_grip_sessions", `state="detached"`, float64(n))
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second) // a wave of detaches ends in a reclaim after a second's quiet (grip.go)
 	after, _ := g.rss()
 	t.Logf("wsgate: %d detached GRIP sessions, RSS %d KiB -> %d KiB: %.2f KiB per session",
 		n, base>>10, after>>10, float64(after-base)/float64(n)/1024)
@@ -56,13 +57,20 @@ func TestGripDetachedRSS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plain: %v", err)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	after, _ = plain.rss()
 	t.Logf("wsgate: %d plain topic subscribers, RSS %d KiB -> %d KiB: %.2f KiB per session",
 		n, base>>10, after>>10, float64(after-base)/float64(n)/1024)
-	settledRSS(t, plain, n, "plain topic subscribers", base, "")
+	plainHeap := os.Getenv("WSGATE_BENCH_GRIP_HEAP")
+	if plainHeap != "" {
+		plainHeap += ".plain"
+	}
+	settledRSS(t, plain, n, "plain topic subscribers", base, plainHeap)
 	closeAll(conns)
 
+	if os.Getenv("WSGATE_BENCH_GRIP_PUSHPIN") == "0" {
+		return // iterating on wsgate's own figures
+	}
 	pp := startPushpin(t, backend)
 	time.Sleep(time.Second)
 	ppBase := treeRSS(t, pp.cmd.Process.Pid)
@@ -95,7 +103,35 @@ func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, he
 	}
 	time.Sleep(5 * time.Second)
 	after, _ := g.rss()
-	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session", n, what, after>>10, float64(after-base)/float64(n)/1024)
+	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session (%s)", n, what, after>>10,
+		float64(after-base)/float64(n)/1024, memStats(g.Admin))
+}
+
+// memStats is the runtime's view of the gateway's memory, from the heap profile's debug page: where
+// RSS over the live heap goes (idle spans not yet returned, stacks, fragmentation).
+func memStats(admin string) string {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"Sys", "HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Stack", "MSpan", "GCSys", "OtherSys", "NumGC"} {
+			v, ok := strings.CutPrefix(line, "# "+k+" = ")
+			if !ok {
+				continue
+			}
+			if k != "NumGC" {
+				f := strings.Fields(v) // "N" or "inuse / sys"
+				n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+				v = strconv.FormatInt(n>>10, 10) + "K"
+			}
+			out = append(out, k+" "+v)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func countOpen(conns []*wstest.Conn) int {
