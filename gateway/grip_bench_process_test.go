@@ -146,7 +146,11 @@ func countOpen(conns []*wstest.Conn) int {
 
 // detachingBackend is a minimal GRIP backend: it accepts grip, subscribes the session to "bench" and
 // detaches at once.
-func detachingBackend(t *testing.T) string {
+func detachingBackend(t *testing.T) string { return gripBackend(t, true) }
+
+// gripBackend is a minimal GRIP backend: it accepts grip and subscribes the session to "bench"; with
+// detach it detaches at once, else it holds the session open (attached) until the proxy closes it.
+func gripBackend(t *testing.T, detach bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -154,7 +158,12 @@ func detachingBackend(t *testing.T) string {
 	}
 	t.Cleanup(func() { ln.Close() })
 	frame := func(s string) []byte { return codec.AppendFrame(nil, ws.OpText, []byte(s)) } // server frames: unmasked
-	msgs := append(frame(`c:{"type":"subscribe","channel":"bench"}`), frame(`c:{"type":"detach"}`)...)
+	msgs := frame(`c:{"type":"subscribe","channel":"bench"}`)
+	idle := time.Hour
+	if detach {
+		msgs = append(msgs, frame(`c:{"type":"detach"}`)...)
+		idle = 30 * time.Second
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -171,7 +180,7 @@ func detachingBackend(t *testing.T) string {
 					"Sec-WebSocket-Accept: " + wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n" +
 					"Sec-WebSocket-Extensions: grip\r\n\r\n"))
 				_, _ = c.Write(msgs)
-				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				_ = c.SetReadDeadline(time.Now().Add(idle))
 				var b [512]byte
 				for {
 					if _, err := c.Read(b[:]); err != nil {
