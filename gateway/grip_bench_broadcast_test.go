@@ -141,7 +141,7 @@ func broadcastPhase(t *testing.T, g *testGateway, n int, window time.Duration) b
 	}()
 
 	time.Sleep(3 * time.Second) // warm-up: every client has had messages
-	cpu0 := procCPU(t, g) // tls_process_test.go
+	cpu0 := procCPU(t, g)       // tls_process_test.go
 	counting.Store(true)
 	time.Sleep(window)
 	counting.Store(false)
