@@ -87,8 +87,9 @@ func TestGripDetachedRSS(t *testing.T) {
 }
 
 // settledRSS logs the gateway's RSS per session once a GC has run (a heap profile with gc=1, saved to
-// heapFile when set) and the scavenger has had a few seconds: the garbage of the sessions' short-lived
-// backend connections no longer counts, only what the held clients keep.
+// heapFile when set) and 15 s have passed: gnet's worker pool has let its idle goroutines go (their
+// stacks), the scavenger has had time, and the garbage of the sessions' short-lived backend connections
+// no longer counts, only what the held clients keep.
 func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, heapFile string) {
 	t.Helper()
 	resp, err := http.Get("http://" + g.Admin + "/debug/pprof/heap?gc=1")
@@ -101,7 +102,7 @@ func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, he
 	if heapFile != "" {
 		_ = os.WriteFile(heapFile, b, 0o644)
 	}
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // gnet's worker pool, which ran the backend dials' enrolment, expires idle goroutines after 10 s
 	after, _ := g.rss()
 	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session (%s)", n, what, after>>10,
 		float64(after-base)/float64(n)/1024, memStats(g.Admin))
@@ -129,6 +130,14 @@ func memStats(admin string) string {
 				v = strconv.FormatInt(n>>10, 10) + "K"
 			}
 			out = append(out, k+" "+v)
+		}
+	}
+	if resp, err := http.Get("http://" + admin + "/debug/pprof/goroutine?debug=1"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		first, _, _ := strings.Cut(string(b), "\n")
+		if v, ok := strings.CutPrefix(first, "goroutine profile: total "); ok {
+			out = append(out, "goroutines "+v)
 		}
 	}
 	return strings.Join(out, ", ")
