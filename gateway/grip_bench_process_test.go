@@ -102,7 +102,7 @@ func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, he
 	if heapFile != "" {
 		_ = os.WriteFile(heapFile, b, 0o644)
 	}
-	time.Sleep(5 * time.Second) // gnet's worker pool, which ran the backend dials' enrolment, expires idle goroutines after 10 s
+	time.Sleep(25 * time.Second) // gnet's worker pool, which ran the backend dials' enrolment, lets its idle goroutines go after 10-20 s
 	after, _ := g.rss()
 	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session (%s)", n, what, after>>10,
 		float64(after-base)/float64(n)/1024, memStats(g.Admin))
