@@ -37,12 +37,13 @@ func TestGripDetachedRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("wsgate baseline: RSS %d KiB (%s)", base>>10, memStats(g.Admin))
 	conns, err := holdClients(g.Addr, "/app", n)
 	if err != nil {
 		t.Fatalf("wsgate: %d of %d clients: %v", countOpen(conns), n, err)
 	}
 	waitMetric(t, g.Admin, "wsgate_grip_sessions", `state="detached"`, float64(n))
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second) // a wave of detaches ends in a reclaim after a second's quiet (grip.go)
 	after, _ := g.rss()
 	t.Logf("wsgate: %d detached GRIP sessions, RSS %d KiB -> %d KiB: %.2f KiB per session",
 		n, base>>10, after>>10, float64(after-base)/float64(n)/1024)
@@ -56,13 +57,20 @@ func TestGripDetachedRSS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plain: %v", err)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	after, _ = plain.rss()
 	t.Logf("wsgate: %d plain topic subscribers, RSS %d KiB -> %d KiB: %.2f KiB per session",
 		n, base>>10, after>>10, float64(after-base)/float64(n)/1024)
-	settledRSS(t, plain, n, "plain topic subscribers", base, "")
+	plainHeap := os.Getenv("WSGATE_BENCH_GRIP_HEAP")
+	if plainHeap != "" {
+		plainHeap += ".plain"
+	}
+	settledRSS(t, plain, n, "plain topic subscribers", base, plainHeap)
 	closeAll(conns)
 
+	if os.Getenv("WSGATE_BENCH_GRIP_PUSHPIN") == "0" {
+		return // iterating on wsgate's own figures
+	}
 	pp := startPushpin(t, backend)
 	time.Sleep(time.Second)
 	ppBase := treeRSS(t, pp.cmd.Process.Pid)
@@ -79,8 +87,9 @@ func TestGripDetachedRSS(t *testing.T) {
 }
 
 // settledRSS logs the gateway's RSS per session once a GC has run (a heap profile with gc=1, saved to
-// heapFile when set) and the scavenger has had a few seconds: the garbage of the sessions' short-lived
-// backend connections no longer counts, only what the held clients keep.
+// heapFile when set) and 15 s have passed: gnet's worker pool has let its idle goroutines go (their
+// stacks), the scavenger has had time, and the garbage of the sessions' short-lived backend connections
+// no longer counts, only what the held clients keep.
 func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, heapFile string) {
 	t.Helper()
 	resp, err := http.Get("http://" + g.Admin + "/debug/pprof/heap?gc=1")
@@ -93,9 +102,45 @@ func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, he
 	if heapFile != "" {
 		_ = os.WriteFile(heapFile, b, 0o644)
 	}
-	time.Sleep(5 * time.Second)
+	time.Sleep(25 * time.Second) // gnet's worker pool, which ran the backend dials' enrolment, lets its idle goroutines go after 10-20 s
 	after, _ := g.rss()
-	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session", n, what, after>>10, float64(after-base)/float64(n)/1024)
+	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session (%s)", n, what, after>>10,
+		float64(after-base)/float64(n)/1024, memStats(g.Admin))
+}
+
+// memStats is the runtime's view of the gateway's memory, from the heap profile's debug page: where
+// RSS over the live heap goes (idle spans not yet returned, stacks, fragmentation).
+func memStats(admin string) string {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"Sys", "HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Stack", "MSpan", "GCSys", "OtherSys", "NumGC"} {
+			v, ok := strings.CutPrefix(line, "# "+k+" = ")
+			if !ok {
+				continue
+			}
+			if k != "NumGC" {
+				f := strings.Fields(v) // "N" or "inuse / sys"
+				n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+				v = strconv.FormatInt(n>>10, 10) + "K"
+			}
+			out = append(out, k+" "+v)
+		}
+	}
+	if resp, err := http.Get("http://" + admin + "/debug/pprof/goroutine?debug=1"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		first, _, _ := strings.Cut(string(b), "\n")
+		if v, ok := strings.CutPrefix(first, "goroutine profile: total "); ok {
+			out = append(out, "goroutines "+v)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func countOpen(conns []*wstest.Conn) int {
@@ -110,7 +155,11 @@ func countOpen(conns []*wstest.Conn) int {
 
 // detachingBackend is a minimal GRIP backend: it accepts grip, subscribes the session to "bench" and
 // detaches at once.
-func detachingBackend(t *testing.T) string {
+func detachingBackend(t *testing.T) string { return gripBackend(t, true) }
+
+// gripBackend is a minimal GRIP backend: it accepts grip and subscribes the session to "bench"; with
+// detach it detaches at once, else it holds the session open (attached) until the proxy closes it.
+func gripBackend(t *testing.T, detach bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -118,7 +167,12 @@ func detachingBackend(t *testing.T) string {
 	}
 	t.Cleanup(func() { ln.Close() })
 	frame := func(s string) []byte { return codec.AppendFrame(nil, ws.OpText, []byte(s)) } // server frames: unmasked
-	msgs := append(frame(`c:{"type":"subscribe","channel":"bench"}`), frame(`c:{"type":"detach"}`)...)
+	msgs := frame(`c:{"type":"subscribe","channel":"bench"}`)
+	idle := time.Hour
+	if detach {
+		msgs = append(msgs, frame(`c:{"type":"detach"}`)...)
+		idle = 30 * time.Second
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -135,7 +189,7 @@ func detachingBackend(t *testing.T) string {
 					"Sec-WebSocket-Accept: " + wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n" +
 					"Sec-WebSocket-Extensions: grip\r\n\r\n"))
 				_, _ = c.Write(msgs)
-				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				_ = c.SetReadDeadline(time.Now().Add(idle))
 				var b [512]byte
 				for {
 					if _, err := c.Read(b[:]); err != nil {

@@ -187,4 +187,5 @@ func (l *loop) fireOpen(cs *conn) {
 func (l *loop) reclaim() {
 	l.g.guard.reclaim.Tick(l.parser.Dropped)
 	l.parser.Dropped = 0
+	l.gripReclaim() // after a wave of GRIP detaches (grip.go)
 }

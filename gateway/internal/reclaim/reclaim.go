@@ -39,8 +39,19 @@ func (r *Reclaimer) Tick(dropped int64) {
 	if dropped > 0 {
 		r.dropped.Add(dropped)
 	}
-	if r.dropped.Load() < Bytes || !r.running.CompareAndSwap(false, true) {
+	if r.dropped.Load() < Bytes {
 		return
+	}
+	r.Force()
+}
+
+// Force starts a reclaim now, whatever the bytes dropped, unless one runs or
+// rests; it reports whether it started one. For garbage the loops do not
+// count as dropped bytes: a wave of ended backend connections (GRIP
+// detaches), whose memory the gateway otherwise keeps as idle heap.
+func (r *Reclaimer) Force() bool {
+	if !r.running.CompareAndSwap(false, true) {
+		return false
 	}
 	go func() {
 		time.Sleep(Settle)
@@ -53,4 +64,5 @@ func (r *Reclaimer) Tick(dropped int64) {
 		time.Sleep(Rest)
 		r.running.Store(false)
 	}()
+	return true
 }

@@ -29,3 +29,17 @@ func TestReclaimStartsPastBytes(t *testing.T) {
 		t.Fatalf("during the rest: running %v, dropped %d", r.running.Load(), r.dropped.Load())
 	}
 }
+
+func TestForceStartsOnceAndWaitsOutTheRest(t *testing.T) {
+	var r Reclaimer
+	if !r.Force() {
+		t.Fatal("Force did not start a reclaim on an idle reclaimer")
+	}
+	if r.Force() {
+		t.Fatal("Force started a second reclaim while one runs or rests")
+	}
+	r.Tick(2 * Bytes) // bytes past the threshold do not start another during the rest either
+	if r.dropped.Load() != 2*Bytes {
+		t.Fatalf("dropped %d during the rest, want %d kept for after it", r.dropped.Load(), 2*Bytes)
+	}
+}
