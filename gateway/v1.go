@@ -3,9 +3,9 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/wsgate/wsgate/gateway/internal/jsonstr"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -347,7 +347,7 @@ func (l *loop) v1Error(cs *conn, id int64, code int, msg string) {
 	v := l.v1
 	v.js = strconv.AppendInt(append(v.js[:0], `{"id":`...), id, 10)
 	v.js = strconv.AppendInt(append(v.js, `,"error":{"code":`...), int64(code), 10)
-	v.js = appendJSONString(append(v.js, `,"message":`...), msg)
+	v.js = jsonstr.Append(append(v.js, `,"message":`...), msg)
 	v.js = append(v.js, "}}"...)
 	v.out = codec.AppendFrame(v.out[:0], ws.OpText, v.js)
 	l.v1Write(cs, v.out)
@@ -365,9 +365,9 @@ func appendSubscribeReply(dst []byte, id int64, recovered, withSince bool, offse
 		js = append(js, ',')
 	}
 	js = strconv.AppendInt(append(js, `"offset":`...), offset, 10)
-	js = appendJSONString(append(js, `,"epoch":`...), epoch)
+	js = jsonstr.Append(append(js, `,"epoch":`...), epoch)
 	if reason != "" {
-		js = appendJSONString(append(js, `,"reason":`...), reason)
+		js = jsonstr.Append(append(js, `,"reason":`...), reason)
 	}
 	if messages >= 0 {
 		js = strconv.AppendInt(append(js, `,"messages":`...), int64(messages), 10)
@@ -378,15 +378,15 @@ func appendSubscribeReply(dst []byte, id int64, recovered, withSince bool, offse
 
 // appendEnvelope appends a delivered message as wsgate.v1 JSON.
 func appendEnvelope(dst []byte, topic string, offset int64, epoch string, op ws.OpCode, payload []byte) []byte {
-	dst = appendJSONString(append(dst, `{"topic":`...), topic)
+	dst = jsonstr.Append(append(dst, `{"topic":`...), topic)
 	dst = strconv.AppendInt(append(dst, `,"offset":`...), offset, 10)
-	dst = appendJSONString(append(dst, `,"epoch":`...), epoch)
+	dst = jsonstr.Append(append(dst, `,"epoch":`...), epoch)
 	if op == ws.OpBinary {
 		dst = append(dst, `,"b64":"`...)
 		dst = base64.StdEncoding.AppendEncode(dst, payload)
 		return append(dst, `"}`...)
 	}
-	dst = appendJSONString(append(dst, `,"data":`...), string(payload))
+	dst = jsonstr.Append(append(dst, `,"data":`...), string(payload))
 	return append(dst, '}')
 }
 
@@ -394,56 +394,6 @@ func appendEnvelope(dst []byte, topic string, offset int64, epoch string, op ws.
 func appendEnvelopeFrame(dst []byte, js *[]byte, topic string, offset int64, epoch string, op ws.OpCode, payload []byte) []byte {
 	*js = appendEnvelope((*js)[:0], topic, offset, epoch, op, payload)
 	return codec.AppendFrame(dst, ws.OpText, *js)
-}
-
-// appendJSONString appends s as a JSON string. Bytes that are not UTF-8
-// (a text message from the publish API is not validated) become U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' { // valid JSON, but not in older JavaScript
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(append(dst, s[start:]...), '"')
 }
 
 // v1Topics adds the loop's wsgate.v1 subscribers to the stats page's counts.
