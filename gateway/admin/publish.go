@@ -42,15 +42,8 @@ func (g *Server) publishHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		limit := int64(g.cfg.MaxMessageBytes)
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "message over -max-message-bytes", http.StatusRequestEntityTooLarge)
-			return
-		}
-		if err != nil {
-			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		body, ok := readBody(w, r, int64(g.cfg.MaxMessageBytes), "message over -max-message-bytes")
+		if !ok {
 			return
 		}
 		op := router.OpText
@@ -81,4 +74,20 @@ func (g *Server) authorizedPublisher(r *http.Request) bool {
 		}
 	}
 	return g.cfg.StatsAuth != "" && g.statsAuthorized(r)
+}
+
+// readBody reads a request body of at most limit bytes; over it, or on a read
+// error, it answers (413 with tooBig, or 400) and reports false.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooBig string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var over *http.MaxBytesError
+	switch {
+	case errors.As(err, &over):
+		http.Error(w, tooBig, http.StatusRequestEntityTooLarge)
+		return nil, false
+	case err != nil:
+		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
 }

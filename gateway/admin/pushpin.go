@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/wsgate/wsgate/router"
@@ -67,15 +66,8 @@ func (g *Server) pushpinPublishHandler() http.Handler {
 			return
 		}
 		// Room for a message of -max-message-bytes in base64 and some items around it.
-		limit := int64(g.cfg.MaxMessageBytes)*4/3 + 64<<10
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request over the publish size limit", http.StatusRequestEntityTooLarge)
-			return
-		}
-		if err != nil {
-			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		body, ok := readBody(w, r, int64(g.cfg.MaxMessageBytes)*4/3+64<<10, "request over the publish size limit")
+		if !ok {
 			return
 		}
 		msgs, err := pushpinMessages(body, g.cfg.MaxMessageBytes)
