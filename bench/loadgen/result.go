@@ -22,6 +22,8 @@ type Result struct {
 	Echo       *EchoResult       `json:"echo,omitempty"`
 	WriteFloor *WriteFloorResult `json:"writefloor,omitempty"`
 	Churn      *ChurnResult      `json:"churn,omitempty"`
+	// TLS: the generator's handshake counts in TLS mode (-tls, wss://).
+	TLS *TLSStats `json:"tls,omitempty"`
 	// Metrics: the server's /metrics counters, end minus start of the run
 	// (summed over label sets), when -metrics-url was given.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
@@ -223,6 +225,10 @@ func (r *Result) Summary() string {
 	if w := r.WriteFloor; w != nil {
 		fmt.Fprintf(&b, "writefloor: %d sockets, %d writes of %d B: %.2f µs CPU/write (user %.2f sys %.2f), wall %.2f µs/write; batched %d frames/write: %.2f µs CPU/frame\n",
 			w.Sockets, w.Writes, w.FrameBytes, w.CPUUsPerWrite, w.UserUsPerWrite, w.SysUsPerWrite, w.WallUsPerWrite, w.BatchFrames, w.BatchCPUUsPerFrame)
+	}
+	if t := r.TLS; t != nil {
+		fmt.Fprintf(&b, "tls: %d handshakes (%d resumed, resumption asked: %v), %d failed; %s %s\n",
+			t.Handshakes, t.Resumed, t.Resume, t.Failed, t.Version, t.Cipher)
 	}
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(&b, "errors:")
