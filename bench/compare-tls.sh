@@ -23,7 +23,13 @@ tls_idle() {
 	local label=$1 server=$2 path=$3 cps=$4 scheme=wss args=("${TLSGEN[@]}")
 	if [ "${5:-}" = ws ]; then scheme=ws args=(); fi
 	log "$label: tls-idle-9k, $TLS_IDLE idle $scheme connections ($server)"
+	# wsgate as in gateway's TestTLSIdleMemoryBench: pings after 2 s of
+	# silence (an answered ping drops a TLS connection's AEAD state) and,
+	# after the hold, a forced GC before the "settled" sample.
+	WSGATE_EXTRA="-ping-interval 2s"
 	start_server "$server"
+	WSGATE_EXTRA=""
+	[ -z "$ADMIN" ] || args+=(-settle-get "http://127.0.0.1:$ADMIN/debug/pprof/heap?gc=1")
 	local pids=() i
 	for i in 0 1; do
 		gen "$label" tls-idle-9k "$i" -scenario idle -url "$scheme://127.0.0.1:$PORT$path" "${args[@]}" \

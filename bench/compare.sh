@@ -60,6 +60,7 @@ WORK=$(mktemp -d /tmp/wsgate-compare.XXXXXX)
 LINES=$WORK/results.jsonl
 : >"$LINES"
 SERVER_PID="" PORT="" ADMIN=""
+WSGATE_EXTRA="" # more wsgate flags (word-split): compare-tls.sh's idle runs
 BACKEND_PIDS=()
 
 log() { printf '\n### %s (load %s)\n' "$*" "$(cut -d' ' -f1 /proc/loadavg)" >&2; }
@@ -166,7 +167,7 @@ start_server_once() {
 		"$WSGATE" -listen '' -tls-listen "127.0.0.1:$PORT" -tls-cert "$TLSDIR/server.pem,$TLSDIR/server.key" \
 			-admin-listen "127.0.0.1:$ADMIN" -log-level warn -demo-path '' \
 			-backend "echo=127.0.0.1:$B1,127.0.0.1:$B2;balance=leastconn" -route '/=backend:echo' \
-			-tunnel-timeout 1h >"$WORK/wsgate-tls-$PORT.log" 2>&1 &
+			-tunnel-timeout 1h $WSGATE_EXTRA >"$WORK/wsgate-tls-$PORT.log" 2>&1 &
 		;;
 	haproxy-tls)
 		# As haproxy above, terminating TLS with the same certificate and key
@@ -196,11 +197,11 @@ start_server_once() {
 	wsgate-topic-tls)
 		ADMIN=$(free_port)
 		"$WSGATE" -listen '' -tls-listen "127.0.0.1:$PORT" -tls-cert "$TLSDIR/server.pem,$TLSDIR/server.key" \
-			-admin-listen "127.0.0.1:$ADMIN" -log-level warn >"$WORK/wsgate-topic-tls-$PORT.log" 2>&1 &
+			-admin-listen "127.0.0.1:$ADMIN" -log-level warn $WSGATE_EXTRA >"$WORK/wsgate-topic-tls-$PORT.log" 2>&1 &
 		;;
 	wsgate-topic)
 		ADMIN=$(free_port)
-		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn \
+		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn $WSGATE_EXTRA \
 			>"$WORK/wsgate-topic-$PORT.log" 2>&1 &
 		;;
 	node)

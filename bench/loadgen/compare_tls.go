@@ -22,6 +22,8 @@ func tlsFigures() []cmpFig {
 		add("client connections held", "%.0f", "", idleFinal(func(i *IdleResult) float64 { return float64(i.Final.GatewayConns) / per }))
 		add("server RSS KB", "%.0f", "lower", idleFinal(func(i *IdleResult) float64 { return float64(i.Final.RSSKB) }))
 		add("KB per client connection over baseline", "%.2f", "lower", idleFinal(func(i *IdleResult) float64 { return per * i.Final.DeltaKBConn }))
+		add("the same after a forced GC + 5 s (wsgate: /debug/pprof/heap?gc=1)", "%.2f", "lower", idleSettled(per, false))
+		add("Go heap in use after the GC, KB per client connection (wsgate /metrics)", "%.2f", "lower", idleSettled(per, true))
 	}
 	idle("tls-idle-9k tunnels (idle wss tunnels to the Node echo backends, TLS terminated by the proxy)", "wsgate", "haproxy", 2)
 	idle("tls-idle-9k terminated (wsgate topic route: idle wss vs idle ws, same run)", "wsgate-topic", "wsgate-topic-ws", 1)
@@ -83,4 +85,25 @@ func tlsRSSChart(group map[[2]string][]Result) *Chart {
 		}
 	}
 	return c
+}
+
+// idleSettled is the settled sample's KB over baseline per client connection,
+// from the process whose settled sample saw the most connections.
+// heap: the Go heap in use instead of RSS.
+func idleSettled(per float64, heap bool) func([]Result) (float64, bool) {
+	return func(rs []Result) (float64, bool) {
+		var best *IdleResult
+		for i := range rs {
+			if x := rs[i].Idle; x != nil && x.Settled != nil && (best == nil || x.Settled.GatewayConns > best.Settled.GatewayConns) {
+				best = x
+			}
+		}
+		switch {
+		case best == nil, heap && best.SettledHeapKBConn == 0:
+			return 0, false
+		case heap:
+			return per * best.SettledHeapKBConn, true
+		}
+		return per * best.Settled.DeltaKBConn, true
+	}
 }

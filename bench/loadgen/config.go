@@ -66,6 +66,9 @@ type Config struct {
 	Stop <-chan struct{}
 	// CDF adds latency CDF points to echo/broadcast results (for the charts).
 	CDF bool
+	// SettleGet: idle: after the hold, GET this URL (a forced GC on the
+	// server) and sample once more (IdleResult.Settled).
+	SettleGet string
 	// TLS: speak TLS to the server (-tls, or a wss:// URL; tlsclient.go).
 	TLS TLSOptions
 	// engineOut, when set, receives the scenario's engine (Run reads its
