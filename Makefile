@@ -73,7 +73,8 @@ test: test-deps lint
 bench: build
 	bash bench/run.sh
 
-# wsgate vs HAProxy (Debian) in front of the same Node echo backends, one run.
+# wsgate vs HAProxy (Debian) in front of the same Node echo backends, plain and TLS, one run
+# (COMPARE_TLS_ONLY=1: the TLS part alone).
 bench-compare: build
 	bash bench/compare.sh
 

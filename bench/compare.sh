@@ -17,6 +17,14 @@
 #   churn-topic        connections; upgrades/s when the server terminates
 #                      WebSocket itself (churn-topic: wsgate and Node only)
 #   writefloor         bare write(2) cost on this host, same run
+#   tls-*              every client over TLS (the generator's TLS mode), one
+#                      throwaway ECDSA P-256 certificate: wsgate -tls-listen vs
+#                      HAProxy `bind ... ssl crt` in front of the same backends
+#                      (wss tunnels), plus wsgate terminating wss on a topic
+#                      route: tls-idle-9k (RSS per idle wss connection),
+#                      tls-churn and tls-churn-resumed (handshakes per gateway
+#                      CPU-second, full and TLS 1.3 resumed), tls-broadcast
+#                      (3000 × 10 msg/s over wss vs ws on wsgate, same run)
 #
 # Writes bench/results/<date>-compare.{json,md} and SVG charts
 # bench/results/<date>-*.svg (copied to bench/results/latest-*.svg, which
@@ -27,7 +35,8 @@
 # CHURN_D=10s, COMPARE_TARGETS="wsgate haproxy" (proxy side), SKIP_TOPIC=1,
 # TOPIC_PEERS="node centrifugo" (terminated side), CENTRIFUGO_BIN=path (default:
 # bin/centrifugo, else PATH, else `go install github.com/centrifugal/centrifugo/v6@v6.9.1`
-# into bin/; skipped with a message if none works).
+# into bin/; skipped with a message if none works), COMPARE_TLS_ONLY=1 (only the
+# tls-* part, ≈ 5 min), SKIP_TLS=1 (no tls-* part).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,11 +49,18 @@ else
 	BC_N=3000 BC_D=20s IDLE_N=18000 IDLE_CP="2000,4000,6000,8000,10000,12000,14000,16000,18000" FLOOR=3000
 fi
 TARGETS=${COMPARE_TARGETS:-"wsgate haproxy"}
+TLS_ONLY=${COMPARE_TLS_ONLY:-0}
+if [ "$QUICK" = 1 ]; then
+	TLS_IDLE=1000 TLS_IDLE_CP="250,500,750,1000" TLS_TUN_CP="500,1000,1500,2000" TLS_BC=500 TLS_BC_D=5s
+else
+	TLS_IDLE=9000 TLS_IDLE_CP="2000,4000,6000,8000" TLS_TUN_CP="4000,8000,12000,16000" TLS_BC=3000 TLS_BC_D=20s
+fi
 DATE=$(date -u +%Y-%m-%dT%H%M%SZ)
 WORK=$(mktemp -d /tmp/wsgate-compare.XXXXXX)
 LINES=$WORK/results.jsonl
 : >"$LINES"
 SERVER_PID="" PORT="" ADMIN=""
+WSGATE_EXTRA="" # more wsgate flags (word-split): compare-tls.sh's idle runs
 BACKEND_PIDS=()
 
 log() { printf '\n### %s (load %s)\n' "$*" "$(cut -d' ' -f1 /proc/loadavg)" >&2; }
@@ -96,7 +112,8 @@ wait_listen() { # wait_listen PORT PID NAME
 	return 1
 }
 
-# start_server wsgate|haproxy|wsgate-topic|node|centrifugo: sets SERVER_PID,
+# start_server wsgate|haproxy|wsgate-topic|node|centrifugo, or wsgate-tls|
+# haproxy-tls|wsgate-topic-tls (TLS-only listeners, $TLSDIR's cert): sets SERVER_PID,
 # PORT, ADMIN. A port found free can be taken by another process of a shared
 # host before the server binds it: then it tries again on new ports (3 times).
 start_server() {
@@ -145,9 +162,46 @@ start_server_once() {
 		haproxy -q -c -f "$WORK/haproxy.cfg"
 		haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy-$PORT.log" 2>&1 &
 		;;
+	wsgate-tls)
+		ADMIN=$(free_port)
+		"$WSGATE" -listen '' -tls-listen "127.0.0.1:$PORT" -tls-cert "$TLSDIR/server.pem,$TLSDIR/server.key" \
+			-admin-listen "127.0.0.1:$ADMIN" -log-level warn -demo-path '' \
+			-backend "echo=127.0.0.1:$B1,127.0.0.1:$B2;balance=leastconn" -route '/=backend:echo' \
+			-tunnel-timeout 1h $WSGATE_EXTRA >"$WORK/wsgate-tls-$PORT.log" 2>&1 &
+		;;
+	haproxy-tls)
+		# As haproxy above, terminating TLS with the same certificate and key
+		# (one PEM, like wsgate's -tls-cert without KEY.pem); ALPN http/1.1 as
+		# wsgate announces; OpenSSL's defaults otherwise (TLS 1.2-1.3, tickets on).
+		cat >"$WORK/haproxy-tls.cfg" <<-EOF
+			global
+			    maxconn 9800
+			defaults
+			    mode http
+			    maxconn 9800
+			    timeout connect 5s
+			    timeout client 60s
+			    timeout server 60s
+			    timeout tunnel 1h
+			frontend fe
+			    bind 127.0.0.1:$PORT ssl crt $TLSDIR/combined.pem alpn http/1.1
+			    default_backend echo
+			backend echo
+			    balance leastconn
+			    server s1 127.0.0.1:$B1
+			    server s2 127.0.0.1:$B2
+		EOF
+		haproxy -q -c -f "$WORK/haproxy-tls.cfg"
+		haproxy -db -f "$WORK/haproxy-tls.cfg" >"$WORK/haproxy-tls-$PORT.log" 2>&1 &
+		;;
+	wsgate-topic-tls)
+		ADMIN=$(free_port)
+		"$WSGATE" -listen '' -tls-listen "127.0.0.1:$PORT" -tls-cert "$TLSDIR/server.pem,$TLSDIR/server.key" \
+			-admin-listen "127.0.0.1:$ADMIN" -log-level warn $WSGATE_EXTRA >"$WORK/wsgate-topic-tls-$PORT.log" 2>&1 &
+		;;
 	wsgate-topic)
 		ADMIN=$(free_port)
-		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn \
+		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn $WSGATE_EXTRA \
 			>"$WORK/wsgate-topic-$PORT.log" 2>&1 &
 		;;
 	node)
@@ -187,6 +241,7 @@ go build -o bin/wsgate-bench ./bench/cmd/wsgate-bench
 [ -d bench/node/node_modules/ws ] || (cd bench/node && npm ci --no-audit --no-fund)
 CENTRIFUGO=${CENTRIFUGO_BIN:-}
 TOPIC_PEERS=${TOPIC_PEERS:-"node centrifugo"}
+[ "$TLS_ONLY" != 1 ] || TOPIC_PEERS=
 if [[ " $TOPIC_PEERS " == *" centrifugo "* ]] && [ -z "$CENTRIFUGO" ]; then
 	if [ -x bin/centrifugo ]; then
 		CENTRIFUGO=bin/centrifugo
@@ -216,6 +271,7 @@ node bench/node/echo-server.js "$B2" 127.0.0.1 >"$WORK/echo-$B2.log" 2>&1 &
 BACKEND_PIDS+=($!)
 wait_listen "$B2" "${BACKEND_PIDS[1]}" "echo backend 2"
 
+[ "$TLS_ONLY" != 1 ] || TARGETS=""
 for t in $TARGETS; do
 	for spec in "echo-1k $ECHO_A" "echo-5k $ECHO_B"; do
 		set -- $spec
@@ -236,13 +292,15 @@ for t in $TARGETS; do
 	stop_server
 done
 
-log "node-direct: echo-1k straight to one backend"
-SERVER_PID=${BACKEND_PIDS[0]} PORT=$B1 ADMIN=""
-gen node-direct echo-1k 0 -scenario echo -url "ws://127.0.0.1:$B1/echo" -conns "$ECHO_A" -rate 20 -size 64 \
-	-duration "$ECHO_D" -drain 10s -dial-rate 2000 -cdf
-SERVER_PID=""
+if [ "$TLS_ONLY" != 1 ]; then
+	log "node-direct: echo-1k straight to one backend"
+	SERVER_PID=${BACKEND_PIDS[0]} PORT=$B1 ADMIN=""
+	gen node-direct echo-1k 0 -scenario echo -url "ws://127.0.0.1:$B1/echo" -conns "$ECHO_A" -rate 20 -size 64 \
+		-duration "$ECHO_D" -drain 10s -dial-rate 2000 -cdf
+	SERVER_PID=""
+fi
 
-if [ "${SKIP_TOPIC:-0}" != 1 ]; then
+if [ "${SKIP_TOPIC:-0}" != 1 ] && [ "$TLS_ONLY" != 1 ]; then
 	for t in wsgate-topic $TOPIC_PEERS; do
 		path=/ws proto=()
 		if [ "$t" = centrifugo ]; then path=/connection/websocket proto=(-proto centrifugo); fi
@@ -269,13 +327,19 @@ if [ "${SKIP_TOPIC:-0}" != 1 ]; then
 	done
 fi
 
-log "write floor: $FLOOR loopback sockets"
-timeout 120 bin/wsgate-bench -scenario writefloor -conns "$FLOOR" -label floor -run-id "writefloor-$FLOOR" -deadline 100s \
-	>"$WORK/floor.json" || echo "writefloor failed" >&2
-cat "$WORK/floor.json" >>"$LINES"
+if [ "${SKIP_TLS:-0}" != 1 ]; then
+	source bench/compare-tls.sh
+fi
+
+if [ "$TLS_ONLY" != 1 ]; then
+	log "write floor: $FLOOR loopback sockets"
+	timeout 120 bin/wsgate-bench -scenario writefloor -conns "$FLOOR" -label floor -run-id "writefloor-$FLOOR" -deadline 100s \
+		>"$WORK/floor.json" || echo "writefloor failed" >&2
+	cat "$WORK/floor.json" >>"$LINES"
+fi
 
 OUT=bench/results/$DATE-compare
-note="make bench-compare (BENCH_QUICK=$QUICK) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
+note="make bench-compare (BENCH_QUICK=$QUICK COMPARE_TLS_ONLY=$TLS_ONLY) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results: $OUT.json"
 bin/wsgate-bench compare-report -in "$LINES" -out "$OUT.json" -note "$note" -charts bench/results -chart-prefix "$DATE-" | tee "$OUT.md"
 for f in bench/results/"$DATE"-*.svg; do

@@ -230,10 +230,12 @@ func (l *loop) tlsFeed(cs *conn, t *tlsConn, in []byte) bool {
 	if err == nil {
 		return true
 	}
+	// RemoteAddr is nil once gnet has closed the connection (the Write
+	// above closes it when the peer already reset): log it, never .String() it.
 	if errors.Is(err, io.EOF) {
-		l.g.log.Debug("tls close_notify", "remote", t.RemoteAddr().String())
+		l.g.log.Debug("tls close_notify", "remote", t.RemoteAddr())
 	} else {
-		l.g.log.Debug("tls error", "remote", t.RemoteAddr().String(), "err", err)
+		l.g.log.Debug("tls error", "remote", t.RemoteAddr(), "err", err)
 	}
 	t.settle()
 	if cs.state < stateClosing && len(out) > 0 {
@@ -261,7 +263,7 @@ func (l *loop) tlsHandshakeDone(t *tlsConn, err error) {
 	}
 	if err != nil {
 		reason := handshakeFailure(err)
-		l.g.log.Debug("tls handshake failed", "remote", t.RemoteAddr().String(), "reason", reason, "err", err)
+		l.g.log.Debug("tls handshake failed", "remote", t.RemoteAddr(), "reason", reason, "err", err)
 		if reason == "http" {
 			// What net/http answers: the request came in plain text, so
 			// does the answer.

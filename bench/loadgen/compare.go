@@ -148,7 +148,7 @@ func compareFigures() []cmpFig {
 	for _, peer := range []struct{ label, name string }{{"node", "Node ws"}, {"centrifugo", "Centrifugo v6"}} {
 		fs = append(fs, topicFigures(peer.label, peer.name)...)
 	}
-	return fs
+	return append(fs, tlsFigures()...)
 }
 
 // topicFigures are the broadcast and idle-18k rows of wsgate-topic against one
@@ -266,35 +266,14 @@ func compareCharts(group map[[2]string][]Result, dir, prefix string) ([]string, 
 		{"node", "idle-18k", "node ws terminated", 1},
 		{"centrifugo", "idle-18k", "centrifugo v6 terminated", 1},
 	} {
-		rs := group[[2]string{c.lb, c.id}]
-		b := idleBest(rs)
-		if b == nil {
-			continue
+		if pts := rssPoints(group[[2]string{c.lb, c.id}], c.per); pts != nil {
+			rss.Series = append(rss.Series, Series{Name: c.name, Points: pts, Dash: c.per == 1})
 		}
-		pts := [][2]float64{{0, float64(b.Idle.Baseline.RSSKB) / 1024}}
-		var samples []Sample
-		for _, r := range rs {
-			if r.Idle != nil {
-				samples = append(samples, r.Idle.Checkpoints...)
-			}
-		}
-		samples = append(samples, b.Idle.Final)
-		sort.Slice(samples, func(i, j int) bool { return samples[i].GatewayConns < samples[j].GatewayConns })
-		last := -1
-		for _, s := range samples {
-			n := s.GatewayConns / c.per
-			if n <= last || n <= 0 {
-				continue
-			}
-			last = n
-			pts = append(pts, [2]float64{float64(n), float64(s.RSSKB) / 1024})
-		}
-		rss.Series = append(rss.Series, Series{Name: c.name, Points: pts, Dash: c.per == 1})
 	}
 	for _, ch := range []struct {
 		name string
 		c    *Chart
-	}{{"echo-rtt-cdf.svg", cdf}, {"broadcast-cdf.svg", bc}, {"rss-vs-conns.svg", rss}} {
+	}{{"echo-rtt-cdf.svg", cdf}, {"broadcast-cdf.svg", bc}, {"rss-vs-conns.svg", rss}, {"tls-rss-vs-conns.svg", tlsRSSChart(group)}} {
 		if len(ch.c.Series) == 0 {
 			continue
 		}
@@ -305,6 +284,34 @@ func compareCharts(group map[[2]string][]Result, dir, prefix string) ([]string, 
 		written = append(written, name)
 	}
 	return written, nil
+}
+
+// rssPoints is an idle run's (connections, RSS MB) curve from its
+// checkpoints; per: gateway sockets per client connection. nil: no run.
+func rssPoints(rs []Result, per int) [][2]float64 {
+	b := idleBest(rs)
+	if b == nil {
+		return nil
+	}
+	pts := [][2]float64{{0, float64(b.Idle.Baseline.RSSKB) / 1024}}
+	var samples []Sample
+	for _, r := range rs {
+		if r.Idle != nil {
+			samples = append(samples, r.Idle.Checkpoints...)
+		}
+	}
+	samples = append(samples, b.Idle.Final)
+	sort.Slice(samples, func(i, j int) bool { return samples[i].GatewayConns < samples[j].GatewayConns })
+	last := -1
+	for _, s := range samples {
+		n := s.GatewayConns / per
+		if n <= last || n <= 0 {
+			continue
+		}
+		last = n
+		pts = append(pts, [2]float64{float64(n), float64(s.RSSKB) / 1024})
+	}
+	return pts
 }
 
 // WriteFile writes the report as indented JSON.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 	"time"
@@ -65,6 +66,14 @@ type Config struct {
 	Stop <-chan struct{}
 	// CDF adds latency CDF points to echo/broadcast results (for the charts).
 	CDF bool
+	// SettleGet: idle: after the hold, GET this URL (a forced GC on the
+	// server) and sample once more (IdleResult.Settled).
+	SettleGet string
+	// TLS: speak TLS to the server (-tls, or a wss:// URL; tlsclient.go).
+	TLS TLSOptions
+	// engineOut, when set, receives the scenario's engine (Run reads its
+	// TLS counts from it).
+	engineOut **engine
 }
 
 // Validate checks the bounds that keep a run finite and under the fd limit.
@@ -75,17 +84,25 @@ func (c *Config) Validate() error {
 	if c.Deadline <= 0 {
 		return errors.New("deadline must be > 0: every run is bounded")
 	}
+	if strings.HasPrefix(c.URL, "wss://") {
+		c.TLS.Enabled = true
+	}
+	if c.TLS.Enabled && c.Scenario == "writefloor" {
+		return errors.New("writefloor has no TLS mode")
+	}
+	// TLS mode holds three fds per connection (tlsclient.go).
+	maxConns := MaxConnsPerProcess / c.TLS.fdsPerConn()
 	switch c.Scenario {
 	case "idle", "broadcast", "echo":
-		if c.Conns < 1 || c.Conns > MaxConnsPerProcess {
-			return fmt.Errorf("conns %d out of range 1..%d (the fd hard limit is 20,000 per process: run more processes)", c.Conns, MaxConnsPerProcess)
+		if c.Conns < 1 || c.Conns > maxConns {
+			return fmt.Errorf("conns %d out of range 1..%d (the fd hard limit is 20,000 per process, 3 fds per TLS connection: run more processes)", c.Conns, maxConns)
 		}
 	case "churn":
 		if c.Duration <= 0 {
 			return errors.New("churn: duration must be > 0")
 		}
-		if c.MaxInflight < 1 || c.MaxInflight > MaxConnsPerProcess {
-			return fmt.Errorf("churn: max-inflight %d out of range 1..%d", c.MaxInflight, MaxConnsPerProcess)
+		if c.MaxInflight < 1 || c.MaxInflight > maxConns {
+			return fmt.Errorf("churn: max-inflight %d out of range 1..%d", c.MaxInflight, maxConns)
 		}
 	case "writefloor":
 		// Both ends of every pair live in this process.
@@ -146,6 +163,8 @@ func Run(cfg Config) (*Result, error) {
 	if cfg.MetricsURL != "" {
 		m0, _ = ScrapeMetrics(cfg.MetricsURL)
 	}
+	var eng *engine
+	cfg.engineOut = &eng
 	var err error
 	switch cfg.Scenario {
 	case "idle":
@@ -164,6 +183,7 @@ func Run(cfg Config) (*Result, error) {
 			res.Metrics = MetricsDelta(m0, m1)
 		}
 	}
+	res.TLS = eng.tlsResult()
 	res.WallSec = time.Since(start).Seconds()
 	res.GeneratorCPUSec = SelfCPUSeconds() - cpu0
 	res.LoadAvg[1] = LoadAvg1()

@@ -26,6 +26,9 @@ type engine struct {
 	// its pushes are unwrapped into.
 	proto string
 	size  int
+	// tls: TLS mode (tlsclient.go); nil for plain ws://.
+	tls     *tlsDialer
+	tlsOpts TLSOptions
 }
 
 func newEngine(cfg *Config) (*engine, error) {
@@ -37,7 +40,26 @@ func newEngine(cfg *Config) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine{target: t, sources: src, hsTimeout: int64(cfg.HandshakeTimeout), proto: cfg.Proto, size: cfg.Size}, nil
+	e := &engine{target: t, sources: src, hsTimeout: int64(cfg.HandshakeTimeout), proto: cfg.Proto, size: cfg.Size, tlsOpts: cfg.TLS}
+	if cfg.TLS.Enabled {
+		tc, err := cfg.TLS.clientConfig(t.Addr.Addr().String())
+		if err != nil {
+			return nil, err
+		}
+		e.tls = &tlsDialer{cfg: tc, addr: t.Addr.String(), timeout: cfg.HandshakeTimeout}
+	}
+	if cfg.engineOut != nil {
+		*cfg.engineOut = e
+	}
+	return e, nil
+}
+
+// tlsResult is the run's client-side TLS counts (nil in plain mode).
+func (e *engine) tlsResult() *TLSStats {
+	if e == nil || e.tls == nil {
+		return nil
+	}
+	return e.tls.counts.stats(e.tlsOpts.Resume)
 }
 
 // addLoop creates a loop that dials n connections with IDs firstID,

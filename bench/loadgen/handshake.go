@@ -25,11 +25,14 @@ func ParseTarget(raw string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("parse url %q: %w", raw, err)
 	}
-	if u.Scheme != "ws" {
-		return Target{}, fmt.Errorf("url %q: only ws:// is supported", raw)
-	}
 	port := u.Port()
-	if port == "" {
+	switch {
+	case u.Scheme == "wss" && port == "":
+		port = "443"
+	case u.Scheme == "wss":
+	case u.Scheme != "ws":
+		return Target{}, fmt.Errorf("url %q: only ws:// and wss:// are supported", raw)
+	case port == "":
 		port = "80"
 	}
 	ap, err := netip.ParseAddrPort(u.Hostname() + ":" + port)

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"time"
 )
@@ -129,6 +131,13 @@ func runIdle(cfg *Config, res *Result) error {
 		}
 		return s, nil
 	}
+	// With -settle-get and -metrics-url, the server's Go heap in use after a
+	// forced GC, at baseline and settled: live bytes, apart from the freed
+	// pages RSS still counts until the runtime returns them.
+	heap0 := -1.0
+	if cfg.SettleGet != "" && cfg.MetricsURL != "" {
+		heap0 = heapAfterGC(cfg.SettleGet, cfg.MetricsURL)
+	}
 	base, err := sample("baseline", nil, 0)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
@@ -213,6 +222,14 @@ func runIdle(cfg *Config, res *Result) error {
 	}
 	final, err := sample("hold-end", &base, e.opened()-e.lost())
 	idle.Final = final
+	if cfg.SettleGet != "" && err == nil {
+		idle.Settled = settledSample(cfg.SettleGet, func() (Sample, error) { return sample("settled", &base, e.opened()-e.lost()) })
+		if heap0 >= 0 && idle.Settled != nil && idle.Settled.GatewayConns > 0 {
+			if h := heapAfterGC(cfg.SettleGet, cfg.MetricsURL); h >= 0 {
+				idle.SettledHeapKBConn = (h - heap0) / 1024 / float64(idle.Settled.GatewayConns)
+			}
+		}
+	}
 	stopErr := e.stop()
 	var d HoldDeliveries
 	for _, lc := range ih.counts {
@@ -249,4 +266,44 @@ func runIdle(cfg *Config, res *Result) error {
 		return fmt.Errorf("checkpoint sample: %w", sampleErr)
 	}
 	return stopErr
+}
+
+// settledSample GETs url (errors ignored: the sample says what it found),
+// waits settleWait and samples: the idle figure after a forced GC, as
+// gateway's TestTLSIdleMemoryBench measures it.
+func settledSample(url string, sample func() (Sample, error)) *Sample {
+	cl := http.Client{Timeout: 10 * time.Second}
+	if resp, err := cl.Get(url); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	time.Sleep(settleWait)
+	s, err := sample()
+	if err != nil {
+		return nil
+	}
+	return &s
+}
+
+// settleWait lets the runtime's scavenger return some of the freed pages
+// after the forced GC (it does so gradually, in the background).
+const settleWait = 5 * time.Second
+
+// heapAfterGC GETs gcURL (a forced GC) and returns the server's
+// go_memstats_heap_inuse_bytes from metricsURL; -1 when unknown.
+func heapAfterGC(gcURL, metricsURL string) float64 {
+	cl := http.Client{Timeout: 10 * time.Second}
+	if resp, err := cl.Get(gcURL); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	m, err := ScrapeMetrics(metricsURL)
+	if err != nil {
+		return -1
+	}
+	h, ok := m["go_memstats_heap_inuse_bytes"]
+	if !ok {
+		return -1
+	}
+	return h
 }

@@ -101,6 +101,9 @@ func (l *Loop) dialDue(now int64) {
 
 func (l *Loop) dial(id int, now int64) error {
 	e := l.eng
+	if e.tls != nil {
+		return l.dialTLS(id, now) // tlsbridge_linux.go
+	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)

@@ -34,6 +34,12 @@ func startLossyServer(t *testing.T) *lossyServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startLossyServerOn(t, ln)
+}
+
+// startLossyServerOn serves on ln (a TLS listener in tlsclient_test.go).
+func startLossyServerOn(t *testing.T, ln net.Listener) *lossyServer {
+	t.Helper()
 	s := &lossyServer{ln: ln, dropSeq: 3, dupSeq: 5}
 	s.wg.Add(1)
 	go func() {

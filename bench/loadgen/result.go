@@ -22,6 +22,8 @@ type Result struct {
 	Echo       *EchoResult       `json:"echo,omitempty"`
 	WriteFloor *WriteFloorResult `json:"writefloor,omitempty"`
 	Churn      *ChurnResult      `json:"churn,omitempty"`
+	// TLS: the generator's handshake counts in TLS mode (-tls, wss://).
+	TLS *TLSStats `json:"tls,omitempty"`
 	// Metrics: the server's /metrics counters, end minus start of the run
 	// (summed over label sets), when -metrics-url was given.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
@@ -109,6 +111,12 @@ type IdleResult struct {
 	Baseline    Sample   `json:"baseline"`
 	Checkpoints []Sample `json:"checkpoints,omitempty"`
 	Final       Sample   `json:"final"` // at the end of the hold
+	// Settled: after the hold, a GET of -settle-get (wsgate's
+	// /debug/pprof/heap?gc=1: a forced GC) and a second; nil without it.
+	Settled *Sample `json:"settled,omitempty"`
+	// SettledHeapKBConn: the server's Go heap in use after a forced GC,
+	// settled minus baseline, per connection (with -metrics-url; wsgate).
+	SettledHeapKBConn float64 `json:"settled_heap_kb_per_conn,omitempty"`
 	// Deliveries: messages received while holding (the runbook broadcasts
 	// through the publish API during the hold). Nil when none arrived.
 	Deliveries *HoldDeliveries `json:"deliveries,omitempty"`
@@ -192,7 +200,11 @@ func (r *Result) Summary() string {
 	}
 	if i := r.Idle; i != nil {
 		fmt.Fprintf(&b, "gateway baseline: RSS %d KB, %d fds; slab %d KB\n", i.Baseline.RSSKB, i.Baseline.GatewayFDs, i.Baseline.Kernel.SlabKB)
-		for _, s := range append(append([]Sample(nil), i.Checkpoints...), i.Final) {
+		samples := append(append([]Sample(nil), i.Checkpoints...), i.Final)
+		if i.Settled != nil {
+			samples = append(samples, *i.Settled)
+		}
+		for _, s := range samples {
 			fmt.Fprintf(&b, "  %-10s %6d gw conns: RSS %7d KB = %.2f KB/conn (%.2f over baseline, %.2f private); slab %d KB (+%.2f KB/conn), tcp inuse %d mem %d pages\n",
 				s.Label, s.GatewayConns, s.RSSKB, s.KBPerConn, s.DeltaKBConn, s.AnonKBConn, s.Kernel.SlabKB, s.SlabDeltaKBConn, s.Kernel.TCPInuse, s.Kernel.TCPMemPages)
 		}
@@ -223,6 +235,10 @@ func (r *Result) Summary() string {
 	if w := r.WriteFloor; w != nil {
 		fmt.Fprintf(&b, "writefloor: %d sockets, %d writes of %d B: %.2f µs CPU/write (user %.2f sys %.2f), wall %.2f µs/write; batched %d frames/write: %.2f µs CPU/frame\n",
 			w.Sockets, w.Writes, w.FrameBytes, w.CPUUsPerWrite, w.UserUsPerWrite, w.SysUsPerWrite, w.WallUsPerWrite, w.BatchFrames, w.BatchCPUUsPerFrame)
+	}
+	if t := r.TLS; t != nil {
+		fmt.Fprintf(&b, "tls: %d handshakes (%d resumed, resumption asked: %v), %d failed; %s %s\n",
+			t.Handshakes, t.Resumed, t.Resume, t.Failed, t.Version, t.Cipher)
 	}
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(&b, "errors:")

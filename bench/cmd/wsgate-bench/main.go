@@ -69,6 +69,12 @@ func run(args []string) int {
 	fs.StringVar(&cfg.PauseFile, "pause-file", "", "idle: stop dialing when this file exists (the hold goes on)")
 	fs.BoolVar(&cfg.HoldUntilStop, "hold-until-stop", false, "idle: hold until -stop-file exists or SIGTERM (bounded by -deadline), not for -hold")
 	fs.BoolVar(&cfg.CDF, "cdf", false, "echo/broadcast/idle deliveries: add latency CDF points to the JSON (charts)")
+	fs.StringVar(&cfg.SettleGet, "settle-get", "", "idle: after the hold, GET this URL (e.g. wsgate's http://ADMIN/debug/pprof/heap?gc=1, a forced GC), wait 1 s and sample the server again (\"settled\")")
+	fs.BoolVar(&cfg.TLS.Enabled, "tls", false, "speak TLS to the server (implied by a wss:// URL): goroutine-per-connection crypto/tls clients bridged to the epoll loops, 3 fds per connection")
+	fs.StringVar(&cfg.TLS.CAFile, "tls-ca", "", "TLS: PEM CA file the server's certificate must verify against (default: the system roots)")
+	fs.BoolVar(&cfg.TLS.Insecure, "tls-insecure", false, "TLS: do not verify the server's certificate (throwaway bench certificates)")
+	fs.StringVar(&cfg.TLS.ServerName, "tls-servername", "", "TLS: SNI and verification name (default: the URL's host)")
+	fs.BoolVar(&cfg.TLS.Resume, "tls-resume", false, "TLS: share one session cache, so connections resume (TLS 1.3 tickets) after the first full handshake")
 	fs.DurationVar(&cfg.Deadline, "deadline", 5*time.Minute, "hard bound: the process exits (status 3) if the run is not over by then")
 	if err := fs.Parse(args); err != nil {
 		return 2
