@@ -140,7 +140,7 @@ func (l *loop) refuseToken(cs *conn, err error, path string) {
 		reason, challenge = "expired", `Bearer realm="wsgate", error="invalid_token", error_description="token expired"`
 	}
 	l.g.auth.metrics.refusals.WithLabelValues(reason).Inc()
-	l.g.log.Debug("token refused", "remote", cs.c.RemoteAddr().String(), "path", path, "reason", reason, "err", err)
+	l.g.log.Debug("token refused", "remote", cs.c.RemoteAddr(), "path", path, "reason", reason, "err", err)
 	l.refuseWith(cs, http.StatusUnauthorized, challenge, reason+" token")
 }
 

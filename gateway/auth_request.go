@@ -73,7 +73,7 @@ func (l *loop) authRequest(cs *conn, req *codec.Request, d *router.Decision) boo
 		// Authorization is a singleton (RFC 9110 11.6.2): with two, the auth
 		// service and the server behind could each judge a different one.
 		a.metrics.refusals.WithLabelValues("invalid").Inc()
-		l.g.log.Debug("auth subrequest: several Authorization fields", "remote", cs.c.RemoteAddr().String(), "path", req.Path)
+		l.g.log.Debug("auth subrequest: several Authorization fields", "remote", cs.c.RemoteAddr(), "path", req.Path)
 		l.refuse(cs, http.StatusBadRequest, "more than one Authorization field")
 		return false
 	}
@@ -125,7 +125,7 @@ func (l *loop) authAnswer(cs *conn, req *codec.Request, d *router.Decision, ans 
 			reason = "forbidden"
 		}
 		m.refusals.WithLabelValues(reason).Inc()
-		l.g.log.Debug("auth service refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "status", ans.Status)
+		l.g.log.Debug("auth service refused", "remote", cs.c.RemoteAddr(), "path", req.Path, "status", ans.Status)
 		l.refuseChallenge(cs, ans.Status, ans.Challenge, "refused by the auth service")
 		return false
 	case auth.Fail:
@@ -158,7 +158,7 @@ func (l *loop) authFailed(cs *conn, req *codec.Request, err error) bool {
 	if now-last >= int64(time.Second) && a.lastFailLog.CompareAndSwap(last, now) {
 		l.g.log.Warn("auth subrequest failed: answering 503", "path", req.Path, "err", err)
 	} else {
-		l.g.log.Debug("auth subrequest failed: answering 503", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
+		l.g.log.Debug("auth subrequest failed: answering 503", "remote", cs.c.RemoteAddr(), "path", req.Path, "err", err)
 	}
 	l.refuse(cs, http.StatusServiceUnavailable, "the auth service is unavailable")
 	return false

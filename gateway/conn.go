@@ -164,7 +164,7 @@ func (l *loop) handshake(cs *conn) {
 			_, _ = cs.c.Write(resp)
 			g.metrics.HTTPResponse(codec.StatusOf(err))
 			l.logAnswered(cs, req, d.Route.Prefix, codec.StatusOf(err), refusalTerm(codec.StatusOf(err)), err.Error())
-			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr().String(), "path", req.Path, "err", err)
+			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr(), "path", req.Path, "err", err)
 			l.linger(cs)
 			return
 		}
@@ -215,7 +215,7 @@ func (l *loop) frames(cs *conn) {
 			if errors.As(err, &ce) {
 				code, reason = ce.Code, ce.Reason
 			}
-			g.log.Debug("protocol error", "remote", cs.c.RemoteAddr().String(), "code", int(code), "err", err)
+			g.log.Debug("protocol error", "remote", cs.c.RemoteAddr(), "code", int(code), "err", err)
 			l.closeWith(cs, code, reason, accesslog.TermProtocolError)
 			return
 		}
@@ -287,7 +287,7 @@ func (l *loop) refuse(cs *conn, status int, reason string) {
 	l.scratch = codec.AppendError(l.scratch[:0], status, reason)
 	_, _ = cs.c.Write(l.scratch)
 	l.g.metrics.HTTPResponse(status)
-	l.g.log.Debug("request refused", "remote", cs.c.RemoteAddr().String(), "status", status, "reason", reason)
+	l.g.log.Debug("request refused", "remote", cs.c.RemoteAddr(), "status", status, "reason", reason)
 	l.linger(cs)
 }
 

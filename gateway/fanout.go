@@ -205,7 +205,7 @@ func (l *loop) closeSlow() {
 	for i, cs := range l.slow {
 		if cs.state == stateOpen {
 			l.g.metrics.SlowConsumers.Inc()
-			l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", cs.c.OutboundBuffered())
+			l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr(), "outbound", cs.c.OutboundBuffered())
 			l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full", accesslog.TermSlowConsumer)
 		}
 		l.slow[i] = nil

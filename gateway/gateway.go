@@ -242,7 +242,7 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 			return nil, gnet.Close // a TLS client would not read a plain answer
 		}
 		g.metrics.HTTPResponse(http.StatusServiceUnavailable)
-		g.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "limit", reason)
+		g.log.Debug("connection refused", "remote", c.RemoteAddr(), "limit", reason)
 		// Written before the client sent anything: HTTP clients read it as the answer.
 		return codec.AppendError(nil, http.StatusServiceUnavailable, "connection limit reached ("+reason+")"), gnet.Close
 	}

@@ -154,7 +154,7 @@ func (e *gripEnv) Subscribe(c proxy.Client, channel string) {
 	if len(cs.grip.subs) >= e.maxTopics() {
 		e.g.grip.refused.WithLabelValues("limit").Inc()
 		e.g.log.Warn("GRIP subscribe ignored: -max-topics-per-conn reached", "channel", name, "limit", e.maxTopics(),
-			"remote", cs.c.RemoteAddr().String())
+			"remote", cs.c.RemoteAddr())
 		return
 	}
 	s := &gripSub{cs: cs}

@@ -133,7 +133,7 @@ func (l *loop) send(cs *conn, b []byte) bool {
 	}
 	if out := cs.c.OutboundBuffered(); out > l.g.cfg.MaxOutbound {
 		l.g.metrics.SlowConsumers.Inc()
-		l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr().String(), "outbound", out)
+		l.g.log.Debug("slow consumer closed", "remote", cs.c.RemoteAddr(), "outbound", out)
 		l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full", accesslog.TermSlowConsumer)
 		return false
 	}
