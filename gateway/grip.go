@@ -1,9 +1,6 @@
 package gateway
 
 import (
-	"sync/atomic"
-	"time"
-
 	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wsgate/wsgate/gateway/accesslog"
@@ -21,26 +18,6 @@ import (
 
 // DefaultMaxTopicsPerConn is -max-topics-per-conn's default.
 const DefaultMaxTopicsPerConn = 64
-
-// A wave of detaches leaves the garbage of its backend connections (gnet
-// conn, socket addresses, dial context, proxy session, handshake heads,
-// control messages' JSON: ~5 KiB a session in a heap profile), which the Go
-// heap keeps as idle memory after collecting it. Once at least waveDetaches
-// sessions detached and none for waveQuiet, the gateway runs a reclaim
-// (collect, return free memory to the OS), so RSS comes back to what the held
-// clients keep: issue 14's benchmark, 9,000 detached sessions, 1.8 KiB of
-// RSS per session without it. Fewer detaches are not worth a forced GC, and
-// a steady churn reuses its own garbage.
-const (
-	waveDetaches = 1000
-	waveQuiet    = time.Second
-)
-
-// gripWave counts the detaches since the last reclaim (all loops).
-type gripWave struct {
-	detaches atomic.Int64
-	last     atomic.Uint32 // Gateway.now() of the last detach
-}
 
 // gripConn is a GRIP client's state on the gateway.
 type gripConn struct {
@@ -69,7 +46,6 @@ type gripMetrics struct {
 	dropped       prometheus.Counter     // backend data messages without prefix
 	discarded     prometheus.Counter     // client messages after detach
 	backlog       prometheus.Counter     // sessions closed: publishes piled up behind a long backend message
-	wave          gripWave
 }
 
 func newGripMetrics(reg prometheus.Registerer) *gripMetrics {
@@ -195,8 +171,7 @@ func (e *gripEnv) Detached(c proxy.Client, inMsg bool) {
 		return
 	}
 	cs.grip.detached = true
-	e.g.grip.wave.detaches.Add(1)
-	e.g.grip.wave.last.Store(e.g.now())
+	e.g.guard.wave.add(e.g.now()) // its backend connection's garbage (wave.go)
 	e.g.grip.sessions.WithLabelValues("attached").Dec()
 	e.g.grip.sessions.WithLabelValues("detached").Inc()
 	cs.state = stateOpen
@@ -211,19 +186,6 @@ func (e *gripEnv) Detached(c proxy.Client, inMsg bool) {
 	}
 	if cs.c.InboundBuffered() > 0 {
 		l.frames(cs)
-	}
-}
-
-// gripReclaim runs on every tick of the loop: a reclaim once a wave of
-// detaches has ended.
-func (l *loop) gripReclaim() {
-	w := &l.g.grip.wave
-	n := w.detaches.Load()
-	if n < waveDetaches || int32(l.g.now()-w.last.Load()) < int32(waveQuiet/tick) { // signed: another loop may store a later time
-		return
-	}
-	if l.g.guard.reclaim.Force() {
-		w.detaches.Add(-n)
 	}
 }
 

@@ -257,6 +257,7 @@ func (t *tlsConn) settle() {
 
 // tlsHandshakeDone runs on the loop when a handshake ends.
 func (l *loop) tlsHandshakeDone(t *tlsConn, err error) {
+	l.g.guard.wave.add(l.g.now()) // crypto/tls's handshake state is garbage now (wave.go)
 	cs, ok := t.Conn.Context().(*conn)
 	if !ok || cs.c != t || cs.state == stateClosed {
 		return // closed meanwhile (OnClose counted it)

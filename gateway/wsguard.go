@@ -16,6 +16,7 @@ import (
 type wsGuard struct {
 	msgTicks uint32            // -message-timeout in ticks
 	reclaim  reclaim.Reclaimer // returns abandoned message buffers' memory to the OS
+	wave     wave              // short-lived connections' garbage (wave.go)
 }
 
 // pendingPong holds the payload of the most recent ping not answered yet.
@@ -187,5 +188,5 @@ func (l *loop) fireOpen(cs *conn) {
 func (l *loop) reclaim() {
 	l.g.guard.reclaim.Tick(l.parser.Dropped)
 	l.parser.Dropped = 0
-	l.gripReclaim() // after a wave of GRIP detaches (grip.go)
+	l.waveReclaim() // after a wave of GRIP detaches or TLS handshakes (wave.go)
 }
