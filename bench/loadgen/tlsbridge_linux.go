@@ -11,18 +11,9 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// tlsDialer opens the TLS side of TLS-mode connections (tlsclient.go).
-type tlsDialer struct {
-	cfg     *tls.Config
-	addr    string
-	timeout time.Duration
-	counts  tlsCounters
-}
 
 // dialTLS is the TLS-mode dial: a socketpair, one end in the loop like a
 // connected socket (the loop writes its upgrade request at once; it waits

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 // TLS mode (-tls, or a wss:// URL). The epoll loops keep speaking plain
@@ -90,4 +91,12 @@ func (o *TLSOptions) clientConfig(host string) (*tls.Config, error) {
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	}
 	return cfg, nil
+}
+
+// tlsDialer opens the TLS side of TLS-mode connections (its bridge is Linux-only: tlsbridge_linux.go).
+type tlsDialer struct {
+	cfg     *tls.Config
+	addr    string
+	timeout time.Duration
+	counts  tlsCounters
 }
