@@ -59,15 +59,30 @@ func authRank(m AuthMode) int {
 }
 
 // Apply returns topic route r with the policy's access control in place of
-// its own, for the checks made at the upgrade. With the same auth= mode
-// (what Validate ensures) r keeps its own: two auth=request routes may ask
-// different services, each its own.
+// its own, for the checks made at the upgrade. Validate ensures every route
+// that reaches the topic authenticates alike (sameAuth), so r keeps its own
+// auth-cache= then; otherwise the policy's auth applies, failing closed.
 func (p TopicPolicy) Apply(r Route) Route {
 	r.Publish = p.Publish
-	if r.Auth != p.Auth {
+	if r.Auth != p.Auth || r.AuthPool != p.AuthPool || r.AuthPath != p.AuthPath {
 		r.Auth, r.AuthPool, r.AuthPath, r.AuthCache = p.Auth, p.AuthPool, p.AuthPath, p.AuthCache
 	}
 	return r
+}
+
+// sameAuth reports whether two routes authenticate alike: the same mode
+// and, for auth=request, the same service (a weaker service on another route
+// would be a way around the stronger one). auth-cache= may differ.
+func sameAuth(a, b Route) bool {
+	return a.Auth == b.Auth && (a.Auth != AuthRequest || (a.AuthPool == b.AuthPool && a.AuthPath == b.AuthPath))
+}
+
+// authDesc is a route's auth= as written, the service included.
+func authDesc(r Route) string {
+	if r.Auth == AuthRequest {
+		return "request:" + r.AuthPool + r.AuthPath
+	}
+	return authNames[r.Auth]
 }
 
 // authNames are the auth= values as a route spec writes them.
@@ -84,12 +99,12 @@ func checkTopicAuth(routes []Route) []error {
 			continue
 		}
 		for _, b := range routes[i+1:] {
-			if b.Kind != TargetTopic || a.Auth == b.Auth || !(a.Wildcard() || b.Wildcard() || a.Name == b.Name) {
+			if b.Kind != TargetTopic || sameAuth(a, b) || !(a.Wildcard() || b.Wildcard() || a.Name == b.Name) {
 				continue
 			}
 			errs = append(errs, fmt.Errorf("-route %q (auth=%s) and %q (auth=%s) share one topic namespace: "+
 				"give them the same auth= or make sure they cannot name the same topic (no topic:* route beside them)",
-				a.Spec, authNames[a.Auth], b.Spec, authNames[b.Auth]))
+				a.Spec, authDesc(a), b.Spec, authDesc(b)))
 		}
 	}
 	return errs

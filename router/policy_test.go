@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCleanPath(t *testing.T) {
@@ -79,10 +80,15 @@ func TestTopicPolicy(t *testing.T) {
 	if r.Publish != PublishNone || r.Prefix != "/rooms/" || !r.Wildcard() {
 		t.Errorf("Apply: %+v", r)
 	}
-	// The same mode: the route keeps its own auth service; another mode: the policy's.
+	// Another auth service (refused by Validate) fails closed: the policy's service decides.
 	own := Route{Kind: TargetTopic, Name: "vip", Auth: AuthRequest, AuthPool: "mine", AuthPath: "/y"}
-	if r := s.TopicPolicy("vip").Apply(own); r.AuthPool != "mine" || r.AuthPath != "/y" {
-		t.Errorf("Apply, same mode: %+v", r)
+	if r := s.TopicPolicy("vip").Apply(own); r.AuthPool != "authz" || r.AuthPath != "/x" {
+		t.Errorf("Apply, another service: %+v", r)
+	}
+	// The same service: the route keeps its own auth-cache=.
+	same := Route{Kind: TargetTopic, Name: "vip", Auth: AuthRequest, AuthPool: "authz", AuthPath: "/x", AuthCache: time.Minute}
+	if r := s.TopicPolicy("vip").Apply(same); r.AuthCache != time.Minute {
+		t.Errorf("Apply, same service: %+v", r)
 	}
 	if r := s.TopicPolicy("vip").Apply(Route{Kind: TargetTopic, Name: "vip"}); r.Auth != AuthRequest || r.AuthPool != "authz" {
 		t.Errorf("Apply, weaker mode: %+v", r)
@@ -97,6 +103,9 @@ func TestValidateTopicAuth(t *testing.T) {
 		{"/rooms/vip=topic:vip;auth=jwt", "/open/=topic:*"},
 		{"/a=topic:vip", "/b=topic:vip;auth=request:authz/x"},
 		{"/rooms/=topic:*;auth=jwt", "/live/=topic:*;auth=request:authz/x"},
+		// Two auth services: the weaker one would be a way around the other.
+		{"/q/=topic:*;auth=request:authz/a", "/n/=topic:*;auth=request:authz/b"},
+		{"/q/=topic:*;auth=request:authz/a", "/n/vip=topic:vip;auth=request:other/a"},
 	}
 	for _, routes := range bad {
 		c := Config{Routes: routes, Backends: []string{"authz=127.0.0.1:1"}}
@@ -109,7 +118,8 @@ func TestValidateTopicAuth(t *testing.T) {
 		{"/rooms/=topic:*;publish=none;auth=jwt", "/scores/=topic:*;auth=jwt", "/chat=topic:chat;auth=jwt", "/api=backend:authz"},
 		{"/rooms/=topic:*", "/rooms/announce=topic:announce;publish=none"},
 		{"/a=topic:vip;auth=jwt", "/b=topic:lobby", "/c=topic:vip;auth=jwt;publish=none"},
-		{"/q/=topic:*;auth=request:authz/a", "/n/=topic:*;auth=request:authz/b"},
+		{"/q/=topic:*;auth=request:authz/a", "/n/=topic:*;auth=request:authz/a;auth-cache=30s"}, // one service; caching may differ
+		{"/q/=topic:q;auth=request:authz/a", "/n/=topic:n;auth=request:authz/b"},                // distinct fixed topics
 	}
 	for _, routes := range good {
 		c := Config{Routes: routes, Backends: []string{"authz=127.0.0.1:1"}}
