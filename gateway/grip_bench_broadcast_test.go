@@ -38,6 +38,8 @@ func TestGripBroadcastCPU(t *testing.T) {
 		args []string
 	}{
 		{"plain topic subscribers", []string{"-route", "/app=topic:bench"}},
+		// Issue 13: a read-only route fed by the publish API costs the same per delivery.
+		{"plain subscribers, publish=none route", []string{"-route", "/app=topic:bench;publish=none"}},
 		{"detached GRIP sessions", []string{"-backend", "app=" + gripBackend(t, true) + ";grip", "-route", "/app=backend:app"}},
 		{"attached GRIP sessions", []string{"-backend", "app=" + gripBackend(t, false) + ";grip", "-route", "/app=backend:app"}},
 	}
