@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -128,30 +127,13 @@ func readBytes(b interface {
 // recordMeta reads a record's opcode and whether it repeats a sequence
 // already seen from its publisher process (last: per origin/run).
 func recordMeta(hs []kafka.Header, last map[string]uint64) (op OpCode, dup bool) {
-	op = OpText
-	var origin, run, seqText []byte
-	for _, h := range hs {
-		switch h.Key {
-		case hdrOrigin:
-			origin = h.Value
-		case hdrRun:
-			run = h.Value
-		case hdrSeq:
-			seqText = h.Value
-		case hdrOp:
-			if v := string(h.Value); v == "binary" || v == "2" {
-				op = OpBinary
-			}
+	h := parseHeaders(hs)
+	if h.hasSeq {
+		key := h.origin + "/" + h.run
+		if h.seq <= last[key] {
+			return h.op, true
 		}
+		last[key] = h.seq
 	}
-	if seqText != nil && run != nil {
-		if seq, err := strconv.ParseUint(string(seqText), 10, 64); err == nil {
-			key := string(origin) + "/" + string(run)
-			if seq <= last[key] {
-				return op, true
-			}
-			last[key] = seq
-		}
-	}
-	return op, false
+	return h.op, false
 }

@@ -259,43 +259,22 @@ func (b *Kafka) consume(pr *partitionReader, msg *kafka.Message) {
 		b.log.Debug("kafka record without key (the wsgate topic) skipped", "partition", pr.p, "offset", msg.Offset)
 		return
 	}
-	op, echo := OpText, false
-	var origin, run, seqText []byte
-	for _, h := range msg.Headers {
-		switch h.Key {
-		case hdrOrigin:
-			origin = h.Value
-		case hdrRun:
-			run = h.Value
-		case hdrSeq:
-			seqText = h.Value
-		case hdrOp:
-			switch v := string(h.Value); v {
-			case "binary", "2":
-				op = OpBinary
-			case "close":
-				op = OpClose
+	h, echo := parseHeaders(msg.Headers), false
+	if h.hasSeq {
+		key := h.origin + "/" + h.run
+		if h.seq <= pr.last[key] {
+			b.m.duplicates.Inc()
+			return
+		}
+		pr.last[key] = h.seq
+		if h.run == b.run && h.origin == b.cfg.NodeID && b.ownEcho(h.seq) {
+			if !b.cfg.Echoes {
+				return // delivered here when it was published (degraded)
 			}
+			echo = true
 		}
 	}
-	if seqText != nil && run != nil {
-		seq, err := strconv.ParseUint(string(seqText), 10, 64)
-		if err == nil {
-			key := string(origin) + "/" + string(run)
-			if seq <= pr.last[key] {
-				b.m.duplicates.Inc()
-				return
-			}
-			pr.last[key] = seq
-			if string(run) == b.run && string(origin) == b.cfg.NodeID && b.ownEcho(seq) {
-				if !b.cfg.Echoes {
-					return // delivered here when it was published (degraded)
-				}
-				echo = true
-			}
-		}
-	}
-	b.deliver(Message{Topic: string(msg.Key), OpCode: op, Payload: msg.Value, Offset: msg.Offset, Epoch: pr.epoch, Echo: echo})
+	b.deliver(Message{Topic: string(msg.Key), OpCode: h.op, Payload: msg.Value, Offset: msg.Offset, Epoch: pr.epoch, Echo: echo})
 }
 
 // readersFailing counts partitions whose reader cannot fetch right now.
@@ -318,4 +297,43 @@ func (b *Kafka) lagTotal() float64 {
 		n += r.lag.Load()
 	}
 	return float64(n)
+}
+
+// recordHeaders are what a record's headers say: its opcode, and who
+// published it with which per-process sequence number (hasSeq: all of it
+// was there and the number parsed). Live reads and resume fetches share it.
+type recordHeaders struct {
+	op          OpCode
+	origin, run string
+	seq         uint64
+	hasSeq      bool
+}
+
+func parseHeaders(hs []kafka.Header) recordHeaders {
+	h := recordHeaders{op: OpText}
+	var seqText []byte
+	var haveRun bool
+	for _, kv := range hs {
+		switch kv.Key {
+		case hdrOrigin:
+			h.origin = string(kv.Value)
+		case hdrRun:
+			h.run, haveRun = string(kv.Value), true
+		case hdrSeq:
+			seqText = kv.Value
+		case hdrOp:
+			switch string(kv.Value) {
+			case "binary", "2":
+				h.op = OpBinary
+			case "close":
+				h.op = OpClose
+			}
+		}
+	}
+	if seqText != nil && haveRun {
+		if seq, err := strconv.ParseUint(string(seqText), 10, 64); err == nil {
+			h.seq, h.hasSeq = seq, true
+		}
+	}
+	return h
 }
