@@ -25,13 +25,7 @@ func (g *Server) publishHandler() http.Handler {
 		name, err := router.TopicName(strings.Trim(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/publish/"), "/"))
 		// The operator's credentials, or a JWT whose publish claim names the topic.
 		if !g.authorizedPublisher(r) && (err != nil || !g.gw.MayPublish(r, name)) {
-			if g.cfg.PublishToken != "" {
-				w.Header().Add("WWW-Authenticate", `Bearer realm="wsgate"`)
-			}
-			if g.cfg.StatsAuth != "" {
-				w.Header().Add("WWW-Authenticate", `Basic realm="wsgate"`)
-			}
-			http.Error(w, "missing or wrong credentials", http.StatusUnauthorized)
+			g.refusePublisher(w)
 			return
 		}
 		if errors.Is(err, router.ErrEmptyTopicName) {
@@ -90,4 +84,16 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooBig string
 		return nil, false
 	}
 	return body, true
+}
+
+// refusePublisher answers 401 to a publish without the operator's
+// credentials, naming the schemes that would be accepted.
+func (g *Server) refusePublisher(w http.ResponseWriter) {
+	if g.cfg.PublishToken != "" {
+		w.Header().Add("WWW-Authenticate", `Bearer realm="wsgate"`)
+	}
+	if g.cfg.StatsAuth != "" {
+		w.Header().Add("WWW-Authenticate", `Basic realm="wsgate"`)
+	}
+	http.Error(w, "missing or wrong credentials", http.StatusUnauthorized)
 }

@@ -56,13 +56,7 @@ func (g *Server) pushpinPublishHandler() http.Handler {
 			return
 		}
 		if !g.authorizedPublisher(r) {
-			if g.cfg.PublishToken != "" {
-				w.Header().Add("WWW-Authenticate", `Bearer realm="wsgate"`)
-			}
-			if g.cfg.StatsAuth != "" {
-				w.Header().Add("WWW-Authenticate", `Basic realm="wsgate"`)
-			}
-			http.Error(w, "missing or wrong credentials", http.StatusUnauthorized)
+			g.refusePublisher(w)
 			return
 		}
 		// Room for a message of -max-message-bytes in base64 and some items around it.
