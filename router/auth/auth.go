@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -160,6 +161,11 @@ func New(cfg Config, log *slog.Logger) (*Verifier, error) {
 		}
 	}
 	v.jwks.Store(&[]key{})
+	if plainRemote(cfg.JWKS) {
+		// Whoever is on the path can substitute the keys, and with them mint any token.
+		log.Warn("-jwt-jwks is fetched over plain http from a host that is not loopback: "+
+			"anyone on the path can substitute the signing keys; use https", "url", cfg.JWKS)
+	}
 	if cfg.JWKS != "" {
 		if err := v.fetch(context.Background()); err != nil {
 			return nil, fmt.Errorf("-jwt-jwks: %w", err)
@@ -183,6 +189,21 @@ func New(cfg Config, log *slog.Logger) (*Verifier, error) {
 	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
+}
+
+// plainRemote reports a JWKS URL fetched without TLS from a host other than
+// loopback (a sidecar on 127.0.0.1 or localhost is a common, safe setup).
+func plainRemote(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return false
+	}
+	ip, err := netip.ParseAddr(h)
+	return err != nil || !ip.IsLoopback()
 }
 
 // Run refreshes the JWK set every -jwt-jwks-refresh, and at once (at most

@@ -246,3 +246,39 @@ func TestJWKSRotation(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainRemoteJWKS: a key set fetched over plain http from a host that is
+// not loopback is warned about at start (whoever is on the path could swap
+// the keys); loopback sidecars and https are not.
+func TestPlainRemoteJWKS(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://keys.example.com/jwks.json": true,
+		"http://10.0.0.5:8080/jwks":         true,
+		"http://[::ffff:10.0.0.5]/jwks":     true,
+		"http://0.0.0.0:1/jwks":             true,
+		"http://127.0.0.1:9000/jwks":        false,
+		"http://127.3.4.5/jwks":             false,
+		"http://[::1]:9000/jwks":            false,
+		"http://localhost:9000/jwks":        false,
+		"https://keys.example.com/jwks":     false,
+	} {
+		if got := plainRemote(raw); got != want {
+			t.Errorf("plainRemote(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	// Through New: 0.0.0.0:1 refuses at once, so the start fails (fail
+	// closed) after the warning; the log must name the risk, not a secret.
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	if _, err := New(Config{JWKS: "http://0.0.0.0:1/jwks", JWKSRefresh: time.Hour}, log); err == nil {
+		t.Fatal("started without its key set")
+	}
+	if !strings.Contains(logged.String(), "plain http") {
+		t.Errorf("no warning for a plain-http remote key set; log: %q", logged.String())
+	}
+	logged.Reset()
+	_, _ = New(Config{JWKS: "http://127.0.0.1:1/jwks", JWKSRefresh: time.Hour}, log)
+	if strings.Contains(logged.String(), "plain http") {
+		t.Errorf("warned for a loopback key set: %q", logged.String())
+	}
+}
