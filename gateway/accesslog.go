@@ -39,7 +39,7 @@ type connLog struct {
 
 // listenerOf names the listener a connection came on: "tls" or "plain".
 func listenerOf(c gnet.Conn) string {
-	if _, ok := c.(*tlsConn); ok {
+	if tlsClient(c) {
 		return "tls"
 	}
 	return "plain"
@@ -73,7 +73,7 @@ func (g *Gateway) logRefused(c gnet.Conn, status int, term accesslog.Termination
 	var rec accesslog.Record
 	rec.Reset(time.Now())
 	rec.Kind, rec.Client, rec.Listener = accesslog.KindRefused, addrPort(c.RemoteAddr()), "plain"
-	if g.tls != nil && g.tls.accepts(c) {
+	if g.tls.Accepts(c) {
 		rec.Listener = "tls" // refused before the handshake
 	}
 	rec.Status, rec.Term, rec.Detail = status, term, detail

@@ -23,6 +23,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/admin"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/gateway/internal/limits"
+	"github.com/wsgate/wsgate/gateway/tlsside"
 	"github.com/wsgate/wsgate/pool"
 	"github.com/wsgate/wsgate/router"
 )
@@ -64,7 +65,7 @@ type Gateway struct {
 
 	alog *accesslog.Logger // access log (accesslog.go); nil when off
 	ids  *accesslog.IDs    // request IDs; nil when disabled
-	tls  *tlsSide          // nil without -tls-listen (tls.go)
+	tls  *tlsside.Side     // nil without -tls-listen (tls.go)
 }
 
 // NewBus builds the bus with the gateway's delivery function as its handler.
@@ -119,7 +120,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	if g.alog, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
 		return nil, err
 	}
-	if g.tls, err = newTLSSide(cfg.TLS, reg); err != nil {
+	if g.tls, err = tlsside.New(cfg.TLS, reg, g.metrics, log); err != nil {
 		_ = g.alog.Close()
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.auth.run(runCtx)
 	go g.resume.run(runCtx)
 	if g.tls != nil {
-		go g.tls.rotateTicketKeys(runCtx)
+		go g.tls.RotateTicketKeys(runCtx)
 	}
 	go func() {
 		select {
@@ -234,7 +235,7 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		g.logRefused(c, 0, accesslog.TermDrain, "draining")
 		return nil, gnet.Close // stopping: a balancer in front retries elsewhere
 	}
-	isTLS := g.tls != nil && g.tls.accepts(c)
+	isTLS := g.tls.Accepts(c)
 	if reason := g.admit(c); reason != "" {
 		g.logRefused(c, http.StatusServiceUnavailable, accesslog.TermRefused, reason)
 		g.metrics.Refused.WithLabelValues(reason).Inc()
@@ -260,7 +261,7 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.SetContext(cs)
 	if isTLS {
-		g.tlsOpen(cs, c)
+		cs.c = l.tls.Open(c)
 	}
 	l.clients.Add(cs)
 	l.wheel.schedule(cs, l.wheel.now+g.handshakeTicks)
@@ -294,8 +295,8 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
 	g.auth.release(cs)
-	if t, ok := cs.c.(*tlsConn); ok {
-		g.tlsClosed(cs, t)
+	if t, ok := cs.c.(*tlsside.Conn); ok {
+		t.Closed(l.wheel.now-cs.lastSeen >= g.handshakeTicks)
 	}
 	cs.state = stateClosed
 	g.open.Add(-1)
@@ -306,8 +307,8 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 // OnTraffic runs the connection's state machine over what has arrived.
 func (g *Gateway) OnTraffic(c gnet.Conn) gnet.Action {
 	cs := c.Context().(*conn)
-	if t, ok := cs.c.(*tlsConn); ok {
-		cs.loop.tlsTraffic(cs, t)
+	if t, ok := cs.c.(*tlsside.Conn); ok {
+		t.Traffic()
 		return gnet.None
 	}
 	cs.loop.traffic(cs)

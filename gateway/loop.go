@@ -10,6 +10,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	twheel "github.com/wsgate/wsgate/gateway/internal/wheel"
 	"github.com/wsgate/wsgate/gateway/proxy"
+	"github.com/wsgate/wsgate/gateway/tlsside"
 	"github.com/wsgate/wsgate/router"
 )
 
@@ -38,7 +39,7 @@ type loop struct {
 	slow     []*conn
 	deflater *codec.Compressor // nil until a compressing subscriber needs it
 	poller   gnetx.Poller      // pauses reading on this loop's connections (pause.go)
-	tls      tlsLoop           // TLS scratch and plaintext buffers (tlsconn.go)
+	tls      *tlsside.Loop     // TLS scratch and plaintext buffers; nil without -tls-listen (tls.go)
 	v1       *v1Loop           // wsgate.v1 sockets' topics; nil until the loop has one (v1.go)
 
 	publishFails   int    // refused publishes since the last log line
@@ -67,6 +68,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 	}
 	l.wheel = newTimers(g.now())
 	l.px = newProxyLoop(l)
+	l.tls = g.tls.NewLoop((*tlsHost)(l))
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
 		if l.clients.Walking() {
 			l.drainStep()

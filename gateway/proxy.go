@@ -54,7 +54,7 @@ func (l *loop) proxy(cs *conn, req *codec.Request, n int, p *router.Pool, route 
 	if a := clientIP(cs.c.RemoteAddr()); a.IsValid() {
 		ip = a.String()
 	}
-	_, req.TLS = cs.c.(*tlsConn) // X-Forwarded-Proto
+	req.TLS = tlsClient(cs.c) // X-Forwarded-Proto
 	o := l.origin(cs, route)
 	l.px.BeginFrom(&o, cs.sess, (*side)(cs), req, n, p, ip)
 }

@@ -1,4 +1,4 @@
-package gateway
+package tlsside
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -6,29 +6,29 @@ import (
 	"github.com/wsgate/wsgate/gateway/tlscert"
 )
 
-// tlsCertCollector exports the expiry of the served certificates at scrape
+// certCollector exports the expiry of the served certificates at scrape
 // time, from the store's current set, so a SIGHUP reload's renewed
 // certificate shows at once. Register it with the TLS listener:
-// reg.MustRegister(newTLSCertCollector(store.Certs)).
-type tlsCertCollector struct {
+// reg.MustRegister(newCertCollector(store.Certs)).
+type certCollector struct {
 	certs  func() []tlscert.CertInfo
 	expiry *prometheus.Desc
 }
 
-func newTLSCertCollector(certs func() []tlscert.CertInfo) *tlsCertCollector {
-	return &tlsCertCollector{
+func newCertCollector(certs func() []tlscert.CertInfo) *certCollector {
+	return &certCollector{
 		certs: certs,
 		expiry: prometheus.NewDesc("wsgate_tls_cert_expiry_timestamp_seconds",
 			"NotAfter of the leaf certificate served for name (its first SAN, or CN), as a Unix time.", []string{"name"}, nil),
 	}
 }
 
-func (c *tlsCertCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.expiry }
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.expiry }
 
 // Collect sends one series per name. Two pairs may share a first name (an
 // ECDSA and an RSA certificate for one host): the one expiring first is
 // reported, as it is the one to renew.
-func (c *tlsCertCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 	first := map[string]float64{}
 	var order []string
 	for _, ci := range c.certs() {
@@ -45,15 +45,15 @@ func (c *tlsCertCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// tlsMetrics are the TLS listener's figures (registered only with -tls-listen).
-type tlsMetrics struct {
+// metrics are the TLS listener's figures (registered only with -tls-listen).
+type metrics struct {
 	handshakes *prometheus.CounterVec // result: ok, resumed, failed; reason for failed
 	duration   prometheus.Histogram
 	open       prometheus.Gauge
 }
 
-func newTLSMetrics(reg prometheus.Registerer, certs func() []tlscert.CertInfo) *tlsMetrics {
-	m := &tlsMetrics{
+func newMetrics(reg prometheus.Registerer, certs func() []tlscert.CertInfo) *metrics {
+	m := &metrics{
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_tls_handshakes_total",
 			Help: "TLS handshakes on the TLS listener by result (ok, resumed, failed) and, for failed, reason " +
 				"(http: plain HTTP sent, not_tls, version, cipher, alpn, remote_alert, timeout, closed, other)."},
@@ -64,6 +64,6 @@ func newTLSMetrics(reg prometheus.Registerer, certs func() []tlscert.CertInfo) *
 		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wsgate_tls_connections_open",
 			Help: "Client connections open on the TLS listener (also counted in wsgate_connections_open)."}),
 	}
-	reg.MustRegister(m.handshakes, m.duration, m.open, newTLSCertCollector(certs))
+	reg.MustRegister(m.handshakes, m.duration, m.open, newCertCollector(certs))
 	return m
 }

@@ -1,4 +1,4 @@
-package gateway
+package tlsside
 
 import (
 	"net"
@@ -27,7 +27,7 @@ func TestTLSListenerMatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.tlsListen, err)
 		}
-		side := &tlsSide{ip: ap.Addr(), port: ap.Port()}
+		side := &Side{ip: ap.Addr(), port: ap.Port()}
 		local, err := net.ResolveTCPAddr("tcp", c.local)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package gateway
+package tlsside
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ func TestTLSCertCollector(t *testing.T) {
 		{Name: "a.example.com", NotAfter: soon}, // the RSA twin of the first: the earlier expiry is reported
 	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(newTLSCertCollector(func() []tlscert.CertInfo { return certs }))
+	reg.MustRegister(newCertCollector(func() []tlscert.CertInfo { return certs }))
 	gather := func() string {
 		t.Helper()
 		mfs, err := reg.Gather()
