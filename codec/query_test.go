@@ -4,7 +4,6 @@ import "testing"
 
 // A server decodes parameter names: ?%74oken= is its token parameter, so the
 // gateway must read it (to compare it with the header) and strip it too.
-// (Moved from gateway/auth_query_test.go with the functions.)
 func TestQueryParamNameDecoded(t *testing.T) {
 	for _, c := range []struct{ raw, want string }{
 		{"token=a", "a"},

@@ -84,7 +84,7 @@ func (l *loop) handshake(cs *conn) {
 	g := l.g
 	for cs.state == stateHandshake {
 		if l.authWaiting(cs) {
-			return // the head stays unread until its auth subrequest answers (auth_request.go)
+			return // the head stays unread until its auth subrequest answers (auth.go)
 		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 || l.holdPipeline(cs) {
