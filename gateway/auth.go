@@ -30,7 +30,7 @@ type (
 // carries what the session may do (publish, until when, as whom).
 func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool {
 	remote := cs.c.RemoteAddr()
-	dec := l.g.auth.Decide(&access.Request{Head: req, Route: d, Remote: remote, IP: clientIP(remote),
+	dec := l.g.auth.Decide(d, &access.Request{Head: req, Remote: remote, IP: clientIP(remote),
 		User: cs.user, Sub: cs.authWait, Conn: cs})
 	cs.noPub, cs.authWait = dec.NoPub, dec.Sub
 	switch {

@@ -57,9 +57,17 @@ func upgrade(target, extra string) string {
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + extra + "\r\n"
 }
 
+// probe is a request to decide and the route it matched.
+type probe struct {
+	Request
+	match *router.Decision
+}
+
+func (p *probe) decide(a *Access) Decision { return a.Decide(p.match, &p.Request) }
+
 // request parses head and matches it as the handshake does (the topic's
 // policy applied), ready for Decide.
-func (f *fixture) request(t *testing.T, head string) *Request {
+func (f *fixture) request(t *testing.T, head string) *probe {
 	t.Helper()
 	req, n, err := codec.ParseRequestHead([]byte(head), 8192)
 	if err != nil || n == 0 {
@@ -73,12 +81,12 @@ func (f *fixture) request(t *testing.T, head string) *Request {
 	if d.Route.Kind == router.TargetTopic {
 		d.Route = s.TopicPolicy(d.Topic).Apply(d.Route)
 	}
-	return &Request{Head: req, Route: &d, IP: netip.MustParseAddr("127.0.0.9")}
+	return &probe{Request: Request{Head: req, IP: netip.MustParseAddr("127.0.0.9")}, match: &d}
 }
 
 func (f *fixture) decide(t *testing.T, head string) Decision {
 	t.Helper()
-	return f.a.Decide(f.request(t, head))
+	return f.request(t, head).decide(f.a)
 }
 
 // count reads a counter (or a histogram's sample count) with one label.

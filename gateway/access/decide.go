@@ -23,13 +23,12 @@ const (
 
 // Request is a request head to decide and what its connection holds.
 type Request struct {
-	Head   *codec.Request   // on Allow, a backend route's token parameter is cut from its target
-	Route  *router.Decision // the route matched, the topic's policy applied
-	Remote net.Addr         // the client, for logs
-	IP     netip.Addr       // the client's address, for the subrequest's X-Forwarded-For
-	User   *User            // the user count the connection holds already (nil: none)
-	Sub    *Subrequest      // the connection's answered subrequest (nil: none)
-	Conn   Conn             // the connection, told when a subrequest started now is answered
+	Head   *codec.Request // on Allow, a backend route's token parameter is cut from its target
+	Remote net.Addr       // the client, for logs
+	IP     netip.Addr     // the client's address, for the subrequest's X-Forwarded-For
+	User   *User          // the user count the connection holds already (nil: none)
+	Sub    *Subrequest    // the connection's answered subrequest (nil: none)
+	Conn   Conn           // the connection, told when a subrequest started now is answered
 }
 
 // Decision is Decide's answer. The gateway applies it to the connection:
@@ -66,11 +65,13 @@ func refuse(status int, challenge, reason string) Decision {
 	return Decision{Verdict: Refuse, Status: status, Challenge: challenge, Reason: reason}
 }
 
-// Decide applies the route's auth= and publish= options to a request head
-// before it is served. It runs on an event loop and never blocks: an
-// auth=request route that needs asking returns Wait at once.
-func (a *Access) Decide(q *Request) Decision {
-	r := q.Route.Route
+// Decide applies the auth= and publish= options of the route q matched
+// (match, the topic's policy applied) to q before it is served. It runs on
+// an event loop and never blocks: an auth=request route that needs asking
+// returns Wait at once. match is apart from q because q's pointers outlive
+// the call (a subrequest keeps them) and match, the handshake's, must not.
+func (a *Access) Decide(match *router.Decision, q *Request) Decision {
+	r := &match.Route
 	d := Decision{NoPub: r.Kind == router.TargetTopic && r.Publish == router.PublishNone}
 	switch {
 	case r.Auth == router.AuthNone:
@@ -80,20 +81,20 @@ func (a *Access) Decide(q *Request) Decision {
 		a.metrics.refused(reasonInvalid)
 		return refuse(http.StatusBadRequest, "", "undecodable query parameter name")
 	case r.Auth == router.AuthRequest:
-		return a.subrequest(q, d) // subrequest.go
+		return a.subrequest(match, q, d) // subrequest.go
 	case a.v == nil:
 		// auth=jwt without keys (refused by Validate): fail closed.
 		a.metrics.refused(reasonBackendError)
 		return refuse(http.StatusServiceUnavailable, "", "access control is not available")
 	}
-	return a.token(q, d)
+	return a.token(match, q, d)
 }
 
 // token decides an auth=jwt route: a token from the Authorization header,
 // ?token= or the -jwt-cookie (they must agree), verified, its claims
 // checked against the topic, its sub counted.
-func (a *Access) token(q *Request, d Decision) Decision {
-	req, r := q.Head, q.Route.Route
+func (a *Access) token(match *router.Decision, q *Request, d Decision) Decision {
+	req, r := q.Head, &match.Route
 	var cookie string
 	if a.cfg.Cookie != "" {
 		cookie = codec.CookieValue(req, a.cfg.Cookie)
@@ -107,7 +108,7 @@ func (a *Access) token(q *Request, d Decision) Decision {
 		return a.badToken(q, err)
 	}
 	if r.Kind == router.TargetTopic {
-		topic := q.Route.Topic
+		topic := match.Topic
 		if !claims.MaySubscribe(topic) {
 			a.metrics.refused(reasonForbidden)
 			return refuse(http.StatusForbidden, challengeScope, "the token does not grant topic "+topic)
@@ -126,7 +127,7 @@ func (a *Access) token(q *Request, d Decision) Decision {
 	if r.Kind == router.TargetBackend {
 		stripToken(req)
 	}
-	a.log.Debug("token accepted", "sub", claims.Subject, "path", req.Path, "topic", q.Route.Topic)
+	a.log.Debug("token accepted", "sub", claims.Subject, "path", req.Path, "topic", match.Topic)
 	return d
 }
 

@@ -86,7 +86,7 @@ func TestDecideJWTBackendRoute(t *testing.T) {
 	tok := token(t, claims("alice"))
 	q := f.request(t, "GET /api/x?a=1&token="+tok+"&%74oken=x&b=2 HTTP/1.1\r\nHost: h\r\n\r\n")
 	q.Head.Headers = append(q.Head.Headers, q.Head.Headers[0]) // untouched: only the target changes
-	d := f.a.Decide(q)
+	d := q.decide(f.a)
 	if d.Verdict != Allow || d.Claims != nil || d.Expires.IsZero() || d.User != nil {
 		t.Fatalf("%+v, want Allow, no claims kept (no topic), an expiry, no user count (not an upgrade)", d)
 	}
@@ -95,7 +95,7 @@ func TestDecideJWTBackendRoute(t *testing.T) {
 	}
 	// Refused, the target is left as it came (nothing is forwarded).
 	q = f.request(t, "GET /api/x?token=bad HTTP/1.1\r\nHost: h\r\n\r\n")
-	if d := f.a.Decide(q); d.Verdict != Refuse || q.Head.URI != "/api/x?token=bad" {
+	if d := q.decide(f.a); d.Verdict != Refuse || q.Head.URI != "/api/x?token=bad" {
 		t.Errorf("refused request: %+v, URI %q", d, q.Head.URI)
 	}
 }
@@ -134,7 +134,7 @@ func TestMaxConnsPerUser(t *testing.T) {
 	refused(t, "alice's third", f.decide(t, alice), 429, "", "too many connections for this user")
 	q := f.request(t, alice)
 	q.User = held[0] // a connection that already counts: not counted again
-	if d := f.a.Decide(q); d.Verdict != Allow || d.User != nil {
+	if d := q.decide(f.a); d.Verdict != Allow || d.User != nil {
 		t.Errorf("a connection holding a count: %+v", d)
 	}
 	b := f.decide(t, bob)

@@ -62,14 +62,14 @@ const maxAnswer = 16 << 10
 // subrequest decides an auth=request route: the answer to the connection's
 // subrequest if it has one for this route, else a cached answer, else a new
 // subrequest (Wait).
-func (a *Access) subrequest(q *Request, d Decision) Decision {
-	req, r := q.Head, q.Route.Route
+func (a *Access) subrequest(match *router.Decision, q *Request, d Decision) Decision {
+	req, r := q.Head, &match.Route
 	if s := q.Sub; s != nil && s.done {
 		if s.pool == r.AuthPool && s.path == r.AuthPath {
 			if s.err != nil {
 				return a.failed(q, s.err)
 			}
-			return a.answer(q, d, &s.ans)
+			return a.answer(match, q, d, &s.ans)
 		}
 		// The route changed under the request (a reload): ask again.
 	}
@@ -90,7 +90,7 @@ func (a *Access) subrequest(q *Request, d Decision) Decision {
 		key = auth.Key(r.AuthPool, r.AuthPath, &f)
 		if ans, ok := a.cache.Get(key, r.AuthCache); ok {
 			a.metrics.cacheHits.Inc()
-			return a.answer(q, d, &ans)
+			return a.answer(match, q, d, &ans)
 		}
 	}
 	pool := a.router.Current().Pools().Pool(r.AuthPool)
@@ -121,7 +121,7 @@ func (a *Access) subrequest(q *Request, d Decision) Decision {
 }
 
 // answer applies an auth service's answer (fresh or cached) to the request.
-func (a *Access) answer(q *Request, d Decision, ans *auth.Answer) Decision {
+func (a *Access) answer(match *router.Decision, q *Request, d Decision, ans *auth.Answer) Decision {
 	switch ans.Verdict() {
 	case auth.Deny:
 		reason := reasonInvalid
@@ -134,7 +134,7 @@ func (a *Access) answer(q *Request, d Decision, ans *auth.Answer) Decision {
 	case auth.Fail:
 		return a.failed(q, fmt.Errorf("auth service answered %d", ans.Status))
 	}
-	if topic := q.Route.Topic; q.Route.Route.Kind == router.TargetTopic {
+	if topic := match.Topic; match.Route.Kind == router.TargetTopic {
 		if !ans.MaySubscribe(topic) {
 			a.metrics.refused(reasonForbidden)
 			return refuse(http.StatusForbidden, "", "the auth service does not grant topic "+topic)

@@ -90,7 +90,7 @@ func TestDecideAuthAnswer(t *testing.T) {
 		if c.metric != "" {
 			before = f.count(t, "wsgate_auth_refusals_total", c.metric)
 		}
-		d := f.a.Decide(q)
+		d := q.decide(f.a)
 		switch {
 		case d.Sub != nil:
 			t.Errorf("%s: the answer was not used up: %+v", c.name, d)
@@ -106,11 +106,11 @@ func TestDecideAuthAnswer(t *testing.T) {
 	// On a backend route an allowed request goes on without its token.
 	q := f.request(t, "GET /api/x?token=t&a=1 HTTP/1.1\r\nHost: h\r\n\r\n")
 	q.Sub = answered(auth.Answer{Status: 200}, nil)
-	if d := f.a.Decide(q); d.Verdict != Allow || q.Head.URI != "/api/x?a=1" || q.Head.Target != "/api/x?a=1" {
+	if d := q.decide(f.a); d.Verdict != Allow || q.Head.URI != "/api/x?a=1" || q.Head.Target != "/api/x?a=1" {
 		t.Errorf("backend route: %+v, URI %q", d, q.Head.URI)
 	}
 	q = f.request(t, upgrade("/rooms/news", "Authorization: Basic a\r\nAuthorization: Basic b\r\n"))
-	refused(t, "two Authorization fields", f.a.Decide(q), 400, "", "more than one Authorization field")
+	refused(t, "two Authorization fields", q.decide(f.a), 400, "", "more than one Authorization field")
 }
 
 // authService is a fake auth service on 127.0.0.1: it answers each
@@ -186,7 +186,7 @@ func TestSubrequestRoundTrip(t *testing.T) {
 	head := upgrade("/rooms/news?a=1&token=s3cret", "Cookie: sid=good\r\nX-Forwarded-For: 10.0.0.1\r\n")
 	q := f.request(t, head)
 	q.Conn = conn
-	d := f.a.Decide(q)
+	d := q.decide(f.a)
 	if d.Verdict != Wait || !d.Sub.Waiting() {
 		t.Fatalf("first decision %+v, want Wait with the subrequest", d)
 	}
@@ -205,7 +205,7 @@ func TestSubrequestRoundTrip(t *testing.T) {
 	}
 	q = f.request(t, head)
 	q.Sub = s
-	if d := f.a.Decide(q); d.Verdict != Allow || !d.NoPub || d.Sub != nil {
+	if d := q.decide(f.a); d.Verdict != Allow || !d.NoPub || d.Sub != nil {
 		t.Errorf("decided with the answer: %+v, want Allow, NoPub (Wsgate-Publish does not name news)", d)
 	}
 	if got := f.count(t, "wsgate_auth_subrequest_duration_seconds", "allow"); got != 1 {
@@ -221,7 +221,7 @@ func TestSubrequestRoundTrip(t *testing.T) {
 	// Other credentials are another key: asked again.
 	q = f.request(t, strings.Replace(head, "sid=good", "sid=other", 1))
 	q.Conn = conn
-	if d := f.a.Decide(q); d.Verdict != Wait {
+	if d := q.decide(f.a); d.Verdict != Wait {
 		t.Errorf("other credentials: %+v, want Wait", d)
 	}
 	conn.next(t)
@@ -247,14 +247,14 @@ func TestSubrequestFailures(t *testing.T) {
 	} {
 		q := f.request(t, upgrade(c.path, ""))
 		q.Conn = conn
-		if d := f.a.Decide(q); d.Verdict != Wait {
+		if d := q.decide(f.a); d.Verdict != Wait {
 			t.Fatalf("%s: %+v, want Wait", c.name, d)
 		}
 		s := conn.next(t)
 		s.MarkAnswered()
 		q = f.request(t, upgrade(c.path, ""))
 		q.Sub = s
-		refused(t, c.name, f.a.Decide(q), 503, "", "the auth service is unavailable")
+		refused(t, c.name, q.decide(f.a), 503, "", "the auth service is unavailable")
 		if c.name == "refused connect" && (s.err == nil || !strings.Contains(s.err.Error(), c.reason)) {
 			t.Errorf("%s: err %v", c.name, s.err)
 		}
@@ -265,7 +265,7 @@ func TestSubrequestFailures(t *testing.T) {
 	// An answer to another route's subrequest: asked again, not used.
 	q := f.request(t, upgrade("/rooms/news", ""))
 	q.Sub, q.Conn = &Subrequest{pool: "authz", path: "/old", done: true, ans: auth.Answer{Status: 200}}, conn
-	if d := f.a.Decide(q); d.Verdict != Wait || d.Sub == q.Sub {
+	if d := q.decide(f.a); d.Verdict != Wait || d.Sub == q.Sub {
 		t.Errorf("answer for another route: %+v, want a new subrequest", d)
 	}
 	conn.next(t)
