@@ -12,6 +12,10 @@ import (
 	"github.com/wsgate/wsgate/router/auth"
 )
 
+// Claims is what a verified token grants (router/auth's): the gateway keeps
+// a topic route's for wsgate.v1 commands without importing router/auth.
+type Claims = auth.Claims
+
 // Verdict is what Decide says about a request head.
 type Verdict uint8
 
@@ -43,10 +47,10 @@ type Decision struct {
 	Reason    string // one line, the body
 
 	// Allow: what the session may do.
-	NoPub   bool         // it may not publish (publish=none, and no grant)
-	User    *User        // a user count it now holds (it held none): Release it at close
-	Expires time.Time    // it ends then (the token's expiry plus -jwt-expiry-grace); zero: never
-	Claims  *auth.Claims // the verified token of a topic route (wsgate.v1 checks commands against it)
+	NoPub   bool      // it may not publish (publish=none, and no grant)
+	User    *User     // a user count it now holds (it held none): Release it at close
+	Expires time.Time // it ends then (the token's expiry plus -jwt-expiry-grace); zero: never
+	Claims  *Claims   // the verified token of a topic route (wsgate.v1 checks commands against it)
 
 	// Wait: the subrequest in flight; nil otherwise (an answered one is used up).
 	Sub *Subrequest
