@@ -34,9 +34,9 @@ type adminView struct{ g *Gateway }
 
 func (v adminView) Counts() (connections, subscribers int64) { return v.g.open.Load(), v.g.subs.Load() }
 func (v adminView) Draining() bool                           { return v.g.draining.Load() }
-func (v adminView) Users(topN int) []admin.UserStats         { return v.g.auth.userStats(topN) }
+func (v adminView) Users(topN int) []admin.UserStats         { return v.g.auth.Users(topN) }
 func (v adminView) MayPublish(r *http.Request, topic string) bool {
-	return v.g.jwtMayPublish(r, topic)
+	return v.g.auth.MayPublish(r, topic)
 }
 
 // Topics asks every loop for its groups and merges them: subscribers add up;

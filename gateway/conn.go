@@ -53,7 +53,7 @@ type conn struct {
 	authExp  uint32 // access control: wheel tick at which the token expires; 0 none
 	user     *userConns
 	alog     *connLog     // access log (accesslog.go); nil when it is off
-	authWait *authPending // stateHandshake: its auth=request subrequest (auth_request.go)
+	authWait *authPending // stateHandshake: its auth=request subrequest (auth.go)
 	grip     *gripConn    // a GRIP session's channels (grip.go); nil otherwise
 }
 
@@ -84,7 +84,7 @@ func (l *loop) handshake(cs *conn) {
 	g := l.g
 	for cs.state == stateHandshake {
 		if l.authWaiting(cs) {
-			return // the head stays unread until its auth subrequest answers (auth_request.go)
+			return // the head stays unread until its auth subrequest answers (auth.go)
 		}
 		buf, _ := cs.c.Peek(-1)
 		if len(buf) == 0 || l.holdPipeline(cs) {

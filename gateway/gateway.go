@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/access"
 	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/admin"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
@@ -35,7 +36,7 @@ type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
 	router   *router.Router // routes, pools, health checks; Reload swaps what it decides with
-	auth     *gatewayAuth   // JWT verifier, per-user counts (auth.go)
+	auth     *access.Access // access control: JWT, auth=request, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
 	grip     *gripMetrics // GRIP sessions (grip.go)
@@ -109,7 +110,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
 	g.grip = newGripMetrics(reg)
-	if g.auth, err = newGatewayAuth(cfg.JWT, reg, log); err != nil {
+	if g.auth, err = access.New(access.Options{JWT: cfg.JWT, Timeout: cfg.AuthTimeout, Router: rt, Registry: reg, Log: log}); err != nil {
 		return nil, fmt.Errorf("access control: %w", err)
 	}
 	reg.MustRegister(admin.NewServerCollector(func() []router.PoolStats { return g.router.Current().PoolStats() }))
@@ -169,7 +170,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	runCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	g.router.Start(runCtx)
-	g.auth.run(runCtx)
+	g.auth.Run(runCtx)
 	go g.resume.run(runCtx)
 	if g.tls != nil {
 		go g.tls.RotateTicketKeys(runCtx)
@@ -294,7 +295,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	l.leave(cs)
 	l.endSession(cs)
 	l.parser.Release(&cs.dec)
-	g.auth.release(cs)
+	g.auth.Release(&cs.user)
 	if t, ok := cs.c.(*tlsside.Conn); ok {
 		t.Closed(l.wheel.now-cs.lastSeen >= g.handshakeTicks)
 	}

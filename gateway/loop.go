@@ -22,7 +22,7 @@ const wheelSlots = 1024
 // touched from the loop's own goroutine, so it needs no locks.
 type loop struct {
 	// refused is the status of the last refusal written on this loop (refuse,
-	// refuseWith), so a caller that only learns "refused" can log it.
+	// authorize), so a caller that only learns "refused" can log it.
 	refused int
 	g       *Gateway
 	el      gnet.EventLoop

@@ -111,9 +111,9 @@ func (l *loop) v1Open(cs *conn, req *codec.Request, d *router.Decision) {
 	cs.v1 = true
 	v.conns[cs] = vc
 	s := l.v1Join(cs, vc, d.Topic)
-	if raw := queryParam(req.RawQuery, "since"); raw != "" {
+	if raw := codec.QueryParam(req.RawQuery, "since"); raw != "" {
 		if off, err := strconv.ParseInt(raw, 10, 64); err == nil {
-			l.recover(cs, s, 0, off, queryParam(req.RawQuery, "epoch"))
+			l.recover(cs, s, 0, off, codec.QueryParam(req.RawQuery, "epoch"))
 		}
 	}
 }
@@ -303,7 +303,7 @@ func (l *loop) v1Subscribe(cs *conn, vc *v1Conn, id int64, topic string, since *
 
 func (l *loop) v1Publish(cs *conn, vc *v1Conn, id int64, topic string, a *v1Args) {
 	if !vc.mayWrite(l.g.router.Current(), cs, topic) {
-		l.g.auth.metrics.refusals.WithLabelValues("publish_denied").Inc()
+		l.g.auth.PublishDenied()
 		l.v1Error(cs, id, 403, "not allowed to publish to "+topic)
 		return
 	}

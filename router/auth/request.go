@@ -9,7 +9,7 @@ import (
 // The socket-free half of the auth subrequest (auth=request:POOL/PATH,
 // nginx's auth_request): the request head the auth service gets, and what
 // its answer means. The gateway sends the one and reads the other off its
-// event loops (gateway/auth_request.go).
+// event loops (gateway/access).
 
 // Forward is what a subrequest passes on from the client's request.
 type Forward struct {

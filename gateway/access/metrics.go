@@ -1,28 +1,31 @@
-package gateway
+package access
 
 import (
-	"cmp"
-	"github.com/wsgate/wsgate/gateway/admin"
-	"slices"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/router/auth"
 )
 
-// authMetrics are access control's counters (issue 13).
-type authMetrics struct {
+// metrics are access control's figures (issue 13).
+type metrics struct {
 	refusals        *prometheus.CounterVec
 	expiredSessions prometheus.Counter
 	subrequest      *prometheus.HistogramVec // auth=request: duration by result (allow, deny, error)
 	cacheHits       prometheus.Counter       // auth=request answers taken from auth-cache
 }
 
-// authReasons are the refusal labels, pre-created so a dashboard sees zeros.
-var authReasons = []string{"missing", "invalid", "expired", "forbidden", "publish_denied", "auth_backend_error"}
+// The refusal labels, pre-created so a dashboard sees zeros.
+const (
+	reasonMissing       = "missing"
+	reasonInvalid       = "invalid"
+	reasonExpired       = "expired"
+	reasonForbidden     = "forbidden"
+	reasonPublishDenied = "publish_denied"
+	reasonBackendError  = "auth_backend_error"
+)
 
-func newAuthMetrics(reg prometheus.Registerer, v *auth.Verifier) *authMetrics {
-	m := &authMetrics{
+func newMetrics(reg prometheus.Registerer, v *auth.Verifier) *metrics {
+	m := &metrics{
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_auth_refusals_total",
 			Help: "Requests and messages refused by access control, by reason (missing, invalid, expired token; forbidden topic or user limit; publish_denied; auth_backend_error)."}, []string{"reason"}),
 		expiredSessions: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_auth_sessions_expired_total",
@@ -36,7 +39,7 @@ func newAuthMetrics(reg prometheus.Registerer, v *auth.Verifier) *authMetrics {
 	for _, r := range []string{"allow", "deny", "error"} {
 		m.subrequest.WithLabelValues(r)
 	}
-	for _, r := range authReasons {
+	for _, r := range []string{reasonMissing, reasonInvalid, reasonExpired, reasonForbidden, reasonPublishDenied, reasonBackendError} {
 		m.refusals.WithLabelValues(r)
 	}
 	reg.MustRegister(m.refusals, m.expiredSessions, m.subrequest, m.cacheHits)
@@ -51,9 +54,5 @@ func newAuthMetrics(reg prometheus.Registerer, v *auth.Verifier) *authMetrics {
 	return m
 }
 
-// sortUsers orders the stats page's users: most connections first, then by name.
-func sortUsers(u []admin.UserStats) {
-	slices.SortFunc(u, func(a, b admin.UserStats) int {
-		return cmp.Or(cmp.Compare(b.Connections, a.Connections), cmp.Compare(a.Sub, b.Sub))
-	})
-}
+// refused counts a refusal by reason.
+func (m *metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
