@@ -63,6 +63,8 @@ const (
 	challengeInvalid = `Bearer realm="wsgate", error="invalid_token"`
 	challengeExpired = `Bearer realm="wsgate", error="invalid_token", error_description="token expired"`
 	challengeScope   = `Bearer realm="wsgate", error="insufficient_scope"`
+	// challengeNoSubject: the token is valid but cannot be counted per user.
+	challengeNoSubject = `Bearer realm="wsgate", error="invalid_token", error_description="no sub claim"`
 )
 
 func refuse(status int, challenge, reason string) Decision {
@@ -122,8 +124,15 @@ func (a *Access) token(match *router.Decision, q *Request, d Decision) Decision 
 		}
 		d.Claims = claims
 	}
+	if claims.Subject == "" && a.cfg.MaxPerUser > 0 && req.IsUpgrade() {
+		// The limit cannot be held for a token that names no one: fail closed
+		// rather than let sub-less tokens open connections without a count.
+		a.metrics.refused(reasonNoSubject)
+		return refuse(http.StatusUnauthorized, challengeNoSubject, "the token has no sub claim, which -max-conns-per-user needs")
+	}
 	if claims.Subject != "" && req.IsUpgrade() && q.User == nil {
 		if d.User = a.acquire(claims.Subject); d.User == nil {
+			a.metrics.refused(reasonUserLimit)
 			return refuse(http.StatusTooManyRequests, "", "too many connections for this user (-max-conns-per-user)")
 		}
 	}

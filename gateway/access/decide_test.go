@@ -132,6 +132,16 @@ func TestMaxConnsPerUser(t *testing.T) {
 		held = append(held, d.User)
 	}
 	refused(t, "alice's third", f.decide(t, alice), 429, "", "too many connections for this user")
+	if got := f.count(t, "wsgate_auth_refusals_total", "user_limit"); got != 1 {
+		t.Errorf("user_limit refusals %v, want 1", got)
+	}
+	// A token naming no one cannot be held to the limit: refused, counted.
+	nobody := claims("", "topics", []string{"*"})
+	delete(nobody, "sub")
+	refused(t, "a token without sub", f.decide(t, upgrade("/rooms/news?token="+token(t, nobody), "")), 401, challengeNoSubject, "no sub claim")
+	if got := f.count(t, "wsgate_auth_refusals_total", "no_subject"); got != 1 {
+		t.Errorf("no_subject refusals %v, want 1", got)
+	}
 	q := f.request(t, alice)
 	q.User = held[0] // a connection that already counts: not counted again
 	if d := q.decide(f.a); d.Verdict != Allow || d.User != nil {
@@ -155,6 +165,17 @@ func TestMaxConnsPerUser(t *testing.T) {
 	f.a.Release(&b.User)
 	if got := f.a.Users(0); len(got) != 1 || got[0].Sub != "alice" {
 		t.Errorf("bob released: Users = %+v", got)
+	}
+}
+
+// TestNoSubjectWithoutUserLimit: without -max-conns-per-user a token needs
+// no sub (nothing is counted per user).
+func TestNoSubjectWithoutUserLimit(t *testing.T) {
+	f := newFixture(t, jwtConfig(0, 0), jwtRoutes, []string{"app=s1@127.0.0.1:1"})
+	nobody := claims("", "topics", []string{"*"})
+	delete(nobody, "sub")
+	if d := f.decide(t, upgrade("/rooms/news?token="+token(t, nobody), "")); d.Verdict != Allow || d.User != nil {
+		t.Errorf("sub-less token without a user limit: %+v, want Allow with no user count", d)
 	}
 }
 

@@ -22,12 +22,14 @@ const (
 	reasonForbidden     = "forbidden"
 	reasonPublishDenied = "publish_denied"
 	reasonBackendError  = "auth_backend_error"
+	reasonUserLimit     = "user_limit" // over -max-conns-per-user (429)
+	reasonNoSubject     = "no_subject" // a token without sub while -max-conns-per-user is on (401)
 )
 
 func newMetrics(reg prometheus.Registerer, v *auth.Verifier) *metrics {
 	m := &metrics{
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_auth_refusals_total",
-			Help: "Requests and messages refused by access control, by reason (missing, invalid, expired token; forbidden topic or user limit; publish_denied; auth_backend_error)."}, []string{"reason"}),
+			Help: "Requests and messages refused by access control, by reason (missing, invalid, expired token; forbidden topic; user_limit over -max-conns-per-user; no_subject, a token without sub while that limit is on; publish_denied; auth_backend_error)."}, []string{"reason"}),
 		expiredSessions: prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_auth_sessions_expired_total",
 			Help: "Open sessions closed with 1008 because their token expired."}),
 		subrequest: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_auth_subrequest_duration_seconds",
@@ -39,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, v *auth.Verifier) *metrics {
 	for _, r := range []string{"allow", "deny", "error"} {
 		m.subrequest.WithLabelValues(r)
 	}
-	for _, r := range []string{reasonMissing, reasonInvalid, reasonExpired, reasonForbidden, reasonPublishDenied, reasonBackendError} {
+	for _, r := range []string{reasonMissing, reasonInvalid, reasonExpired, reasonForbidden, reasonPublishDenied, reasonBackendError, reasonUserLimit, reasonNoSubject} {
 		m.refusals.WithLabelValues(r)
 	}
 	reg.MustRegister(m.refusals, m.expiredSessions, m.subrequest, m.cacheHits)
