@@ -56,7 +56,10 @@ func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool 
 	}
 	if !dec.Expires.IsZero() {
 		// The session ends with the token (plus grace): a wheel tick, no timer.
-		cs.authExp = l.wheel.now + max(ticks(max(time.Until(dec.Expires), 0)), 1)
+		// Ticks compare as int32 distances: an expiry further off than
+		// maxAuthTicks would read as already past, so it is held to that
+		// (a session that outlives it is closed as expired, failing closed).
+		cs.authExp = l.wheel.now + authTicks(time.Until(dec.Expires))
 		if cs.authExp == 0 {
 			cs.authExp = 1 // 0 means no expiry
 		}
@@ -97,6 +100,15 @@ func (l *loop) authResume(cs *conn, s *authPending) {
 func (l *loop) publishDenied(cs *conn) {
 	l.g.auth.PublishDenied()
 	l.closeWith(cs, 1008, "publish not allowed", accesslog.TermDenied)
+}
+
+// maxAuthTicks is the furthest expiry the wheel can tell from a past one.
+const maxAuthTicks = 1 << 30
+
+// authTicks is how many ticks away an expiry d from now is, at least 1 and
+// at most maxAuthTicks (clamped before the conversion, which would wrap).
+func authTicks(d time.Duration) uint32 {
+	return max(ticks(min(max(d, 0), maxAuthTicks*tick)), 1)
 }
 
 // authExpired closes a session whose token (plus -jwt-expiry-grace) ran
