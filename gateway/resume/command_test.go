@@ -46,7 +46,7 @@ func TestCommands(t *testing.T) {
 		{c, ws.OpText, `{"id":19,"publish":{"topic":"b","data":"x","b64":"AA=="}}`, `{"id":19,"error":{"code":400,"message":"malformed publish: want one of data, b64"}}`},
 		{c, ws.OpText, `{"id":20,"publish":{"topic":"ro","data":"x"}}`, `{"id":20,"error":{"code":403,"message":"not allowed to publish to ro"}}`},
 		{c, ws.OpText, `{"id":21,"publish":{"topic":"ro","b64":"!!"}}`, `{"id":21,"error":{"code":403,"message":"not allowed to publish to ro"}}`}, // access first
-		{c, ws.OpText, `{"id":22,"subscribe":{"topic":"ro"}}`, `{"id":22,"subscribe":{"offset":0,"epoch":"E"}}`},                               // read-only, not hidden
+		{c, ws.OpText, `{"id":22,"subscribe":{"topic":"ro"}}`, `{"id":22,"subscribe":{"offset":0,"epoch":"E"}}`},                                   // read-only, not hidden
 		{fixed, ws.OpText, `{"id":1,"subscribe":{"topic":"lobby"}}`, `{"id":1,"error":{"code":403,"message":"not allowed to subscribe to lobby"}}`},
 		{fixed, ws.OpText, `{"id":2,"publish":{"topic":"lobby","data":"x"}}`, `{"id":2,"error":{"code":403,"message":"not allowed to publish to lobby"}}`},
 		{fixed, ws.OpText, `{"publish":{"data":"x"}}`, `{"id":0,"publish":{}}`},
