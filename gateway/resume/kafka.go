@@ -152,6 +152,9 @@ func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
 	if c.overflow || epoch != c.epoch || offset <= c.target {
 		return
 	}
+	if n := len(c.live); n > 0 && offset <= c.live[n-1].Offset {
+		return // a replay of one buffered already: the merge must not repeat it
+	}
 	p := m.Payload()
 	c.liveBytes += int64(len(p))
 	if c.liveBytes > int64(maxOut) || (maxMsgs > 0 && len(c.live) >= maxMsgs) {

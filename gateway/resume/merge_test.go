@@ -178,9 +178,9 @@ func TestRecoverFromKafkaWhileLive(t *testing.T) {
 	if got := c.frames(t); len(got) != 1 || got[0] != `{"id":2,"error":{"code":409,"message":"a resume of t is still running"}}` {
 		t.Fatalf("a second resume during the catch-up: %q", got)
 	}
-	late := h.publish("t", 3) // 21..23 arrive during the catch-up
+	late := h.publish("t", 3) // 21..23 arrive during the catch-up...
 	h.deliver(late[:2]...)
-	h.deliver(late[2:]...)
+	h.deliver(late[1:]...) // ...22 twice (the bus replays: the history ignores it, the loops get it)
 	if got := c.frames(t); len(got) != 0 {
 		t.Fatalf("live messages written during the catch-up: %q", got)
 	}
