@@ -31,8 +31,8 @@ type Env interface {
 	// Post runs fn on this loop, later (from a Kafka fetch worker). If the
 	// engine is stopping, fn may never run: nobody is left to answer.
 	Post(fn func())
-	// Publish sends a client's message on the bus; the gateway counts and
-	// logs a failure, which the client is answered.
+	// Publish sends a client's message on the bus. The gateway counts and
+	// logs a failure; the client is answered 503.
 	Publish(topic string, op router.OpCode, payload []byte) error
 	PublishDenied()                    // a publish refused by access rules (a metric)
 	Delivered(msgs, bytes, writes int) // messages written to subscribers (metrics)
