@@ -82,6 +82,17 @@ func (e *v1Env) Publish(topic string, op router.OpCode, payload []byte) error {
 	return err
 }
 
+// DeliverWaiting drains the loop's inbox now if anything waits in it.
+func (e *v1Env) DeliverWaiting() {
+	l := (*loop)(e)
+	l.inbox.Lock()
+	waiting := len(l.inbox.msgs) > 0
+	l.inbox.Unlock()
+	if waiting {
+		l.drain()
+	}
+}
+
 func (e *v1Env) Delivered(msgs, bytes, writes int) {
 	m := e.g.metrics
 	m.MsgsOut.Add(float64(msgs))

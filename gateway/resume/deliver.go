@@ -147,6 +147,9 @@ func (l *Loop) deliver(msgs []Message) {
 // than the memory holds, a catch-up from Kafka (kafka.go) — or
 // recovered:false.
 func (l *Loop) recover(c Client, s *Sub, id int64, since int64, sinceEpoch string) {
+	if l.liveFirst(); !c.Open() {
+		return // closed as a slow consumer by that delivery (slice.go)
+	}
 	n := l.node
 	entries, cur, curEpoch, why := n.hist.Range(l.entries[:0], s.topic, sinceEpoch, since, n.cfg.MaxMessages)
 	if why == history.NoStream {
@@ -240,6 +243,7 @@ func (l *Loop) sendRecovered(c Client, s *Sub, id, since, cur int64, curEpoch st
 	}
 	s.from = min(s.from, since)
 	s.last = max(s.last, cur)
+	l.recovered += len(l.out) // slice.go
 	l.write(c, l.out)
 	l.shrinkScratch()
 	l.env.Delivered(count, 0, 0)

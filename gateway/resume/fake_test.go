@@ -82,6 +82,8 @@ type published struct {
 }
 
 type fakeEnv struct {
+	l         *Loop
+	inbox     []*fakeMsg // live messages waiting for the loop's next drain
 	rt        *router.Snapshot
 	posted    chan func()
 	published []published
@@ -99,6 +101,13 @@ func (e *fakeEnv) Publish(topic string, op router.OpCode, payload []byte) error 
 	}
 	e.published = append(e.published, published{topic, op, string(payload)})
 	return nil
+}
+func (e *fakeEnv) DeliverWaiting() {
+	if len(e.inbox) > 0 {
+		b := e.inbox
+		e.inbox = nil
+		Pass(e.l, b)
+	}
 }
 func (e *fakeEnv) PublishDenied()                { e.denied++ }
 func (e *fakeEnv) Delivered(msgs, _, writes int) { e.delivered += msgs; e.writes += writes }
@@ -198,6 +207,7 @@ func newHarness(t *testing.T, cfg Config, routes ...string) *harness {
 	h.n.SetBus(h.bus, prometheus.NewRegistry())
 	h.env = &fakeEnv{rt: rt.Current(), posted: make(chan func(), 16)}
 	h.l = h.n.NewLoop(h.env)
+	h.env.l = h.l
 	return h
 }
 

@@ -167,6 +167,7 @@ func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
 // catchupDone runs on the loop when the fetch has ended: the reply, the
 // recovered messages, then the live ones buffered after them.
 func (l *Loop) catchupDone(c *catchup) {
+	l.liveFirst() // slice.go; c.s.catching is still c: live ones go to c.live
 	s, n := c.s, l.node
 	if s.catching != c || !s.c.Open() {
 		return // unsubscribed or closed meanwhile

@@ -38,6 +38,9 @@ type Env interface {
 	Delivered(msgs, bytes, writes int) // messages written to subscribers (metrics)
 	Subscribed(delta int)              // subscriptions added (+) or removed (-)
 	Routes() *router.Snapshot          // the routing the access checks apply
+	// DeliverWaiting delivers the live messages waiting for this loop now,
+	// ahead of their task (a resume storm: slice.go); Pass runs inside it.
+	DeliverWaiting()
 }
 
 // Grants is what a verified token allows beyond the URL's topic (the
@@ -61,6 +64,8 @@ type Loop struct {
 	iov, wv [][]byte
 	entries []history.Entry
 	out, js []byte
+	// recovered: bytes of recovered frames written since liveFirst last looked (slice.go)
+	recovered int
 }
 
 // NewLoop is the state of one event loop, acting through env.
