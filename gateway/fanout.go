@@ -72,7 +72,7 @@ func (m *message) release() {
 // hands the message to every event loop's inbox (one task per loop, not one per
 // connection). Inboxes are FIFO, so every loop delivers in bus order.
 func (g *Gateway) deliver(bm router.BusMessage) {
-	g.resume.hist.Append(bm.Topic, bm.Epoch, bm.Offset, byte(bm.OpCode), bm.Payload) // before any loop sees it (resume.go)
+	g.resume.Append(bm) // before any loop sees it (resume.go)
 	loops := *g.loops.Load()
 	if len(loops) == 0 {
 		return

@@ -42,7 +42,7 @@ type Gateway struct {
 	grip     *gripMetrics // GRIP sessions (grip.go)
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
-	resume   *resume // wsgate.v1 and the message history (resume.go)
+	resume   *v1Node // wsgate.v1 and the message history (resume.go)
 	page     []byte  // the complete 200 response of the demo page
 	frames   pool.Pool
 
@@ -130,7 +130,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 		_ = g.alog.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	g.resume.setBus(g.bus, &cfg, reg)
+	g.resume.SetBus(g.bus, reg)
 	return g, nil
 }
 
@@ -171,7 +171,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopChecks()
 	g.router.Start(runCtx)
 	g.auth.Run(runCtx)
-	go g.resume.run(runCtx)
+	go g.resume.Run(runCtx)
 	if g.tls != nil {
 		go g.tls.RotateTicketKeys(runCtx)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package resume
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsgate/wsgate/router"
@@ -20,12 +19,13 @@ import (
 // queue wait included), in messages (-resume-max-messages) and in bytes
 // (-max-outbound: more could not be queued to the client anyway), so a
 // resume storm after a drain cannot starve live delivery. Event loops never
-// wait: the subscription is marked catching (live delivery skips it; the
-// messages stay in the history), a worker fetches (since, target] where
+// wait: the subscription is marked catching (live delivery buffers its
+// messages instead of writing them), a worker fetches (since, target] where
 // target was the node's newest position, and the loop then sends the reply,
-// the fetched messages and what came since target from the history — or
-// fetches that newer part too (a few rounds) when the history does not
-// hold it. Never partial: any failure answers recovered:false.
+// the fetched messages and the live ones buffered after target, in order,
+// each once — or reads the range from the history when an earlier
+// catch-up's backfill holds it. Never partial: any failure answers
+// recovered:false.
 
 // catchQueueMax bounds the resumes waiting for a worker; over it a resume
 // answers recovered:false at once.
@@ -33,18 +33,20 @@ const catchQueueMax = 65536
 
 type fetchQueue struct {
 	f        router.BusFetcher
+	hist     *history.History
 	jobs     chan *catchup
 	workers  int
 	timeout  time.Duration
 	maxBytes int64
+	maxMsgs  int // -resume-max-messages (0: no limit)
 	running  atomic.Int64
 	queued   atomic.Int64
 }
 
 // catchup is one resume read back from Kafka.
 type catchup struct {
-	l             *loop
-	s             *v1Sub
+	l             *Loop
+	s             *Sub
 	id            int64
 	since, target int64 // the fetch reads (since, target]
 	epoch         string
@@ -60,9 +62,9 @@ type catchup struct {
 	overflow  bool
 }
 
-func newFetchQueue(f router.BusFetcher, cfg *Config, reg prometheus.Registerer) *fetchQueue {
-	q := &fetchQueue{f: f, jobs: make(chan *catchup, catchQueueMax), workers: cfg.ResumeFetches,
-		timeout: cfg.ResumeFetchTime, maxBytes: int64(cfg.MaxOutbound)}
+func newFetchQueue(f router.BusFetcher, cfg Config, hist *history.History, reg prometheus.Registerer) *fetchQueue {
+	q := &fetchQueue{f: f, hist: hist, jobs: make(chan *catchup, catchQueueMax), workers: cfg.Fetches,
+		timeout: cfg.FetchTimeout, maxBytes: int64(cfg.MaxOutbound), maxMsgs: cfg.MaxMessages}
 	if q.timeout <= 0 {
 		q.timeout = 5 * time.Second
 	}
@@ -92,18 +94,14 @@ func (q *fetchQueue) work(ctx context.Context) {
 		// A storm resumes the same topics from nearby positions: the first
 		// fetch keeps what it read in the history (Backfill), the rest
 		// find it there.
-		if c.memory = c.l.g.resume.hist.Covers(c.s.topic, c.epoch, c.since); !c.memory {
+		if c.memory = q.hist.Covers(c.s.topic, c.epoch, c.since); !c.memory {
 			q.running.Add(1)
 			if c.err = q.fetch(ctx, c); c.err == nil {
-				c.l.g.resume.hist.Backfill(c.s.topic, c.epoch, c.since, c.target, c.got)
+				q.hist.Backfill(c.s.topic, c.epoch, c.since, c.target, c.got)
 			}
 			q.running.Add(-1)
 		}
-		// The loop finishes it; if the engine is stopping nobody is left to answer.
-		_ = c.l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			c.l.catchupDone(c)
-			return nil
-		}))
+		c.l.env.Post(func() { c.l.catchupDone(c) })
 	}
 }
 
@@ -114,7 +112,7 @@ func (q *fetchQueue) fetch(ctx context.Context, c *catchup) error {
 	ctx, cancel := context.WithDeadline(ctx, c.deadline)
 	defer cancel()
 	maxMsgs := 0 // no limit
-	if m := c.l.g.resume.maxResume; m > 0 {
+	if m := q.maxMsgs; m > 0 {
 		if maxMsgs = m - len(c.got); maxMsgs <= 0 {
 			maxMsgs = -1 // the budget is spent: any message is one too many
 		}
@@ -136,79 +134,92 @@ func (q *fetchQueue) enqueue(c *catchup) bool {
 }
 
 // startCatchup sends a resume whose gap the history does not hold to Kafka.
-func (l *loop) startCatchup(cs *conn, s *v1Sub, id, since, target int64, epoch string) {
-	q := l.g.resume.fetch
-	c := &catchup{l: l, s: s, id: id, since: since, target: target, epoch: epoch,
+func (l *Loop) startCatchup(c Client, s *Sub, id, since, target int64, epoch string) {
+	q := l.node.fetch
+	cu := &catchup{l: l, s: s, id: id, since: since, target: target, epoch: epoch,
 		deadline: time.Now().Add(q.timeout)}
-	if !q.enqueue(c) {
-		l.notRecovered(cs, s, id, target, epoch, "too many resumes waiting for Kafka")
+	if !q.enqueue(cu) {
+		l.notRecovered(c, s, id, target, epoch, "too many resumes waiting for Kafka")
 		return
 	}
-	s.catching = c
+	s.catching = cu
 }
 
 // buffer keeps a live message for a catching subscription (a copy: the
 // message's buffers go back to the pool after delivery).
-func (c *catchup) buffer(m *message, maxOut int, maxMsgs int) {
-	if c.overflow || m.epoch != c.epoch || m.offset <= c.target {
+func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
+	offset, epoch := m.Position()
+	if c.overflow || epoch != c.epoch || offset <= c.target {
 		return
 	}
-	p := m.payload()
+	if n := len(c.live); n > 0 && offset <= c.live[n-1].Offset {
+		return // a replay of one buffered already: the merge must not repeat it
+	}
+	p := m.Payload()
 	c.liveBytes += int64(len(p))
 	if c.liveBytes > int64(maxOut) || (maxMsgs > 0 && len(c.live) >= maxMsgs) {
 		c.overflow, c.live = true, nil
 		return
 	}
-	c.live = append(c.live, history.Entry{Offset: m.offset, Op: byte(m.op), Payload: append([]byte(nil), p...)})
+	c.live = append(c.live, history.Entry{Offset: offset, Op: byte(m.Op()), Payload: append([]byte(nil), p...)})
 }
 
-// catchupDone runs on the loop when the fetch has ended.
-func (l *loop) catchupDone(c *catchup) {
-	s, r := c.s, l.g.resume
-	if s.catching != c || s.cs.state != stateOpen {
+// catchupDone runs on the loop when the fetch has ended: the reply, the
+// recovered messages, then the live ones buffered after them.
+func (l *Loop) catchupDone(c *catchup) {
+	l.liveFirst() // slice.go; c.s.catching is still c: live ones go to c.live
+	s, n := c.s, l.node
+	if s.catching != c || !s.c.Open() {
 		return // unsubscribed or closed meanwhile
 	}
 	s.catching = nil
+	maxMsgs := n.cfg.MaxMessages
 	why := ""
 	switch {
 	case c.err != nil:
 		why = "Kafka: " + c.err.Error()
-	case c.overflow || (r.maxResume > 0 && len(c.got)+len(c.live) > r.maxResume):
+	case c.overflow || (maxMsgs > 0 && len(c.got)+len(c.live) > maxMsgs):
 		why = "more messages missed than -resume-max-messages (or -max-outbound bytes)"
 	}
 	if why != "" {
-		cur, epoch := r.current(s.topic)
-		l.notRecovered(s.cs, s, c.id, cur, epoch, why)
+		cur, epoch := n.current(s.topic)
+		l.notRecovered(s.c, s, c.id, cur, epoch, why)
 		return
 	}
 	got, cur := c.got, c.target
 	if c.memory {
 		var why string
-		v := l.v1
-		got, cur, _, why = r.hist.Range(v.entries[:0], s.topic, c.epoch, c.since, r.maxResume)
-		defer func() { clear(got); v.entries = got[:0] }()
+		got, cur, _, why = n.hist.Range(l.entries[:0], s.topic, c.epoch, c.since, maxMsgs)
+		defer func() { clear(got); l.entries = got[:0] }()
 		if why != history.OK {
-			cur, epoch := r.current(s.topic)
-			l.notRecovered(s.cs, s, c.id, cur, epoch, why)
+			cur, epoch := n.current(s.topic)
+			l.notRecovered(s.c, s, c.id, cur, epoch, why)
 			return
 		}
 	}
-	// The live ones buffered after what the fetch (or the history) gave.
-	live := c.live
-	for len(live) > 0 && live[0].Offset <= cur {
-		live = live[1:]
+	live := mergeLive(c.live, cur)
+	if k := len(live); k > 0 {
+		cur = live[k-1].Offset
 	}
-	if n := len(live); n > 0 {
-		cur = live[n-1].Offset
-	}
-	if r.maxResume > 0 && len(got)+len(live) > r.maxResume {
-		cur, epoch := r.current(s.topic)
-		l.notRecovered(s.cs, s, c.id, cur, epoch, history.TooMany)
+	if maxMsgs > 0 && len(got)+len(live) > maxMsgs {
+		cur, epoch := n.current(s.topic)
+		l.notRecovered(s.c, s, c.id, cur, epoch, history.TooMany)
 		return
 	}
 	result := "recovered_kafka"
 	if c.memory {
 		result = "recovered"
 	}
-	l.sendRecovered(s.cs, s, c.id, c.since, cur, c.epoch, got, live, result)
+	l.sendRecovered(s.c, s, c.id, c.since, cur, c.epoch, got, live, result)
+}
+
+// mergeLive is what of the live messages buffered during a catch-up
+// follows a recovery that ends at cur: those after it (the buffer holds
+// only messages after the fetch's target, but a recovery read from the
+// history may reach further).
+func mergeLive(live []history.Entry, cur int64) []history.Entry {
+	for len(live) > 0 && live[0].Offset <= cur {
+		live = live[1:]
+	}
+	return live
 }
