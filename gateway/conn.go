@@ -245,7 +245,7 @@ func (l *loop) frames(cs *conn) {
 				return
 			}
 			if cs.grip != nil {
-				g.grip.discarded.Inc() // a detached GRIP client: no backend to go to
+				g.grip.Discarded() // a detached GRIP client: no backend to go to
 			}
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/admin"
+	"github.com/wsgate/wsgate/gateway/grip"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/gateway/internal/limits"
 	"github.com/wsgate/wsgate/pool"
@@ -37,7 +38,7 @@ type Gateway struct {
 	auth     *gatewayAuth   // JWT verifier, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
-	grip     *gripMetrics // GRIP sessions (grip.go)
+	grip     *grip.Metrics // GRIP sessions (grip.go)
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
 	resume   *resume // wsgate.v1 and the message history (resume.go)
@@ -107,7 +108,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
-	g.grip = newGripMetrics(reg)
+	g.grip = grip.NewMetrics(reg)
 	if g.auth, err = newGatewayAuth(cfg.JWT, reg, log); err != nil {
 		return nil, fmt.Errorf("access control: %w", err)
 	}
