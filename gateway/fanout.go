@@ -226,10 +226,7 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 			l.wv = append(l.wv[:0], iov...)
 			_, _ = cs.c.Writev(l.wv)
 		}
-		if cs.alog != nil { // access log on: the session's line counts what it got
-			cs.alog.msgsOut += int64(len(iov))
-			cs.alog.bytesOut += int64(n)
-		}
+		cs.alog.Sent(len(iov), n) // access log on: the session's line counts what it got
 		writes++
 		delivered += len(iov)
 		bytes += n

@@ -64,6 +64,7 @@ type Gateway struct {
 	guard                                wsGuard // WebSocket-path hardening state (wsguard.go)
 
 	alog *accesslog.Logger // access log (accesslog.go); nil when off
+	clog *accesslog.Conns  // its lines of connections the gateway serves itself; nil when off
 	ids  *accesslog.IDs    // request IDs; nil when disabled
 	tls  *tlsSide          // nil without -tls-listen (tls.go)
 }
@@ -120,6 +121,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	if g.alog, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
 		return nil, err
 	}
+	g.clog = newConnsLog(g.alog, g.ids)
 	if g.tls, err = newTLSSide(cfg.TLS, reg); err != nil {
 		_ = g.alog.Close()
 		return nil, err
@@ -257,7 +259,7 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	g.open.Add(1)
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	if g.alog != nil {
-		cs.alog = &connLog{start: g.clock()}
+		cs.alog = g.clog.Open()
 	}
 	c.SetContext(cs)
 	if isTLS {

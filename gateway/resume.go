@@ -203,10 +203,7 @@ func (l *loop) v1Deliver(msgs []*message) {
 			v.wv = append(v.wv[:0], iov...)
 			_, _ = cs.c.Writev(v.wv)
 		}
-		if cs.alog != nil {
-			cs.alog.msgsOut += int64(len(iov))
-			cs.alog.bytesOut += int64(n)
-		}
+		cs.alog.Sent(len(iov), n)
 		writes++
 		delivered += len(iov)
 		bytes += n
@@ -351,9 +348,7 @@ func (l *loop) v1Write(cs *conn, b []byte) {
 		return
 	}
 	_, _ = cs.c.Write(b)
-	if cs.alog != nil {
-		cs.alog.bytesOut += int64(len(b))
-	}
+	cs.alog.Sent(0, len(b))
 	if cs.state == stateOpen && cs.c.OutboundBuffered() > l.g.cfg.MaxOutbound {
 		l.g.metrics.SlowConsumers.Inc()
 		l.closeWith(cs, ws.StatusPolicyViolation, "slow consumer: outbound buffer full", accesslog.TermSlowConsumer)
