@@ -38,7 +38,7 @@ type Gateway struct {
 	auth     *gatewayAuth   // JWT verifier, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
-	grip     *grip.Metrics // GRIP sessions (grip.go)
+	grip     *grip.Metrics // GRIP sessions (gateway/grip)
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
 	resume   *resume // wsgate.v1 and the message history (resume.go)
