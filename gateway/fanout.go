@@ -136,9 +136,9 @@ func (l *loop) drain() {
 }
 
 // deliverTopic delivers msgs, all of one topic in bus order, to the loop's
-// subscribers of it: plain topic subscribers and GRIP sessions (gateway/grip). A close
-// message (a publisher's close action) closes every one of them, after
-// what came before it.
+// subscribers of it: plain topic subscribers and GRIP sessions
+// (gateway/grip). A close message (a publisher's close action) closes every
+// one of them, after what came before it.
 func (l *loop) deliverTopic(msgs []*message) {
 	name := msgs[0].topic
 	for len(msgs) > 0 {
