@@ -230,9 +230,7 @@ func (l *loop) frames(cs *conn) {
 		l.progress(cs, ev)
 		switch ev.Kind {
 		case codec.KindMessage:
-			if cs.alog != nil {
-				cs.alog.msgsIn++
-			}
+			cs.alog.Received(1, 0)
 			g.metrics.MsgsIn.Inc()
 			g.metrics.BytesIn.Add(float64(len(ev.Payload)))
 			if cs.v1 { // commands, not broadcasts (v1.go)
@@ -245,7 +243,7 @@ func (l *loop) frames(cs *conn) {
 				return
 			}
 			if cs.grip != nil {
-				g.grip.discarded.Inc() // a detached GRIP client: no backend to go to
+				g.grip.Discarded() // a detached GRIP client: no backend to go to
 			}
 			if cs.group != nil {
 				if err := g.bus.Publish(cs.group.Name(), router.OpCode(ev.OpCode), ev.Payload); err != nil {
@@ -261,9 +259,7 @@ func (l *loop) frames(cs *conn) {
 			l.closeWith(cs, ev.Code, "", accesslog.TermClientClosed)
 		}
 		_, _ = cs.c.Discard(n)
-		if cs.alog != nil {
-			cs.alog.bytesIn += int64(n)
-		}
+		cs.alog.Received(0, n)
 		if l.overBudget(cs, budget) {
 			return
 		}
@@ -299,8 +295,8 @@ func (l *loop) closeWith(cs *conn, code ws.StatusCode, reason string, term acces
 	}
 	l.scratch = codec.AppendCloseFrame(l.scratch[:0], code, reason)
 	_, _ = cs.c.Write(l.scratch)
-	if cs.alog != nil && cs.alog.ws {
-		cs.alog.bytesOut += int64(len(l.scratch))
+	if cs.alog.WebSocket() {
+		cs.alog.Sent(0, len(l.scratch))
 		by := accesslog.SideGateway
 		if term == accesslog.TermClientClosed {
 			by = accesslog.SideClient

@@ -124,7 +124,7 @@ func (l *loop) drain() {
 		for j < len(batch) && batch[j].topic == batch[i].topic {
 			j++
 		}
-		l.deliverTopic(batch[i:j]) // topic subscribers and GRIP sessions (grip.go)
+		l.deliverTopic(batch[i:j]) // topic subscribers and GRIP sessions
 		i = j
 	}
 	for i, m := range batch {
@@ -133,6 +133,48 @@ func (l *loop) drain() {
 	}
 	l.spare = batch[:0]
 	l.closeSlow()
+}
+
+// deliverTopic delivers msgs, all of one topic in bus order, to the loop's
+// subscribers of it: plain topic subscribers and GRIP sessions
+// (gateway/grip). A close message (a publisher's close action) closes every
+// one of them, after what came before it.
+func (l *loop) deliverTopic(msgs []*message) {
+	name := msgs[0].topic
+	for len(msgs) > 0 {
+		k := 0
+		for k < len(msgs) && msgs[k].op != ws.OpClose {
+			k++
+		}
+		if k > 0 {
+			if grp := l.topics.Lookup(name); grp != nil {
+				l.deliverRun(grp, msgs[:k])
+			}
+			if n, bytes := l.grips.Deliver(name, msgs[:k]); n > 0 {
+				l.g.metrics.MsgsOut.Add(float64(n))
+				l.g.metrics.BytesOut.Add(float64(bytes))
+			}
+		}
+		if k < len(msgs) {
+			l.closeTopic(name, msgs[k])
+			k++
+		}
+		msgs = msgs[k:]
+	}
+}
+
+// closeTopic closes every subscriber of a topic on this loop with the close
+// message's code and reason: plain subscribers and GRIP sessions alike.
+func (l *loop) closeTopic(name string, m *message) {
+	code, reason := codec.CloseBody(m.payload())
+	if grp := l.topics.Lookup(name); grp != nil {
+		for i := grp.Len() - 1; i >= 0; i-- {
+			if i < grp.Len() {
+				l.closeWith(grp.Members()[i], code, reason, accesslog.TermNormal) // a publisher closed the channel
+			}
+		}
+	}
+	l.grips.Close(name, m.frame.B, code, reason)
 }
 
 // deliverRun writes msgs (all of one topic, in order) to every local subscriber.
@@ -184,10 +226,7 @@ func (l *loop) deliverRun(grp *topicGroup, msgs []*message) {
 			l.wv = append(l.wv[:0], iov...)
 			_, _ = cs.c.Writev(l.wv)
 		}
-		if cs.alog != nil { // access log on: the session's line counts what it got
-			cs.alog.msgsOut += int64(len(iov))
-			cs.alog.bytesOut += int64(n)
-		}
+		cs.alog.Sent(len(iov), n) // access log on: the session's line counts what it got
 		writes++
 		delivered += len(iov)
 		bytes += n

@@ -22,6 +22,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/access"
 	"github.com/wsgate/wsgate/gateway/accesslog"
 	"github.com/wsgate/wsgate/gateway/admin"
+	"github.com/wsgate/wsgate/gateway/grip"
 	"github.com/wsgate/wsgate/gateway/internal/gnetx"
 	"github.com/wsgate/wsgate/gateway/internal/limits"
 	"github.com/wsgate/wsgate/gateway/tlsside"
@@ -39,7 +40,7 @@ type Gateway struct {
 	auth     *access.Access // access control: JWT, auth=request, per-user counts (auth.go)
 	bus      router.Bus
 	metrics  *metrics
-	grip     *gripMetrics // GRIP sessions (grip.go)
+	grip     *grip.Metrics // GRIP sessions (gateway/grip)
 	gatherer prometheus.Gatherer
 	upgrade  codec.UpgradeOptions
 	resume   *v1Node // wsgate.v1 and the message history (resume.go)
@@ -65,6 +66,7 @@ type Gateway struct {
 	guard                                wsGuard // WebSocket-path hardening state (wsguard.go)
 
 	alog *accesslog.Logger // access log (accesslog.go); nil when off
+	clog *accesslog.Conns  // its lines of connections the gateway serves itself; nil when off
 	ids  *accesslog.IDs    // request IDs; nil when disabled
 	tls  *tlsside.Side     // nil without -tls-listen (tls.go)
 }
@@ -109,7 +111,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	g.limits = limits.New(cfg.MaxConnsPerIP, cfg.ConnRatePerIP)
 	g.loops.Store(&[]*loop{})
 	g.metrics = newMetrics(reg, func() float64 { return float64(g.subs.Load()) })
-	g.grip = newGripMetrics(reg)
+	g.grip = grip.NewMetrics(reg)
 	if g.auth, err = access.New(access.Options{JWT: cfg.JWT, Timeout: cfg.AuthTimeout, Router: rt, Registry: reg, Log: log}); err != nil {
 		return nil, fmt.Errorf("access control: %w", err)
 	}
@@ -121,6 +123,7 @@ func New(cfg Config, newBus NewBus, log *slog.Logger, reg *prometheus.Registry) 
 	if g.alog, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
 		return nil, err
 	}
+	g.clog = newConnsLog(g.alog, g.ids)
 	if g.tls, err = tlsside.New(cfg.TLS, reg, g.metrics, log); err != nil {
 		_ = g.alog.Close()
 		return nil, err
@@ -258,7 +261,7 @@ func (g *Gateway) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	g.open.Add(1)
 	cs := &conn{c: c, loop: l, lastSeen: l.wheel.now, groupIdx: -1}
 	if g.alog != nil {
-		cs.alog = &connLog{start: g.clock()}
+		cs.alog = g.clog.Open()
 	}
 	c.SetContext(cs)
 	if isTLS {

@@ -29,8 +29,8 @@ type loop struct {
 	wheel   *timers
 	parser  codec.Parser
 	topics  *router.TopicTable[*conn]
-	grips   *router.TopicTable[*gripSub] // GRIP sessions' channels (grip.go)
-	px      *proxy.Loop                  // state the proxy sessions of this loop share
+	grips   *gripChannels // GRIP sessions' channels (grip.go)
+	px      *proxy.Loop   // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run
@@ -63,7 +63,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		g:      g,
 		el:     el,
 		topics: router.NewTopicTable[*conn](),
-		grips:  router.NewTopicTable[*gripSub](),
+		grips:  newGripChannels(g),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
 	l.wheel = newTimers(g.now())

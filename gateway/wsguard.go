@@ -126,9 +126,7 @@ func (l *loop) flushPong(cs *conn) {
 // as a slow consumer (1008, counted). It reports whether cs is still open.
 func (l *loop) send(cs *conn, b []byte) bool {
 	_, _ = cs.c.Write(b)
-	if cs.alog != nil {
-		cs.alog.bytesOut += int64(len(b))
-	}
+	cs.alog.Sent(0, len(b))
 	if cs.state != stateOpen {
 		return false // the write failed and gnet closed the connection
 	}

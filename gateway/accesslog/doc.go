@@ -54,8 +54,12 @@
 //
 // # Wiring (what the session machine fills, and when)
 //
-// The session owns a Record (embedded: no allocation) and a *Logger and *IDs
-// from the gateway (both nil-safe when disabled). `now` is the loop's clock.
+// Proxied requests: the session (gateway/proxy) owns a Record (embedded: no
+// allocation) and a *Logger and *IDs from the gateway (both nil-safe when
+// disabled). Connections the gateway serves itself (refused at accept,
+// answered by the gateway, topic WebSocket sessions): Conns fills the Record
+// at the gateway's calls, from a 128-byte Conn per connection. `now` is the
+// loop's clock.
 //
 //   - accept: rec.Reset(now); Client, Listener. Refused by a limit: Kind =
 //     KindRefused, Status (503, or 0 when closed without an answer), Term =
