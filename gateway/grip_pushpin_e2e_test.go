@@ -121,7 +121,10 @@ func gripTranscript(t *testing.T, be *nodeServer, wsURL, publish string) []strin
 	h := gripHello(t, p)
 	var out []string
 	out = append(out, fmt.Sprintf("hello grip=%v", h["grip"]))
-	settle := func() { time.Sleep(300 * time.Millisecond) } // Pushpin subscribes through its handler, asynchronously
+	// Pushpin subscribes through its handler, asynchronously: a publish sent before that is lost to
+	// the session. 300 ms sufficed on an idle host, not under a loaded one (a lost p1 then failed
+	// the test after 5 s), so allow a second.
+	settle := func() { time.Sleep(time.Second) }
 	recv := func() {
 		ev := nextMessage(t, p)
 		if ev.Ev == "close" {
