@@ -58,10 +58,19 @@ func (l *loop) origin(cs *conn, route string) proxy.Origin {
 		Start: l.g.clog.TakeStart(cs.alog)}
 }
 
-// logAnswered logs a request the gateway answered itself (req nil: its head
-// could not be parsed), and starts the next request afresh.
-func (l *loop) logAnswered(cs *conn, req *codec.Request, route string, status int, term accesslog.Termination, detail string) {
-	l.g.clog.Answered(cs.alog, (*logPeer)(cs), req, route, status, term, detail)
+// logAnswered logs a request the gateway answered itself with out bytes
+// (req nil: its head could not be parsed), and starts the next request afresh.
+func (l *loop) logAnswered(cs *conn, req *codec.Request, route string, status int, term accesslog.Termination, detail string, out int) {
+	l.g.clog.Answered(cs.alog, (*logPeer)(cs), req, route, status, term, detail, out)
+}
+
+// refuseLogged answers a request with an error status and closes, logging
+// it first: req's fields point into the inbound buffer that refuse discards.
+func (l *loop) refuseLogged(cs *conn, req *codec.Request, route string, status int, term accesslog.Termination, detail, reason string) {
+	if cs.alog != nil {
+		l.logAnswered(cs, req, route, status, term, detail, len(codec.AppendError(l.scratch[:0], status, reason)))
+	}
+	l.refuse(cs, status, reason)
 }
 
 // openWS keeps what a topic session's line needs at its close: n is the

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/wsgate/wsgate/codec"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -218,6 +219,10 @@ func TestE2EAccessLogStates(t *testing.T) {
 		wantFields(t, l, map[string]any{"kind": "http", "termination": "timeout_handshake", "term": "cR--", "tq_ms": -1})
 		if l.Tt < 400 {
 			t.Errorf("Tt %d ms, want about the 500 ms handshake timeout", l.Tt)
+		}
+		// The answer's bytes count, as for a proxied request (they were logged as 0 before).
+		if want := len(codec.AppendError(nil, 408, "request head not received in time")); l.BytesOut != want {
+			t.Errorf("bytes_out %d, want %d (the 408 answered)", l.BytesOut, want)
 		}
 	})
 

@@ -45,8 +45,7 @@ func appendPage(dst []byte, closing bool) []byte {
 func (l *loop) servePage(cs *conn, req *codec.Request, n int, buf []byte) bool {
 	kind, length, err := codec.RequestBodyOf(req)
 	if err != nil {
-		l.logAnswered(cs, req, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error())
-		l.refuse(cs, codec.StatusOf(err), err.Error())
+		l.refuseLogged(cs, req, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error(), err.Error())
 		return false
 	}
 	closing := req.WantsClose()
@@ -67,14 +66,14 @@ func (l *loop) servePage(cs *conn, req *codec.Request, n int, buf []byte) bool {
 			closing = true
 		}
 	}
+	page := l.g.page
 	if closing {
 		l.scratch = appendPage(l.scratch[:0], true)
-		_, _ = cs.c.Write(l.scratch)
-	} else {
-		_, _ = cs.c.Write(l.g.page)
+		page = l.scratch
 	}
+	_, _ = cs.c.Write(page)
 	l.g.metrics.HTTPResponse(http.StatusOK)
-	l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "")
+	l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "", len(page))
 	if closing {
 		l.linger(cs) // drops whatever else was sent
 		return false

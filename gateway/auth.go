@@ -41,8 +41,8 @@ func (l *loop) authorize(cs *conn, req *codec.Request, d *router.Decision) bool 
 		l.refuse(cs, dec.Status, dec.Reason)
 		return false
 	case dec.Verdict == access.Refuse:
-		l.refused = dec.Status
 		l.scratch = dec.AppendChallenge(l.scratch[:0])
+		l.refused, l.refusedBytes = dec.Status, len(l.scratch)
 		_, _ = cs.c.Write(l.scratch)
 		l.g.metrics.HTTPResponse(dec.Status)
 		l.linger(cs)

@@ -93,8 +93,7 @@ func (l *loop) handshake(cs *conn) {
 		l.reqStart(cs)
 		req, n, err := codec.ParseRequestHead(buf, g.cfg.MaxHeaderBytes)
 		if err != nil {
-			l.logAnswered(cs, nil, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error())
-			l.refuse(cs, codec.StatusOf(err), err.Error())
+			l.refuseLogged(cs, nil, "", codec.StatusOf(err), accesslog.TermProtocolError, err.Error(), err.Error())
 			return
 		}
 		if n == 0 {
@@ -102,8 +101,7 @@ func (l *loop) handshake(cs *conn) {
 		}
 		cs.lastSeen = l.wheel.now
 		if len(req.Headers) > g.cfg.MaxHeaderCount {
-			l.logAnswered(cs, req, "", http.StatusRequestHeaderFieldsTooLarge, accesslog.TermProtocolError, "too many header fields")
-			l.refuse(cs, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+			l.refuseLogged(cs, req, "", http.StatusRequestHeaderFieldsTooLarge, accesslog.TermProtocolError, "too many header fields", "too many header fields")
 			return
 		}
 		if !req.IsUpgrade() && req.Path == "/wsgate.js" { // the browser client (resume.go)
@@ -114,8 +112,7 @@ func (l *loop) handshake(cs *conn) {
 		}
 		if !req.IsUpgrade() && g.cfg.DemoPath != "" && req.Path == g.cfg.DemoPath {
 			if req.Method != http.MethodGet {
-				l.logAnswered(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "demo page: not GET")
-				l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
+				l.refuseLogged(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "demo page: not GET", "only GET is served here")
 				return
 			}
 			if !l.servePage(cs, req, n, buf) {
@@ -126,21 +123,18 @@ func (l *loop) handshake(cs *conn) {
 		rt := g.router.Current()
 		d := rt.Match(&router.Request{Host: req.Host, Path: req.Path, Upgrade: req.IsUpgrade()})
 		if d.Status != 0 {
-			l.logAnswered(cs, req, d.Route.Prefix, d.Status, refusalTerm(d.Status), d.Reason)
-			l.refuse(cs, d.Status, d.Reason)
+			l.refuseLogged(cs, req, d.Route.Prefix, d.Status, refusalTerm(d.Status), d.Reason, d.Reason)
 			return
 		}
 		if req.IsUpgrade() && !g.originAllowed(req, d.Route) {
-			l.logAnswered(cs, req, d.Route.Prefix, http.StatusForbidden, accesslog.TermDenied, "origin not allowed")
-			l.refuse(cs, http.StatusForbidden, "origin not allowed")
+			l.refuseLogged(cs, req, d.Route.Prefix, http.StatusForbidden, accesslog.TermDenied, "origin not allowed", "origin not allowed")
 			return
 		}
 		if d.Route.Wildcard() {
 			// One rule for topic names, shared with the publish API.
 			var err error
 			if d.Topic, err = router.TopicName(d.Topic); err != nil {
-				l.logAnswered(cs, req, d.Route.Prefix, http.StatusBadRequest, accesslog.TermProtocolError, err.Error())
-				l.refuse(cs, http.StatusBadRequest, err.Error())
+				l.refuseLogged(cs, req, d.Route.Prefix, http.StatusBadRequest, accesslog.TermProtocolError, err.Error(), err.Error())
 				return
 			}
 		}
@@ -150,7 +144,7 @@ func (l *loop) handshake(cs *conn) {
 		}
 		if (d.Route.Auth != router.AuthNone || d.Route.Publish != router.PublishClients) && !l.authorize(cs, req, &d) {
 			if !l.authWaiting(cs) { // not refused: its auth subrequest is out
-				l.logAnswered(cs, req, d.Route.Prefix, l.refused, refusalTerm(l.refused), "access control")
+				l.logAnswered(cs, req, d.Route.Prefix, l.refused, refusalTerm(l.refused), "access control", l.refusedBytes)
 			}
 			return // refused (auth.go), or waiting for auth=request
 		}
@@ -163,7 +157,7 @@ func (l *loop) handshake(cs *conn) {
 		if err != nil {
 			_, _ = cs.c.Write(resp)
 			g.metrics.HTTPResponse(codec.StatusOf(err))
-			l.logAnswered(cs, req, d.Route.Prefix, codec.StatusOf(err), refusalTerm(codec.StatusOf(err)), err.Error())
+			l.logAnswered(cs, req, d.Route.Prefix, codec.StatusOf(err), refusalTerm(codec.StatusOf(err)), err.Error(), len(resp))
 			g.log.Debug("upgrade refused", "remote", cs.c.RemoteAddr(), "path", req.Path, "err", err)
 			l.linger(cs)
 			return
@@ -279,8 +273,8 @@ func (l *loop) publishFailed(topic string, err error) {
 
 // refuse answers an HTTP request with an error status and closes.
 func (l *loop) refuse(cs *conn, status int, reason string) {
-	l.refused = status
 	l.scratch = codec.AppendError(l.scratch[:0], status, reason)
+	l.refused, l.refusedBytes = status, len(l.scratch)
 	_, _ = cs.c.Write(l.scratch)
 	l.g.metrics.HTTPResponse(status)
 	l.g.log.Debug("request refused", "remote", cs.c.RemoteAddr(), "status", status, "reason", reason)
@@ -342,8 +336,7 @@ func (l *loop) fire(cs *conn) {
 		}
 		g.metrics.Timeouts.WithLabelValues("handshake").Inc()
 		if cs.c.InboundBuffered() > 0 {
-			l.logAnswered(cs, nil, "", http.StatusRequestTimeout, accesslog.TermTimeoutHandshake, "request head not received in time")
-			l.refuse(cs, http.StatusRequestTimeout, "request head not received in time")
+			l.refuseLogged(cs, nil, "", http.StatusRequestTimeout, accesslog.TermTimeoutHandshake, "request head not received in time", "request head not received in time")
 			return
 		}
 		_ = l.el.Close(cs.sock()) // nothing was asked: nothing to answer

@@ -291,7 +291,7 @@ func (g *Gateway) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	l.closeWS(cs, accesslog.TermClientClosed, accesslog.SideClient, 0, "") // FIN or reset while open
 	if cs.state == stateHandshake && cs.alog != nil && c.InboundBuffered() > 0 {
-		l.logAnswered(cs, nil, "", 0, accesslog.TermClientClosed, "closed during the request head")
+		l.logAnswered(cs, nil, "", 0, accesslog.TermClientClosed, "closed during the request head", 0)
 	}
 	l.wheel.remove(cs)
 	l.clients.Remove(cs)

@@ -23,14 +23,15 @@ const wheelSlots = 1024
 type loop struct {
 	// refused is the status of the last refusal written on this loop (refuse,
 	// authorize), so a caller that only learns "refused" can log it.
-	refused int
-	g       *Gateway
-	el      gnet.EventLoop
-	wheel   *timers
-	parser  codec.Parser
-	topics  *router.TopicTable[*conn]
-	grips   *gripChannels // GRIP sessions' channels (grip.go)
-	px      *proxy.Loop   // state the proxy sessions of this loop share
+	refused      int
+	refusedBytes int // and the size of its answer, for the access log
+	g            *Gateway
+	el           gnet.EventLoop
+	wheel        *timers
+	parser       codec.Parser
+	topics       *router.TopicTable[*conn]
+	grips        *gripChannels // GRIP sessions' channels (grip.go)
+	px           *proxy.Loop   // state the proxy sessions of this loop share
 
 	scratch  []byte   // responses and control frames, written before the next use
 	iov      [][]byte // broadcast frames for the current topic run

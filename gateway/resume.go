@@ -42,15 +42,15 @@ func (l *loop) v1Pass(batch []*message) []*message { return resume.Pass(l.v1, ba
 // listener, keeping the connection when the request has no body.
 func (l *loop) serveScript(cs *conn, req *codec.Request, n int) bool {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		l.logAnswered(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "wsgate.js: not GET")
-		l.refuse(cs, http.StatusMethodNotAllowed, "only GET is served here")
+		l.refuseLogged(cs, req, "", http.StatusMethodNotAllowed, accesslog.TermDenied, "wsgate.js: not GET", "only GET is served here")
 		return false
 	}
 	kind, _, err := codec.RequestBodyOf(req)
 	closing := err != nil || kind != codec.BodyNone || req.WantsClose()
-	_, _ = cs.c.Write(l.g.resume.Script(&l.scratch, closing, req.Method == http.MethodHead))
+	script := l.g.resume.Script(&l.scratch, closing, req.Method == http.MethodHead)
+	_, _ = cs.c.Write(script)
 	l.g.metrics.HTTPResponse(http.StatusOK)
-	l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "")
+	l.logAnswered(cs, req, "", http.StatusOK, accesslog.TermNormal, "", len(script))
 	if closing {
 		l.linger(cs)
 		return false

@@ -130,14 +130,15 @@ func (cl *Conns) TakeStart(a *Conn) time.Time {
 
 // Answered logs a request the gateway answered itself with status (req nil:
 // its head could not be parsed; route: the route prefix that matched, if
-// any), and starts the next request afresh.
-func (cl *Conns) Answered(a *Conn, p Peer, req *codec.Request, route string, status int, term Termination, detail string) {
+// any; out: the bytes of its answer), and starts the next request afresh.
+func (cl *Conns) Answered(a *Conn, p Peer, req *codec.Request, route string, status int, term Termination, detail string, out int) {
 	if a == nil {
 		return
 	}
 	var rec Record
 	cl.startRecord(&rec, a, p, req, route)
 	rec.Status, rec.Term, rec.Detail = status, term, detail
+	rec.BytesOut = int64(out)
 	rec.End(time.Now())
 	a.start = -1
 	cl.sink.Log(&rec)

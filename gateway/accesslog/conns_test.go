@@ -110,11 +110,11 @@ func TestAnswered(t *testing.T) {
 	req, _ := head(t, "GET /demo?token=x HTTP/1.0\nHost: h\nX-Forwarded-For: 198.51.100.4\nX-Request-Id: lb-1\n")
 	cl.RequestStart(a) // already marked by the accept: kept
 	time.Sleep(time.Millisecond)
-	cl.Answered(a, client, req, "", 200, TermNormal, "")
+	cl.Answered(a, client, req, "", 200, TermNormal, "", 1234)
 	r := (*got)[0]
 	if !r.Time.Equal(opened) || r.Kind != KindHTTP || r.Method != "GET" || r.Target != "/demo?token=x" || r.Proto != "HTTP/1.0" ||
 		r.XFF != "198.51.100.4" || r.RequestID != "lb-1" || r.Client.String() != "10.1.2.3:40000" || r.Listener != "plain" ||
-		r.Status != 200 || r.Term != TermNormal || r.Tq < time.Millisecond || r.Tt < r.Tq {
+		r.Status != 200 || r.Term != TermNormal || r.Tq < time.Millisecond || r.Tt < r.Tq || r.BytesOut != 1234 {
 		t.Errorf("demo page: %+v (opened %v)", r, opened)
 	}
 
@@ -124,22 +124,22 @@ func TestAnswered(t *testing.T) {
 	marked := cl.at(a.start)
 	cl.RequestStart(a) // a later read of the same head: the mark stays
 	req, _ = head(t, "GET /rooms/a HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: Upgrade\n")
-	cl.Answered(a, peer{addr: client.addr, tls: true}, req, "/rooms/", 403, RefusalTerm(403), "origin not allowed")
+	cl.Answered(a, peer{addr: client.addr, tls: true}, req, "/rooms/", 403, RefusalTerm(403), "origin not allowed", 97)
 	r = (*got)[1]
 	if !r.Time.Equal(marked) || !r.Time.After(opened) || r.Kind != KindWebSocket || r.Proto != "HTTP/1.1" || r.Route != "/rooms/" ||
-		r.Listener != "tls" || r.Term != TermDenied || r.Detail != "origin not allowed" || r.RequestID == "" || r.XFF != "" {
+		r.Listener != "tls" || r.Term != TermDenied || r.Detail != "origin not allowed" || r.RequestID == "" || r.XFF != "" || r.BytesOut != 97 {
 		t.Errorf("refused upgrade: %+v", r)
 	}
 
 	// A head that could not be parsed: no request fields, Tq -1.
-	cl.Answered(a, client, nil, "", 400, TermProtocolError, "bad request line")
+	cl.Answered(a, client, nil, "", 400, TermProtocolError, "bad request line", 0)
 	r = (*got)[2]
 	if r.Kind != KindHTTP || r.Method != "" || r.Tq != -1 || r.Status != 400 || r.Time.Before(marked) {
 		t.Errorf("unparsed head: %+v", r)
 	}
 
 	// The log is off: no Conn, nothing logged, nothing panics.
-	cl.Answered(nil, client, req, "", 200, TermNormal, "")
+	cl.Answered(nil, client, req, "", 200, TermNormal, "", 10)
 	cl.RequestStart(nil)
 	if len(*got) != 3 {
 		t.Errorf("%d lines, want 3", len(*got))
