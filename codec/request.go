@@ -27,6 +27,17 @@ type Request struct {
 // or "" when there is none.
 func (r *Request) Header(name string) string { return headerValue(r.Headers, name) }
 
+// HeaderCount is how many fields named name (case-insensitive) the request has.
+func (r *Request) HeaderCount(name string) int {
+	n := 0
+	for _, h := range r.Headers {
+		if ASCIIEqualFold(h.Name, name) {
+			n++
+		}
+	}
+	return n
+}
+
 // WantsClose reports whether the client ends the connection after this
 // request: HTTP/1.0, or "Connection: close".
 func (r *Request) WantsClose() bool {

@@ -139,6 +139,11 @@ func (c *side) Detach(s *proxy.Session) {
 
 func (c *side) NextRequest() {
 	l := c.loop
+	// The connection holds no session any more (its upgrade was refused, or
+	// a request ended): it no longer counts against a user, and the next
+	// request's token is counted afresh (else another user's upgrade on a
+	// kept-alive connection would ride on this count past its own limit).
+	l.g.auth.Release(&c.user)
 	c.state = stateHandshake
 	c.lastSeen = l.wheel.now
 	l.wheel.schedule(c.conn(), c.lastSeen+l.g.handshakeTicks)

@@ -101,11 +101,21 @@ func (a *Access) Decide(match *router.Decision, q *Request) Decision {
 // checked against the topic, its sub counted.
 func (a *Access) token(match *router.Decision, q *Request, d Decision) Decision {
 	req, r := q.Head, &match.Route
+	if req.HeaderCount("Authorization") > 1 {
+		// Authorization is a singleton (RFC 9110 11.6.2): with two, the
+		// gateway would verify one and the server behind could read the other.
+		a.metrics.refused(reasonInvalid)
+		return refuse(http.StatusBadRequest, "", "more than one Authorization field")
+	}
 	var cookie string
+	agreed := true
 	if a.cfg.Cookie != "" {
-		cookie = codec.CookieValue(req, a.cfg.Cookie)
+		cookie, agreed = codec.CookieAgreed(req, a.cfg.Cookie)
 	}
 	tok, err := auth.TokenFrom(req.Header("Authorization"), codec.QueryParam(req.RawQuery, "token"), cookie)
+	if err == nil && !agreed {
+		err = auth.ErrConflict // the token cookie twice, with different values
+	}
 	var claims *auth.Claims
 	if err == nil {
 		claims, err = a.v.Verify(tok)

@@ -445,8 +445,8 @@ func skipValue(b []byte, i int) int {
 }
 
 // TokenFrom picks the token of a request: the Authorization Bearer value,
-// the token query parameter, else the cookie. A header and a query that
-// both carry a token, or a header and a cookie, must carry the same one: a request whose parts
+// the token query parameter, else the cookie. Any two of them that both
+// carry a token must carry the same one: a request whose parts
 // disagree is refused rather than trusted on either (a proxy or a log may
 // have acted on the other one).
 func TokenFrom(authorization, query, cookie string) (string, error) {
@@ -457,7 +457,8 @@ func TokenFrom(authorization, query, cookie string) (string, error) {
 	}
 	switch {
 	case bearer != "" && query != "" && bearer != query,
-		bearer != "" && cookie != "" && bearer != cookie:
+		bearer != "" && cookie != "" && bearer != cookie,
+		query != "" && cookie != "" && query != cookie:
 		return "", ErrConflict
 	case bearer != "":
 		return bearer, nil

@@ -132,10 +132,12 @@ func TestTokenFrom(t *testing.T) {
 	}{
 		{"Bearer abc", "", "", "abc", nil},
 		{"bearer abc", "abc", "", "abc", nil},
-		{"", "q", "c", "q", nil},
+		{"", "q", "c", "", ErrConflict},
 		{"", "", "c", "c", nil},
 		{"Bearer abc", "xyz", "", "", ErrConflict},
 		{"Bearer abc", "", "xyz", "", ErrConflict},
+		{"", "abc", "xyz", "", ErrConflict}, // the query verified, another cookie forwarded
+		{"", "abc", "abc", "abc", nil},
 		{"Bearer abc", "", "abc", "abc", nil},
 		{"Basic dXNlcjpwYXNz", "", "", "", ErrMissing},
 		{"Basic dXNlcjpwYXNz", "q", "", "q", nil},
