@@ -36,6 +36,11 @@ type Config struct {
 	MaxMessageBytes int
 	MaxOutbound     int
 
+	// BroadcastCoalesce: a loop drains its broadcast inbox at most once per
+	// this long, so a busy topic's messages reach each subscriber several per
+	// write(2) (fanout.go). 0: every message at once (latency first).
+	BroadcastCoalesce time.Duration
+
 	MaxTopicsPerConn int // GRIP channels one connection may be on (0: gateway.DefaultMaxTopicsPerConn)
 
 	Origins      []string
@@ -125,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EventLoops < 0 {
 		errs = append(errs, fmt.Errorf("-event-loops: %d must be >= 0", c.EventLoops))
+	}
+	if c.BroadcastCoalesce < 0 || c.BroadcastCoalesce > time.Second {
+		errs = append(errs, fmt.Errorf("-broadcast-coalesce: %v must be between 0 and 1s", c.BroadcastCoalesce))
 	}
 	if err := c.Routing.Validate(); err != nil {
 		errs = append(errs, err)
