@@ -8,7 +8,8 @@
 #
 #   bash bench/cluster-latency.sh                        # bin/wsgate (built), 3 runs
 #   STAMPS=1 bash bench/cluster-latency.sh               # + per-stage breakdown (below)
-#   NODE_FLAGS='-kafka-max-wait 500ms' bash bench/cluster-latency.sh   # extra flags on every node
+#   STAMPS=1 STAMP_REV=f66fcf1 bash bench/cluster-latency.sh   # the same, stamped build of a commit
+#   NODE_FLAGS='-event-loops 1' NODE_ENV=GOMAXPROCS=3 bash bench/cluster-latency.sh   # every node's extra flags, environment
 #
 # STAMPS=1 builds a stamped copy of this tree (bench/latency-stamps.patch
 # applied to a copy of the work tree's tracked files in a temp dir: package internal/latstamp and
@@ -28,6 +29,7 @@ RATE=${RATE:-1000}
 COUNT=${COUNT:-10000}
 SUBS=${SUBS:-10}
 NODE_FLAGS=${NODE_FLAGS:-}
+NODE_ENV=${NODE_ENV:-} # e.g. GOMAXPROCS=3: environment of the nodes only
 STAMPS=${STAMPS:-0}
 WORK=$(mktemp -d /tmp/wsgate-clat.XXXXXX)
 PIDS=()
@@ -57,8 +59,11 @@ wait_listen() {
 WSGATE=${WSGATE_BIN:-}
 if [ "$STAMPS" = 1 ]; then
 	mkdir "$WORK/src"
-	# The work tree's tracked files as they are (uncommitted edits included).
-	git ls-files -z | tar --null -T - -cf - | tar -x -C "$WORK/src"
+	if [ -n "${STAMP_REV:-}" ]; then # a given commit (e.g. the "before" of a change)
+		git archive "$STAMP_REV" | tar -x -C "$WORK/src"
+	else # the work tree's tracked files as they are (uncommitted edits included)
+		git ls-files -z | tar --null -T - -cf - | tar -x -C "$WORK/src"
+	fi
 	(cd "$WORK/src" && patch -s -p1 <"$OLDPWD/bench/latency-stamps.patch" && go build -o "$WORK/wsgate-stamped" ./cmd/wsgate)
 	WSGATE=$WORK/wsgate-stamped
 elif [ -z "$WSGATE" ]; then
@@ -86,7 +91,7 @@ for run in $(seq "$RUNS"); do
 	for i in 1 2 3; do
 		P=$(free_port) A=$(free_port)
 		# shellcheck disable=SC2086
-		WSGATE_LATSTAMP="$([ "$STAMPS" = 1 ] && echo "$WORK/stamps-$run-$i.txt")" \
+		env WSGATE_LATSTAMP="$([ "$STAMPS" = 1 ] && echo "$WORK/stamps-$run-$i.txt")" $NODE_ENV \
 			"$WSGATE" -listen "127.0.0.1:$P" -admin-listen "127.0.0.1:$A" -node-id "node$i" \
 			-kafka-brokers "127.0.0.1:$K" -log-level warn $NODE_FLAGS >"$WORK/node-$run-$i.log" 2>&1 &
 		PIDS+=($!) NPIDS+=($!) PORTS+=("$P") ADMINS+=("$A")
