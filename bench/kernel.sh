@@ -48,10 +48,13 @@ free_port() {
 }
 
 go build -o bin/wsgate-bench ./bench/cmd/wsgate-bench
-for spec in $BINS; do
-	bin=${spec%%:*} extra=""
-	[ "$spec" = "$bin" ] || extra=${spec#*:}
-	for s in $SCEN; do
+# Binaries alternate within each scenario: a host that gets busier during the
+# run (or kernel state that grows with every closed connection) then weighs
+# on every binary alike.
+for s in $SCEN; do
+	for spec in $BINS; do
+		bin=${spec%%:*} extra=""
+		[ "$spec" = "$bin" ] || extra=${spec#*:}
 		case $s in
 		b10) n=3000 r=10 ;;
 		b100) n=300 r=100 ;;
