@@ -174,6 +174,7 @@ func RestartOnly(a, b *Config) []string {
 	check("-ping-interval", a.PingInterval != b.PingInterval)
 	check("-idle-timeout", a.IdleTimeout != b.IdleTimeout)
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
+	check("-broadcast-coalesce", a.BroadcastCoalesce != b.BroadcastCoalesce)
 	check("-compression", a.Compression != b.Compression)
 	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
 	check("-tls-listen", a.TLS.Listen != b.TLS.Listen)
