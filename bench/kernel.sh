@@ -9,8 +9,8 @@
 # A BINS entry is a binary, optionally ":" and its extra flags (comma-separated).
 # Scenarios (SCEN, default all): b10 = 3,000 subscribers × 10 msg/s (make
 # bench's broadcast), b100 = 300 × 100 msg/s (the same 30k deliveries/s, ten
-# times the topic rate), b100k = 1,000 × 100 msg/s (100k deliveries/s: the
-# gateway is busy half the time). Then the bare write(2) floor at each
+# times the topic rate), b100k = 1,000 × 100 msg/s (100k deliveries/s, about
+# half a core of gateway CPU). Then the bare write(2) floor at each
 # scenario's socket count (300, 1,000, 3,000), in the same run.
 # Every process is started here and stopped by its PID; every wait is bounded.
 # Run it under the CPU lock: flock -x /work/wt/cpu.lock bash bench/kernel.sh
