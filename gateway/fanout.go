@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -92,14 +93,35 @@ func (l *loop) enqueue(m *message) {
 	l.inbox.msgs = append(l.inbox.msgs, m)
 	wake := !l.inbox.scheduled
 	l.inbox.scheduled = true
-	l.inbox.Unlock()
-	if wake {
-		if err := l.el.Execute(context.Background(), l.drainTask); err != nil {
-			// The engine is shutting down: nobody is left to deliver to.
-			l.inbox.Lock()
-			l.inbox.scheduled = false
-			l.inbox.Unlock()
+	var wait time.Duration
+	if wake && l.g.cfg.BroadcastCoalesce > 0 {
+		// Coalescing: the loop drained less than a window ago, so this topic
+		// is busy; what arrives until the window ends joins this message and
+		// goes to each subscriber in the same writev. A quiet topic (first
+		// message in over a window) is delivered at once.
+		wait = l.g.cfg.BroadcastCoalesce - time.Since(l.inbox.last)
+		if wait > 0 {
+			if l.inbox.timer == nil {
+				l.inbox.timer = time.AfterFunc(wait, l.wake)
+			} else {
+				l.inbox.timer.Reset(wait)
+			}
 		}
+	}
+	l.inbox.Unlock()
+	if wake && wait <= 0 {
+		l.wake()
+	}
+}
+
+// wake schedules a drain on the loop (once per inbox batch: enqueue only
+// calls it for the first message after a drain).
+func (l *loop) wake() {
+	if err := l.el.Execute(context.Background(), l.drainTask); err != nil {
+		// The engine is shutting down: nobody is left to deliver to.
+		l.inbox.Lock()
+		l.inbox.scheduled = false
+		l.inbox.Unlock()
 	}
 }
 
@@ -111,6 +133,9 @@ func (l *loop) drain() {
 	batch := l.inbox.msgs
 	l.inbox.msgs = l.spare
 	l.inbox.scheduled = false
+	if l.g.cfg.BroadcastCoalesce > 0 {
+		l.inbox.last = time.Now()
+	}
 	l.inbox.Unlock()
 
 	// Group by topic; the stable sort keeps each topic's order.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -50,6 +51,8 @@ type loop struct {
 		sync.Mutex
 		msgs      []*message
 		scheduled bool
+		last      time.Time   // when the last drain started (-broadcast-coalesce)
+		timer     *time.Timer // wakes the loop at the end of a coalescing window
 	}
 	spare []*message
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	level, _ := o.Level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	spareP(cfg.EventLoops, log)
 
 	reg := prometheus.NewRegistry()
 	gw, err := gateway.New(cfg, o.NewBus(log, reg), log, reg)
@@ -154,4 +156,24 @@ func splitErrors(err error) []string {
 		return out
 	}
 	return []string{err.Error()}
+}
+
+// spareP gives the Go scheduler one P more than gnet has event loops. A
+// loop waits in epoll_wait holding its P (a system call); with as many loops
+// as Ps, an idle gateway has no P for the Kafka bus readers, the admin API or
+// the timers until sysmon retakes one, up to 10 ms later. That was the
+// cross-node publish→deliver tail (issue 16 item 4, bench/README.md: p99
+// 5–8 ms → ≈ 1.3 ms). GOMAXPROCS set in the environment is left alone.
+func spareP(eventLoops int, log *slog.Logger) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	loops := eventLoops
+	if loops <= 0 {
+		loops = runtime.NumCPU() // gnet's default with multicore
+	}
+	if p := runtime.GOMAXPROCS(0); p <= loops {
+		runtime.GOMAXPROCS(loops + 1)
+		log.Debug("GOMAXPROCS raised above the event loops", "from", p, "to", loops+1)
+	}
 }

@@ -36,6 +36,11 @@ type Config struct {
 	MaxMessageBytes int
 	MaxOutbound     int
 
+	// BroadcastCoalesce: a loop drains its broadcast inbox at most once per
+	// this long, so a busy topic's messages reach each subscriber several per
+	// write(2) (fanout.go). 0: every message at once (latency first).
+	BroadcastCoalesce time.Duration
+
 	MaxTopicsPerConn int // GRIP channels one connection may be on (0: gateway.DefaultMaxTopicsPerConn)
 
 	Origins      []string
@@ -126,6 +131,9 @@ func (c *Config) Validate() error {
 	if c.EventLoops < 0 {
 		errs = append(errs, fmt.Errorf("-event-loops: %d must be >= 0", c.EventLoops))
 	}
+	if c.BroadcastCoalesce < 0 || c.BroadcastCoalesce > time.Second {
+		errs = append(errs, fmt.Errorf("-broadcast-coalesce: %v must be between 0 and 1s", c.BroadcastCoalesce))
+	}
 	if err := c.Routing.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -166,6 +174,7 @@ func RestartOnly(a, b *Config) []string {
 	check("-ping-interval", a.PingInterval != b.PingInterval)
 	check("-idle-timeout", a.IdleTimeout != b.IdleTimeout)
 	check("-max-message-bytes", a.MaxMessageBytes != b.MaxMessageBytes)
+	check("-broadcast-coalesce", a.BroadcastCoalesce != b.BroadcastCoalesce)
 	check("-compression", a.Compression != b.Compression)
 	check("-jwt-* / -max-conns-per-user", !a.JWT.Equal(&b.JWT))
 	check("-tls-listen", a.TLS.Listen != b.TLS.Listen)

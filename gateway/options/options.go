@@ -72,6 +72,7 @@ func newFlagSet(o *Options) *flag.FlagSet {
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 4<<20, "largest WebSocket message in `bytes`, after reassembly and inflation (close 1009 above)")
 	fs.IntVar(&c.MaxTopicsPerConn, "max-topics-per-conn", 64, "channels a GRIP backend may put one client session on; a subscribe over it is ignored, counted and logged")
 	fs.IntVar(&c.MaxOutbound, "max-outbound", 16<<20, "unsent `bytes` a subscriber may have queued before it is closed as a slow consumer (1008)")
+	fs.DurationVar(&c.BroadcastCoalesce, "broadcast-coalesce", 0, "deliver broadcasts at most once per this long per event loop, so a topic busier than that reaches each subscriber several messages per write(2): less CPU per delivery for up to this much added latency (0: each message at once)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "client connections in all; over it a new connection gets 503 and is closed (0: unlimited; the fd limit still applies)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "client connections per source IP (0: unlimited)")
 	fs.Float64Var(&c.ConnRatePerIP, "conn-rate-per-ip", 0, "new connections per second per source IP, with a burst of the same size (0: unlimited)")

@@ -24,6 +24,7 @@ func publish(args []string) int {
 	seq := fs.Int64("seq", 0, "sequence number of the first message")
 	count := fs.Int("count", 1, "messages to publish")
 	interval := fs.Duration("interval", time.Second, "pause between messages")
+	rate := fs.Float64("rate", 0, "messages per second on a fixed schedule (message i is due at start + i/rate, whatever the previous request took); overrides -interval")
 	size := fs.Int("size", 64, "payload bytes (≥ 16)")
 	token := fs.String("token", "", "bearer token (-publish-token of the gateway)")
 	if err := fs.Parse(args); err != nil {
@@ -42,8 +43,12 @@ func publish(args []string) int {
 	res := loadgen.PublishResult{URL: *url, Seq: *seq, Count: *count}
 	cl := http.Client{Timeout: 10 * time.Second}
 	msg := make([]byte, *size)
+	start := time.Now()
 	for i := 0; i < *count; i++ {
-		if i > 0 {
+		switch {
+		case *rate > 0:
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))))
+		case i > 0:
 			time.Sleep(*interval)
 		}
 		binary.LittleEndian.PutUint64(msg[0:8], uint64(*seq+int64(i)))
