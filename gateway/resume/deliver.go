@@ -147,9 +147,6 @@ func (l *Loop) deliver(msgs []Message) {
 // than the memory holds, a catch-up from Kafka (kafka.go) — or
 // recovered:false.
 func (l *Loop) recover(c Client, s *Sub, id int64, since int64, sinceEpoch string) {
-	if l.liveFirst(); !c.Open() {
-		return // closed as a slow consumer by that delivery (slice.go)
-	}
 	n := l.node
 	entries, cur, curEpoch, why := n.hist.Range(l.entries[:0], s.topic, sinceEpoch, since, n.cfg.MaxMessages)
 	if why == history.NoStream {
@@ -254,8 +251,11 @@ const tooBig = "more bytes missed than -max-outbound"
 
 // scratchKeep is the most the loop keeps of its scratch buffers between
 // uses: a recovery may have grown them to -max-outbound, which must not
-// stay allocated on every loop after the client left.
-const scratchKeep = 64 << 10
+// stay allocated on every loop after the client left. It holds a recovery
+// of 1,000 short messages (~80 KB): below that, a resume storm regrew the
+// buffer from nothing for every client, and the garbage (~250 KB a
+// recovery) kept the collector running and live messages waiting (slice.go).
+const scratchKeep = 256 << 10
 
 func (l *Loop) shrinkScratch() {
 	if cap(l.out) > scratchKeep {

@@ -116,6 +116,12 @@ func (l *Loop) Open(c Client, d *router.Decision, mayPublish bool, since, epoch 
 	}
 	l.claims = nil
 	l.conns[c] = vc
+	if since != "" {
+		l.liveFirst() // before it joins: nothing live precedes its reply (slice.go)
+		if !c.Open() {
+			return // closed as a slow consumer by that delivery
+		}
+	}
 	s := l.join(c, vc, d.Topic)
 	if since != "" {
 		if off, err := strconv.ParseInt(since, 10, 64); err == nil {
@@ -228,6 +234,13 @@ func (l *Loop) subscribe(c Client, vc *Conn, cmd *command) {
 	if !vc.mayRead(l.env.Routes(), topic) {
 		l.fail(c, id, &badCommand{403, "not allowed to subscribe to " + topic})
 		return
+	}
+	if cmd.Since != nil {
+		// Live messages waiting go out first (slice.go), before a new topic is joined:
+		// nothing live precedes its reply. A delivery may close this socket (slow consumer).
+		if l.liveFirst(); !c.Open() {
+			return
+		}
 	}
 	i := vc.find(topic)
 	if i < 0 {

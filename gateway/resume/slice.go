@@ -21,10 +21,12 @@ package resume
 const recoverySlice = 64 << 10
 
 // liveFirst delivers the loop's waiting live messages if the recoveries
-// written since the last call reached recoverySlice (recover and
-// catchupDone call it first). A subscriber that delivery finds over
-// -max-outbound is closed, as in any delivery: callers check their client
-// afterwards.
+// written since the last call reached recoverySlice. A subscribe with since
+// (subscribe, Open) calls it before the socket joins a new topic, so no
+// live message of that topic precedes the reply (one of a topic it already
+// holds may, as before: the reply's "messages" orders them); catchupDone
+// calls it first. A subscriber that delivery finds over -max-outbound is
+// closed, as in any delivery: callers check their client afterwards.
 func (l *Loop) liveFirst() {
 	if l.recovered < recoverySlice {
 		return
