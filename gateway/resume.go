@@ -321,6 +321,7 @@ func (l *loop) sendRecovered(cs *conn, s *v1Sub, id, since, cur int64, curEpoch 
 	}
 	s.from = min(s.from, since)
 	s.last = max(s.last, cur)
+	v.recoveredBytes += len(v.out) // resume_slice.go
 	l.v1Write(cs, v.out)
 	l.v1ShrinkScratch()
 	l.g.metrics.MsgsOut.Add(float64(count))
@@ -331,8 +332,12 @@ const resumeTooBig = "more bytes missed than -max-outbound"
 
 // v1ScratchKeep is the most the loop keeps of its wsgate.v1 scratch
 // buffers between uses: a recovery may have grown them to -max-outbound,
-// which must not stay allocated on every loop after the client left.
-const v1ScratchKeep = 64 << 10
+// which must not stay allocated on every loop after the client left. It
+// holds a recovery of 1,000 short messages (~80 KB): below that, a resume
+// storm regrew the buffer from nothing for every client, and the garbage
+// (~250 KB a recovery) kept the collector running and live messages
+// waiting (resume_slice.go).
+const v1ScratchKeep = 256 << 10
 
 func (l *loop) v1ShrinkScratch() {
 	v := l.v1

@@ -164,6 +164,7 @@ func (c *catchup) buffer(m *message, maxOut int, maxMsgs int) {
 
 // catchupDone runs on the loop when the fetch has ended.
 func (l *loop) catchupDone(c *catchup) {
+	l.liveFirst() // resume_slice.go; c.s.catching is still c: live ones go to c.live
 	s, r := c.s, l.g.resume
 	if s.catching != c || s.cs.state != stateOpen {
 		return // unsubscribed or closed meanwhile

@@ -35,6 +35,8 @@ type v1Loop struct {
 	iov, wv [][]byte
 	entries []history.Entry
 	out, js []byte
+	// recoveredBytes: recovered frames written since liveFirst last looked (resume_slice.go)
+	recoveredBytes int
 }
 
 // v1Conn is one wsgate.v1 socket: what its route and credentials allow and
@@ -110,6 +112,9 @@ func (l *loop) v1Open(cs *conn, req *codec.Request, d *router.Decision) {
 	v.claims = nil
 	cs.v1 = true
 	v.conns[cs] = vc
+	if queryParam(req.RawQuery, "since") != "" {
+		l.liveFirst() // before it joins: nothing live precedes its reply (resume_slice.go)
+	}
 	s := l.v1Join(cs, vc, d.Topic)
 	if raw := queryParam(req.RawQuery, "since"); raw != "" {
 		if off, err := strconv.ParseInt(raw, 10, 64); err == nil {
@@ -277,6 +282,13 @@ func (l *loop) v1Subscribe(cs *conn, vc *v1Conn, id int64, topic string, since *
 	if !vc.mayRead(l.g.router.Current(), topic) {
 		l.v1Error(cs, id, 403, "not allowed to subscribe to "+topic)
 		return
+	}
+	if since != nil {
+		// Live messages waiting go out first (resume_slice.go), before a new topic is joined:
+		// nothing live precedes its reply. A delivery may close this socket (slow consumer).
+		if l.liveFirst(); cs.state != stateOpen {
+			return
+		}
 	}
 	i := vc.find(topic)
 	if i < 0 {
