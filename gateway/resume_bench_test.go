@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // probeLatency publishes timestamped messages to topic probe every 10 ms (for d, or while run
@@ -126,17 +128,26 @@ func TestResumeBenchDrainStorm(t *testing.T) {
 		return def
 	}
 	clients, missed := envInt("WSGATE_STORM_CLIENTS", 5000), envInt("WSGATE_STORM_MISSED", 1000)
-	run := func(name string, flags ...string) {
+	run := func(name string, nice int, flags ...string) {
 		sp := stormSpec{clients: clients, before: 1, missed: missed, drain: time.Second}
 		a, targets := startStormCluster(t, 2, sp.drain, true, append([]string{"-route", "/ws=topic:chat", "-route", "/probe=topic:probe"}, flags...)...)
 		probe := startProbeChild(t, targets[0])
 		sp.baseline = func() { probe.command("on alone"); time.Sleep(3 * time.Second); probe.command("off") }
 		sp.during = func(done <-chan struct{}) {
+			// The clients (this process) at a lower priority stand for clients on other hosts:
+			// every process here shares the same 2 cores. Set back before anything else starts
+			// (children inherit it).
+			niceThreads(t, nice)
+			defer niceThreads(t, 0)
 			probe.command("on storm")
 			if dir := os.Getenv("WSGATE_STORM_PROFILE"); dir != "" {
-				// A CPU profile of node B during the storm (go tool pprof FILE).
-				go saveURL(t, "http://"+targets[0].Admin+"/debug/pprof/profile?seconds=2",
-					filepath.Join(dir, strings.Fields(name)[0]+".pprof"))
+				// A CPU profile and an execution trace of node B during the storm (go tool pprof
+				// FILE.pprof; go tool trace -pprof=sched FILE.trace: where goroutines waited).
+				file := filepath.Join(dir, fmt.Sprintf("%s-%d-nice%d", strings.Fields(name)[0], len(name), nice))
+				go saveURL(t, "http://"+targets[0].Admin+"/debug/pprof/profile?seconds=2", file+".pprof")
+				go saveURL(t, "http://"+targets[0].Admin+"/debug/pprof/trace?seconds=1.5", file+".trace")
+				go saveURL(t, "http://"+targets[0].Admin+"/debug/pprof/trace?seconds=1.5",
+					filepath.Join(dir, fmt.Sprintf("%s-nice%d.trace", strings.Fields(name)[0], nice)))
 			}
 			<-done
 			probe.command("off")
@@ -151,13 +162,38 @@ func TestResumeBenchDrainStorm(t *testing.T) {
 			mem += resumeCount(t, g, "recovered")
 			kafka += resumeCount(t, g, "recovered_kafka")
 		}
+		name = fmt.Sprintf("%s, clients at nice %d", name, nice)
 		t.Logf("%s: %d clients x %d messages: all recovered, whole and in order; all caught up %v after the reconnect began (last 101 at %v); %v from memory, %v from Kafka",
 			name, clients, missed, res.caughtUp.Round(time.Millisecond), res.dialed.Round(time.Millisecond), mem, kafka)
 		lat := probe.results(t)
 		t.Logf("%s: live delivery (publish API -> plain subscriber on B, 100/s) p50/p99/max: alone %s, during the storm %s", name, lat["alone"], lat["storm"])
 	}
-	run("memory", "-history-size", strconv.Itoa(missed+100))
-	run("kafka only (history off)", "-history-size", "0", "-resume-kafka-timeout", "120s")
+	// Each case on a fresh cluster. nice 19: the clients (this process) yield the 2 shared cores to
+	// the gateways, as clients on other hosts would. From Kafka with the default 4 fetch workers
+	// per node and with 1 (-resume-kafka-fetches).
+	hist := strconv.Itoa(missed + 100)
+	kafka := []string{"-history-size", "0", "-resume-kafka-timeout", "120s"}
+	run("memory", 0, "-history-size", hist)
+	run("memory", 19, "-history-size", hist)
+	run("kafka only (history off), 4 fetches", 19, kafka...)
+	run("kafka only (history off), 1 fetch", 19, append(kafka, "-resume-kafka-fetches", "1")...)
+}
+
+// niceThreads sets the nice value of every thread of this process (on Linux it is per thread;
+// a thread made later inherits its creator's). Lowering it again needs CAP_SYS_NICE (root here).
+func niceThreads(t *testing.T, nice int) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Logf("nice: %v", err)
+		return
+	}
+	for _, e := range tasks {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
+				t.Logf("nice %d thread %d: %v", nice, tid, err)
+			}
+		}
+	}
 }
 
 // probeChild is TestStormProbeChild running as a child process (this test binary again).
