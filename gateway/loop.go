@@ -51,6 +51,11 @@ type loop struct {
 	}
 	spare []*message
 
+	// Server connections being set up and reused (proxy.go).
+	enrolling chan struct{} // one token per gnet Enroll in flight: at most enrollSlots
+	upClosed  []*conn       // server connections closed since the last tick
+	upFree    []*conn       // and before: their structs, for the next dials
+
 	clients      clientList // every client connection (drain.go)
 	drainPerTick int        // Drain: connections closed per tick
 
@@ -65,6 +70,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		grips:  router.NewTopicTable[*gripSub](),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
+	l.enrolling = make(chan struct{}, enrollSlots)
 	l.wheel = newTimers(g.now())
 	l.px = newProxyLoop(l)
 	l.tickTask = gnet.RunnableFunc(func(context.Context) error {
@@ -72,6 +78,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now(), l.fire)
+		l.recycleUpstreams()
 		l.reclaim()
 		return nil
 	})
