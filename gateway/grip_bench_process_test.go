@@ -38,6 +38,7 @@ func TestGripDetachedRSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("wsgate baseline: RSS %d KiB (%s; %s)", base>>10, procStatus(g), memStats(g.Admin))
+	cpu := procCPU(t, g)
 	conns, err := holdClients(g.Addr, "/app", n)
 	if err != nil {
 		t.Fatalf("wsgate: %d of %d clients: %v", countOpen(conns), n, err)
@@ -45,6 +46,8 @@ func TestGripDetachedRSS(t *testing.T) {
 	waitMetric(t, g.Admin, "wsgate_grip_sessions", `state="detached"`, float64(n))
 	time.Sleep(3 * time.Second) // a wave of detaches ends in a reclaim after a second's quiet (grip.go)
 	after, _ := g.rss()
+	t.Logf("wsgate: gateway CPU for the wave (upgrades, backend dials, detaches, reclaim): %.1f µs per session",
+		float64(procCPU(t, g)-cpu)/float64(time.Microsecond)/float64(n))
 	t.Logf("wsgate: %d detached GRIP sessions, RSS %d KiB -> %d KiB: %.2f KiB per session (%s; %s)",
 		n, base>>10, after>>10, float64(after-base)/float64(n)/1024, procStatus(g), memStats(g.Admin))
 	if os.Getenv("WSGATE_BENCH_GRIP_QUICK") == "1" {
@@ -57,12 +60,15 @@ func TestGripDetachedRSS(t *testing.T) {
 	// The same number of plain topic subscribers, for scale: what a held client costs anyway.
 	plain := startGatewayProcess(t, "-route", "/app=topic:bench", "-ping-interval", "10m", "-idle-timeout", "20m")
 	base, _ = plain.rss()
+	cpu = procCPU(t, plain)
 	conns, err = holdClients(plain.Addr, "/app", n)
 	if err != nil {
 		t.Fatalf("plain: %v", err)
 	}
 	time.Sleep(3 * time.Second)
 	after, _ = plain.rss()
+	t.Logf("wsgate: gateway CPU for the plain wave (upgrades): %.1f µs per session",
+		float64(procCPU(t, plain)-cpu)/float64(time.Microsecond)/float64(n))
 	t.Logf("wsgate: %d plain topic subscribers, RSS %d KiB -> %d KiB: %.2f KiB per session (%s; %s)",
 		n, base>>10, after>>10, float64(after-base)/float64(n)/1024, procStatus(plain), memStats(plain.Admin))
 	plainHeap := os.Getenv("WSGATE_BENCH_GRIP_HEAP")
