@@ -61,3 +61,31 @@ func TestEnrollResult(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamReuse: a closed server connection's struct is reused by a later
+// dial only from the next tick on (the callback that closed it may still hold
+// it), and comes back as new; the free list is bounded.
+func TestUpstreamReuse(t *testing.T) {
+	l := &loop{}
+	up := l.newUpstream(nil, 1)
+	up.state, up.paused, up.need = stateClosed, true, 7
+	l.freeUpstream(up)
+	if again := l.newUpstream(nil, 2); again == up {
+		t.Fatal("reused before the next tick")
+	}
+	l.recycleUpstreams()
+	got := l.newUpstream(nil, 3)
+	if got != up {
+		t.Fatal("not reused after a tick")
+	}
+	if want := (conn{loop: l, upstream: true, groupIdx: -1, attempt: 3}); *got != want {
+		t.Fatalf("reused struct %+v, want %+v", *got, want)
+	}
+	for range upFreeMax + 10 {
+		l.freeUpstream(&conn{})
+	}
+	l.recycleUpstreams()
+	if len(l.upFree) != upFreeMax || len(l.upClosed) != 0 {
+		t.Fatalf("free list %d, closed list %d: want %d and 0", len(l.upFree), len(l.upClosed), upFreeMax)
+	}
+}

@@ -37,7 +37,8 @@ func TestGripDetachedRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wsgate baseline: RSS %d KiB (%s)", base>>10, memStats(g.Admin))
+	t.Logf("wsgate baseline: RSS %d KiB (%s; %s)", base>>10, procStatus(g), memStats(g.Admin))
+	cpu := procCPU(t, g)
 	conns, err := holdClients(g.Addr, "/app", n)
 	if err != nil {
 		t.Fatalf("wsgate: %d of %d clients: %v", countOpen(conns), n, err)
@@ -45,22 +46,31 @@ func TestGripDetachedRSS(t *testing.T) {
 	waitMetric(t, g.Admin, "wsgate_grip_sessions", `state="detached"`, float64(n))
 	time.Sleep(3 * time.Second) // a wave of detaches ends in a reclaim after a second's quiet (grip.go)
 	after, _ := g.rss()
-	t.Logf("wsgate: %d detached GRIP sessions, RSS %d KiB -> %d KiB: %.2f KiB per session",
-		n, base>>10, after>>10, float64(after-base)/float64(n)/1024)
+	t.Logf("wsgate: gateway CPU for the wave (upgrades, backend dials, detaches, reclaim): %.1f µs per session",
+		float64(procCPU(t, g)-cpu)/float64(time.Microsecond)/float64(n))
+	t.Logf("wsgate: %d detached GRIP sessions, RSS %d KiB -> %d KiB: %.2f KiB per session (%s; %s)",
+		n, base>>10, after>>10, float64(after-base)/float64(n)/1024, procStatus(g), memStats(g.Admin))
+	if os.Getenv("WSGATE_BENCH_GRIP_QUICK") == "1" {
+		closeAll(conns)
+		return // iterating on the first figure alone: no settled figure, no plain subscribers, no Pushpin
+	}
 	settledRSS(t, g, n, "detached GRIP sessions", base, os.Getenv("WSGATE_BENCH_GRIP_HEAP"))
 	closeAll(conns)
 
 	// The same number of plain topic subscribers, for scale: what a held client costs anyway.
 	plain := startGatewayProcess(t, "-route", "/app=topic:bench", "-ping-interval", "10m", "-idle-timeout", "20m")
 	base, _ = plain.rss()
+	cpu = procCPU(t, plain)
 	conns, err = holdClients(plain.Addr, "/app", n)
 	if err != nil {
 		t.Fatalf("plain: %v", err)
 	}
 	time.Sleep(3 * time.Second)
 	after, _ = plain.rss()
-	t.Logf("wsgate: %d plain topic subscribers, RSS %d KiB -> %d KiB: %.2f KiB per session",
-		n, base>>10, after>>10, float64(after-base)/float64(n)/1024)
+	t.Logf("wsgate: gateway CPU for the plain wave (upgrades): %.1f µs per session",
+		float64(procCPU(t, plain)-cpu)/float64(time.Microsecond)/float64(n))
+	t.Logf("wsgate: %d plain topic subscribers, RSS %d KiB -> %d KiB: %.2f KiB per session (%s; %s)",
+		n, base>>10, after>>10, float64(after-base)/float64(n)/1024, procStatus(plain), memStats(plain.Admin))
 	plainHeap := os.Getenv("WSGATE_BENCH_GRIP_HEAP")
 	if plainHeap != "" {
 		plainHeap += ".plain"
@@ -104,8 +114,8 @@ func settledRSS(t *testing.T, g *testGateway, n int, what string, base int64, he
 	}
 	time.Sleep(25 * time.Second) // gnet's worker pool, which ran the backend dials' enrolment, lets its idle goroutines go after 10-20 s
 	after, _ := g.rss()
-	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session (%s)", n, what, after>>10,
-		float64(after-base)/float64(n)/1024, memStats(g.Admin))
+	t.Logf("wsgate: %d %s after a GC: RSS %d KiB: %.2f KiB per session (%s; %s)", n, what, after>>10,
+		float64(after-base)/float64(n)/1024, procStatus(g), memStats(g.Admin))
 }
 
 // memStats is the runtime's view of the gateway's memory, from the heap profile's debug page: where
@@ -138,6 +148,40 @@ func memStats(admin string) string {
 		first, _, _ := strings.Cut(string(b), "\n")
 		if v, ok := strings.CutPrefix(first, "goroutine profile: total "); ok {
 			out = append(out, "goroutines "+v)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// procStatus is the kernel's split of the gateway's RSS (anonymous memory, mapped files: the
+// binary's pages that have been run or read, its code and its pclntab, which stack growth, GC stack
+// scans and profiling read) and its thread count, from /proc/PID/status and smaps.
+func procStatus(g *testGateway) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.proc.cmd.Process.Pid))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "RssAnon" || k == "RssFile" || k == "Threads" {
+			out = append(out, k+" "+strings.Join(strings.Fields(v), ""))
+		}
+	}
+	if sm, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", g.proc.cmd.Process.Pid)); err == nil {
+		var perm string
+		for _, line := range strings.Split(string(sm), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
+				perm = f[1]
+				if len(f) < 6 || !strings.Contains(f[5], "wsgate") {
+					perm = ""
+				}
+				continue
+			}
+			if label := map[string]string{"r-xp": "binary text", "r--p": "binary rodata+pclntab"}[perm]; label != "" && len(f) >= 2 && f[0] == "Rss:" {
+				out = append(out, label+" "+f[1]+"kB")
+			}
 		}
 	}
 	return strings.Join(out, ", ")

@@ -56,6 +56,11 @@ type loop struct {
 	}
 	spare []*message
 
+	// Server connections being set up and reused (proxy.go).
+	enrolling chan struct{} // one token per gnet Enroll in flight: at most enrollSlots
+	upClosed  []*conn       // server connections closed since the last tick
+	upFree    []*conn       // and before: their structs, for the next dials
+
 	clients      clientList // every client connection (drain.go)
 	drainPerTick int        // Drain: connections closed per tick
 
@@ -70,6 +75,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 		grips:  newGripChannels(g),
 		parser: codec.Parser{Pool: &g.frames, MaxMessage: g.cfg.MaxMessageBytes, MaxInflateRatio: g.cfg.MaxInflateRatio},
 	}
+	l.enrolling = make(chan struct{}, enrollSlots)
 	l.wheel = newTimers(g.now())
 	l.px = newProxyLoop(l)
 	l.tls = g.tls.NewLoop((*tlsHost)(l))
@@ -78,6 +84,7 @@ func newLoop(g *Gateway, el gnet.EventLoop) *loop {
 			l.drainStep()
 		}
 		l.wheel.advance(l.g.now(), l.fire)
+		l.recycleUpstreams()
 		l.reclaim()
 		return nil
 	})

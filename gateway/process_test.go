@@ -47,9 +47,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds cmd/wsgate once and returns its path.
+// binary builds cmd/wsgate once and returns its path (WSGATE_E2E_BIN: that binary instead).
 func (e *e2eEnv) binary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("WSGATE_E2E_BIN"); bin != "" {
+		return bin // a prebuilt gateway, e.g. a "before" binary in a benchmark run
+	}
 	var flags []string
 	if os.Getenv("WSGATE_E2E_RACE") == "1" {
 		// A race-detector build of the gateway; run with GORACE=halt_on_error=1

@@ -94,12 +94,13 @@ func (l *loop) upstreamOpen(up *conn) gnet.Action {
 	return gnet.None
 }
 
-// serverClosed runs when the server side of a session closes.
+// serverClosed runs when the server side of a session closes (OnClose).
 func (l *loop) serverClosed(up *conn) {
 	if s := up.sess; s != nil {
 		up.sess = nil
 		s.ServerClosed((*side)(up))
 	}
+	l.freeUpstream(up)
 }
 
 // proxyTimer runs when a proxied connection's timer fires.
@@ -182,17 +183,32 @@ func (e *proxyEnv) Post(fn func()) error {
 	return nil
 }
 
+// enrollSlots bounds the gnet Enrolls a loop has in flight. gnet runs each on
+// a goroutine of its worker pool, which waits there until the loop has taken
+// the connection on; the pool keeps as many workers as were ever busy at once,
+// with their stacks, for 10 s after. Unbounded, a wave of 9,000 GRIP sessions
+// (64 connecting at a time) kept 65 of them: ≈ 1.7 MiB of stacks and twice the
+// threads at the end of the wave. A dial waits for a slot only once connected,
+// and a slot is held for one loop round trip, so connects still overlap.
+const enrollSlots = 4
+
+// upFreeMax bounds a loop's lists of server connection structs kept for reuse.
+const upFreeMax = 256
+
 // Dial connects to the server off the loop (a connect can block) and enrolls
 // the socket on this loop, where OnOpen hands it to the session.
 func (e *proxyEnv) Dial(s *proxy.Session, addr string, timeout time.Duration, attempt uint32) {
 	l := (*loop)(e)
 	el := l.el
-	up := &conn{loop: l, sess: s, upstream: true, groupIdx: -1, attempt: attempt}
+	up := l.newUpstream(s, attempt)
 	go func() {
 		nc, err := net.DialTimeout("tcp", addr, timeout)
 		local := false
 		if err == nil {
-			if err = enroll(el, up, nc); err == nil {
+			l.enrolling <- struct{}{}
+			err = enroll(el, up, nc)
+			<-l.enrolling
+			if err == nil {
 				return
 			}
 			local = true
@@ -201,11 +217,55 @@ func (e *proxyEnv) Dial(s *proxy.Session, addr string, timeout time.Duration, at
 			if local {
 				s.LocalFailure(attempt, err)
 			} else {
+				l.freeUpstream(up) // never given to gnet
 				s.ConnectFailed(attempt, err)
 			}
 			return nil
 		}))
 	}()
+}
+
+// newUpstream is the struct of a new server connection: a closed one's when
+// the loop has one. The server side's objects are short-lived and as many as
+// the clients' long-lived ones (a GRIP session's backend connection lives for
+// its handshake and detach), and the same type: fresh ones would be allocated
+// between the clients', and leave the heap's spans of their size partly used
+// once collected.
+func (l *loop) newUpstream(s *proxy.Session, attempt uint32) *conn {
+	var up *conn
+	if n := len(l.upFree); n > 0 {
+		up = l.upFree[n-1]
+		l.upFree[n-1] = nil
+		l.upFree = l.upFree[:n-1]
+	} else {
+		up = new(conn)
+	}
+	*up = conn{loop: l, sess: s, upstream: true, groupIdx: -1, attempt: attempt}
+	return up
+}
+
+// freeUpstream keeps a closed server connection's struct for a later dial,
+// once nothing refers to it: gnet has closed it (OnClose has run, gnet calls
+// nothing more with it) or never had it, and the session has let it go. It
+// is reused from the next tick on, not at once: the callback that closed it
+// may still be on the stack above, with the struct in hand.
+func (l *loop) freeUpstream(up *conn) {
+	if len(l.upClosed) < upFreeMax {
+		l.upClosed = append(l.upClosed, up)
+	}
+}
+
+// recycleUpstreams runs on every tick: the server connections closed since
+// the last one are free for the next dials.
+func (l *loop) recycleUpstreams() {
+	for i, up := range l.upClosed {
+		l.upClosed[i] = nil
+		if len(l.upFree) < upFreeMax {
+			*up = conn{}
+			l.upFree = append(l.upFree, up)
+		}
+	}
+	l.upClosed = l.upClosed[:0]
 }
 
 // enroll puts a connected socket on event loop el and waits for the result:
