@@ -7,6 +7,7 @@
 # echoed message (one echoed message = 2 frames through the proxy, one each
 # way) and messages per proxy CPU-second (from the generator's JSON).
 #   bash bench/syscalls-echo.sh     # SPECS="1000:20 2000:5" ECHO_D=20s PERF_S=8
+#   PERF_RECORD=1: also the futex callers and an on-CPU profile of each proxy
 # Needs perf with tracepoint access (root or perf_event_paranoid ≤ -1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +25,10 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_listen() { for _ in $(seq 100); do ss -Htln "sport = :$1" | grep -q . && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
-SYSCALLS="read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl futex nanosleep sched_yield tgkill rt_sigreturn getsockopt setsockopt"
-EVENTS="raw_syscalls:sys_enter"
-for s in $SYSCALLS; do EVENTS+=",syscalls:sys_enter_$s"; done
+# Every syscall tracepoint: the table shows those with a count.
+EVENTS="raw_syscalls:sys_enter,syscalls:sys_enter_*"
+# ticks: utime and stime of PID (fields 14 and 15 of /proc/PID/stat), clock ticks.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 mkdir -p bin
 [ -n "${WSGATE_BIN:-}" ] || go build -o bin/wsgate ./cmd/wsgate
@@ -61,13 +63,26 @@ for spec in $SPECS; do
 			>"$WORK/gen.json" 2>"$WORK/gen.err" &
 		gpid=$!
 		sleep 5 # ramp (≤ 1 s) and settle: the window is in the steady state
+		t0=$(ticks "$spid")
 		perf stat -x, -e "$EVENTS" -p "$spid" -- sleep "$PERF_S" 2>"$WORK/perf.csv"
+		t1=$(ticks "$spid")
+		if [ -n "${PERF_RECORD:-}" ]; then
+			# Where the futex calls come from (Go keeps frame pointers), and where
+			# the CPU goes (on-CPU samples, by function, self time).
+			perf record -q -g -e syscalls:sys_enter_futex -p "$spid" -o "$WORK/futex.data" -- sleep 2 2>/dev/null
+			echo "## $t $spec: futex callers"
+			perf report -q -i "$WORK/futex.data" --stdio --no-children --sort sym -g caller,2,callee --percent-limit 5 2>/dev/null | grep -v "^$" | head -40 || true
+			perf record -q -e cpu-clock -F 1999 -p "$spid" -o "$WORK/cpu.data" -- sleep 3 2>/dev/null
+			echo "## $t $spec: on-CPU self time by function (top 30)"
+			perf report -q -i "$WORK/cpu.data" --stdio --no-children --sort sym 2>/dev/null | grep -v "^$" | head -30 || true
+		fi
 		wait "$gpid" || echo "generator for $t failed" >&2
 		kill "$spid"
 		wait "$spid" 2>/dev/null || true
-		python3 - "$t" "$conns" "$rate" "$PERF_S" "$WORK/perf.csv" "$WORK/gen.json" <<-'PY'
+		python3 - "$t" "$conns" "$rate" "$PERF_S" "$WORK/perf.csv" "$WORK/gen.json" "$t0" "$t1" "$(getconf CLK_TCK)" <<-'PY'
 			import json, sys
 			t, conns, rate, secs, perf, gen = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+			(u0, s0), (u1, s1), hz = map(int, sys.argv[7].split()), map(int, sys.argv[8].split()), int(sys.argv[9])
 			g = json.load(open(gen))["echo"]
 			msgs = conns * rate * secs  # echoed messages in the perf window (steady state, offered = achieved below)
 			counts = {}
@@ -78,7 +93,9 @@ for spec in $SPECS; do
 			        except ValueError: pass
 			per = {k: v / msgs for k, v in counts.items() if v}
 			mps = g["echoed"] / g["gateway_cpu_sec"] if g["gateway_cpu_sec"] else 0
-			print(f"{t} {conns}x{rate:g}: echoed {g['echoed']}/{g['sent']}, msgs per proxy CPU-s {mps:.0f}, CPU µs/msg {g['gateway_cpu_us_per_msg']:.2f}; "
+			user, sys_ = (u1 - u0) / hz / msgs * 1e6, (s1 - s0) / hz / msgs * 1e6
+			print(f"{t} {conns}x{rate:g}: echoed {g['echoed']}/{g['sent']}, msgs per proxy CPU-s {mps:.0f}, CPU µs/msg {g['gateway_cpu_us_per_msg']:.2f} "
+			      f"(perf window: user {user:.2f} + sys {sys_:.2f} µs/msg); "
 			      "syscalls per echoed message: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])))
 		PY
 	done
