@@ -6,14 +6,14 @@
 # PERF_S seconds in the steady state. Prints one table per scenario: calls per
 # echoed message (one echoed message = 2 frames through the proxy, one each
 # way) and messages per proxy CPU-second (from the generator's JSON).
-#   bash bench/syscalls-echo.sh     # SPECS="1000:20 2000:5" ECHO_D=20s PERF_S=8
+#   bash bench/syscalls-echo.sh     # SPECS="1000:20 2000:5" ECHO_D=20s CPU_S=5 PERF_S=6
 #   PERF_RECORD=1: also the futex callers and an on-CPU profile of each proxy
 # Needs perf with tracepoint access (root or perf_event_paranoid ≤ -1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPECS=${SPECS:-"1000:20 2000:5"}
 ECHO_D=${ECHO_D:-20s}
-PERF_S=${PERF_S:-8}
+PERF_S=${PERF_S:-6}
 TARGETS=${TARGETS:-"wsgate haproxy"}
 WORK=$(mktemp -d /tmp/wsgate-syscalls.XXXXXX)
 PIDS=()
@@ -25,8 +25,14 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_listen() { for _ in $(seq 100); do ss -Htln "sport = :$1" | grep -q . && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
-# Every syscall tracepoint: the table shows those with a count.
-EVENTS="raw_syscalls:sys_enter,syscalls:sys_enter_*"
+# A dozen tracepoints by default: attaching every one (ALL_SYSCALLS=1, to find
+# which to watch) slows the proxy enough to change its batching.
+EVENTS="raw_syscalls:sys_enter"
+for s in read write readv writev recvfrom sendto epoll_wait epoll_pwait epoll_ctl futex nanosleep clock_gettime sched_yield; do
+	EVENTS+=",syscalls:sys_enter_$s"
+done
+[ -z "${ALL_SYSCALLS:-}" ] || EVENTS="raw_syscalls:sys_enter,syscalls:sys_enter_*"
+CPU_S=${CPU_S:-5}
 # ticks: utime and stime of PID (fields 14 and 15 of /proc/PID/stat), clock ticks.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
@@ -62,10 +68,12 @@ for spec in $SPECS; do
 			-duration "$ECHO_D" -drain 10s -dial-rate 2000 -gateway-pids "$spid" -deadline 100s -label "$t" \
 			>"$WORK/gen.json" 2>"$WORK/gen.err" &
 		gpid=$!
-		sleep 5 # ramp (≤ 1 s) and settle: the window is in the steady state
+		sleep 4 # ramp (≤ 1 s) and settle: the windows are in the steady state
+		# user/sys split over CPU_S seconds without perf attached, then the perf window.
 		t0=$(ticks "$spid")
-		perf stat -x, -e "$EVENTS" -p "$spid" -- sleep "$PERF_S" 2>"$WORK/perf.csv"
+		sleep "$CPU_S"
 		t1=$(ticks "$spid")
+		perf stat -x, -e "$EVENTS" -p "$spid" -- sleep "$PERF_S" 2>"$WORK/perf.csv"
 		if [ -n "${PERF_RECORD:-}" ]; then
 			# Where the futex calls come from (Go keeps frame pointers), and where
 			# the CPU goes (on-CPU samples, by function, self time).
@@ -79,7 +87,7 @@ for spec in $SPECS; do
 		wait "$gpid" || echo "generator for $t failed" >&2
 		kill "$spid"
 		wait "$spid" 2>/dev/null || true
-		python3 - "$t" "$conns" "$rate" "$PERF_S" "$WORK/perf.csv" "$WORK/gen.json" "$t0" "$t1" "$(getconf CLK_TCK)" <<-'PY'
+		python3 - "$t" "$conns" "$rate" "$PERF_S" "$WORK/perf.csv" "$WORK/gen.json" "$t0" "$t1" "$(getconf CLK_TCK)" "$CPU_S" <<-'PY'
 			import json, sys
 			t, conns, rate, secs, perf, gen = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
 			(u0, s0), (u1, s1), hz = map(int, sys.argv[7].split()), map(int, sys.argv[8].split()), int(sys.argv[9])
@@ -93,9 +101,10 @@ for spec in $SPECS; do
 			        except ValueError: pass
 			per = {k: v / msgs for k, v in counts.items() if v}
 			mps = g["echoed"] / g["gateway_cpu_sec"] if g["gateway_cpu_sec"] else 0
-			user, sys_ = (u1 - u0) / hz / msgs * 1e6, (s1 - s0) / hz / msgs * 1e6
+			cmsgs = conns * rate * float(sys.argv[10])
+			user, sys_ = (u1 - u0) / hz / cmsgs * 1e6, (s1 - s0) / hz / cmsgs * 1e6
 			print(f"{t} {conns}x{rate:g}: echoed {g['echoed']}/{g['sent']}, msgs per proxy CPU-s {mps:.0f}, CPU µs/msg {g['gateway_cpu_us_per_msg']:.2f} "
-			      f"(perf window: user {user:.2f} + sys {sys_:.2f} µs/msg); "
+			      f"(user {user:.2f} + sys {sys_:.2f} µs/msg over {sys.argv[10]} s without perf); "
 			      "syscalls per echoed message: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])))
 		PY
 	done
