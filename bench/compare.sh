@@ -63,7 +63,9 @@ if [ "$QUICK" = 1 ]; then
 else
 	GRIP_N=${GRIP_N:-9000} GRIP_CP="2000,4000,6000,8000" GRIP_BC=${GRIP_BC:-3000} GRIP_BC_D=${GRIP_BC_D:-20s}
 fi
-if [ "$GRIP_ONLY" = 1 ]; then TLS_ONLY=1 SKIP_TLS=1; fi # GRIP only: none of the rest
+RUN_GRIP=1
+[ "${SKIP_GRIP:-0}" != 1 ] && [ "$TLS_ONLY" != 1 ] || RUN_GRIP=0
+if [ "$GRIP_ONLY" = 1 ]; then TLS_ONLY=1 SKIP_TLS=1 RUN_GRIP=1; fi # GRIP only: none of the rest
 if [ "$QUICK" = 1 ]; then
 	TLS_IDLE=1000 TLS_IDLE_CP="250,500,750,1000" TLS_TUN_CP="500,1000,1500,2000" TLS_BC=500 TLS_BC_D=5s
 else
@@ -355,7 +357,7 @@ if [ "${SKIP_TLS:-0}" != 1 ]; then
 	source bench/compare-tls.sh
 fi
 
-if [ "${SKIP_GRIP:-0}" != 1 ]; then
+if [ "$RUN_GRIP" = 1 ]; then
 	source bench/compare-grip.sh
 fi
 
