@@ -25,6 +25,10 @@
 #                      tls-churn and tls-churn-resumed (handshakes per gateway
 #                      CPU-second, full and TLS 1.3 resumed), tls-broadcast
 #                      (3000 × 10 msg/s over wss vs ws on wsgate, same run)
+#   grip-held,         wsgate (;grip pool) vs Pushpin 1.36 in front of the same
+#   grip-fanout        GRIP backend, sessions detached: RSS per held session;
+#                      an HTTP publisher in Pushpin's format, CPU per delivery
+#                      (bench/compare-grip.sh)
 #
 # Writes bench/results/<date>-compare.{json,md} and SVG charts
 # bench/results/<date>-*.svg (copied to bench/results/latest-*.svg, which
@@ -36,7 +40,10 @@
 # TOPIC_PEERS="node centrifugo" (terminated side), CENTRIFUGO_BIN=path (default:
 # bin/centrifugo, else PATH, else `go install github.com/centrifugal/centrifugo/v6@v6.9.1`
 # into bin/; skipped with a message if none works), COMPARE_TLS_ONLY=1 (only the
-# tls-* part, ≈ 5 min), SKIP_TLS=1 (no tls-* part).
+# tls-* part, ≈ 5 min), SKIP_TLS=1 (no tls-* part), COMPARE_GRIP_ONLY=1 (only the
+# grip-* part, ≈ 3 min: bench/compare-grip.sh), SKIP_GRIP=1, GRIP_N=9000
+# (detached sessions held), GRIP_BC=3000 / GRIP_BC_D=20s (fan-out receivers,
+# duration), COMPARE_GRIP_PEERS="wsgate-grip pushpin".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +57,15 @@ else
 fi
 TARGETS=${COMPARE_TARGETS:-"wsgate haproxy"}
 TLS_ONLY=${COMPARE_TLS_ONLY:-0}
+GRIP_ONLY=${COMPARE_GRIP_ONLY:-0}
+if [ "$QUICK" = 1 ]; then
+	GRIP_N=1000 GRIP_CP="250,500,750" GRIP_BC=500 GRIP_BC_D=5s
+else
+	GRIP_N=${GRIP_N:-9000} GRIP_CP="2000,4000,6000,8000" GRIP_BC=${GRIP_BC:-3000} GRIP_BC_D=${GRIP_BC_D:-20s}
+fi
+RUN_GRIP=1
+[ "${SKIP_GRIP:-0}" != 1 ] && [ "$TLS_ONLY" != 1 ] || RUN_GRIP=0
+if [ "$GRIP_ONLY" = 1 ]; then TLS_ONLY=1 SKIP_TLS=1 RUN_GRIP=1; fi # GRIP only: none of the rest
 if [ "$QUICK" = 1 ]; then
 	TLS_IDLE=1000 TLS_IDLE_CP="250,500,750,1000" TLS_TUN_CP="500,1000,1500,2000" TLS_BC=500 TLS_BC_D=5s
 else
@@ -59,7 +75,7 @@ DATE=$(date -u +%Y-%m-%dT%H%M%SZ)
 WORK=$(mktemp -d /tmp/wsgate-compare.XXXXXX)
 LINES=$WORK/results.jsonl
 : >"$LINES"
-SERVER_PID="" PORT="" ADMIN=""
+SERVER_PID="" PORT="" ADMIN="" GEN_PIDS="" PUSHPIN_KIDS=()
 WSGATE_EXTRA="" # more wsgate flags (word-split): compare-tls.sh's idle runs
 BACKEND_PIDS=()
 
@@ -82,6 +98,7 @@ stop_server() {
 }
 cleanup() {
 	stop_server
+	for p in "${PUSHPIN_KIDS[@]}"; do kill_pid "$p"; done
 	for p in "${BACKEND_PIDS[@]}"; do kill_pid "$p"; done
 	rm -rf "$WORK"
 }
@@ -199,6 +216,15 @@ start_server_once() {
 		"$WSGATE" -listen '' -tls-listen "127.0.0.1:$PORT" -tls-cert "$TLSDIR/server.pem,$TLSDIR/server.key" \
 			-admin-listen "127.0.0.1:$ADMIN" -log-level warn $WSGATE_EXTRA >"$WORK/wsgate-topic-tls-$PORT.log" 2>&1 &
 		;;
+	wsgate-grip)
+		ADMIN=$(free_port)
+		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn -demo-path '' \
+			-backend "grip=127.0.0.1:$GB;grip" -route '/=backend:grip' >"$WORK/wsgate-grip-$PORT.log" 2>&1 &
+		;;
+	pushpin)
+		pushpin_config "$WORK/pushpin-$PORT" # compare-grip.sh
+		pushpin --config "$WORK/pushpin-$PORT/pushpin.conf" >"$WORK/pushpin-$PORT.log" 2>&1 &
+		;;
 	wsgate-topic)
 		ADMIN=$(free_port)
 		"$WSGATE" -listen "127.0.0.1:$PORT" -admin-listen "127.0.0.1:$ADMIN" -log-level warn $WSGATE_EXTRA \
@@ -228,7 +254,7 @@ gen() {
 	shift 3
 	local extra=()
 	[ -z "$ADMIN" ] || extra=(-metrics-url "http://127.0.0.1:$ADMIN/metrics")
-	timeout 300 bin/wsgate-bench -label "$label" -run-id "$run" -proc "$proc" -gateway-pids "$SERVER_PID" \
+	timeout 300 bin/wsgate-bench -label "$label" -run-id "$run" -proc "$proc" -gateway-pids "${GEN_PIDS:-$SERVER_PID}" \
 		-deadline 240s "${extra[@]}" "$@" >"$WORK/$label-$run-$proc.json" || echo "generator $label $run $proc failed ($?)" >&2
 	cat "$WORK/$label-$run-$proc.json" >>"$LINES"
 }
@@ -331,6 +357,10 @@ if [ "${SKIP_TLS:-0}" != 1 ]; then
 	source bench/compare-tls.sh
 fi
 
+if [ "$RUN_GRIP" = 1 ]; then
+	source bench/compare-grip.sh
+fi
+
 if [ "$TLS_ONLY" != 1 ]; then
 	log "write floor: $FLOOR loopback sockets"
 	timeout 120 bin/wsgate-bench -scenario writefloor -conns "$FLOOR" -label floor -run-id "writefloor-$FLOOR" -deadline 100s \
@@ -339,7 +369,7 @@ if [ "$TLS_ONLY" != 1 ]; then
 fi
 
 OUT=bench/results/$DATE-compare
-note="make bench-compare (BENCH_QUICK=$QUICK COMPARE_TLS_ONLY=$TLS_ONLY) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
+note="make bench-compare (BENCH_QUICK=$QUICK COMPARE_TLS_ONLY=${COMPARE_TLS_ONLY:-0} COMPARE_GRIP_ONLY=$GRIP_ONLY) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results: $OUT.json"
 bin/wsgate-bench compare-report -in "$LINES" -out "$OUT.json" -note "$note" -charts bench/results -chart-prefix "$DATE-" | tee "$OUT.md"
 for f in bench/results/"$DATE"-*.svg; do

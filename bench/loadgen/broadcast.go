@@ -110,13 +110,21 @@ func runBroadcast(cfg *Config, res *Result) error {
 		return err
 	}
 	// Loop 0 holds the publisher (connection 0) alone; subscribers 1..N-1 go
-	// to the other loops.
-	if h.pubLoop, err = e.addLoop(h, 1, 0, 1, 0, 1); err != nil {
+	// to the other loops. With -publish-url every connection subscribes and
+	// an HTTP publisher (httppub.go) posts the messages.
+	var hp *httpPublisher
+	firstSub := 1
+	if cfg.PublishURL != "" {
+		if hp, err = newHTTPPublisher(cfg); err != nil {
+			return err
+		}
+		firstSub = 0
+	} else if h.pubLoop, err = e.addLoop(h, 1, 0, 1, 0, 1); err != nil {
 		return err
 	}
-	subs := cfg.Conns - 1
+	subs := cfg.Conns - firstSub
 	for i := 0; i < cfg.Loops; i++ {
-		_, err := e.addLoop(h, split(subs, cfg.Loops, i), 1+i, cfg.Loops,
+		_, err := e.addLoop(h, split(subs, cfg.Loops, i), firstSub+i, cfg.Loops,
 			cfg.DialRate/float64(cfg.Loops), max(cfg.MaxInflight/cfg.Loops, 1))
 		if err != nil {
 			return err
@@ -126,7 +134,7 @@ func runBroadcast(cfg *Config, res *Result) error {
 	e.start()
 	e.waitRamp(cfg.Conns, rampTimeout(cfg, cfg.Conns), nil)
 	res.Connect = connectResult(e, cfg.Conns, startMono)
-	if h.pubLoop.Stats.Opened.Load() == 0 {
+	if hp == nil && h.pubLoop.Stats.Opened.Load() == 0 {
 		_ = e.stop()
 		finishConnect(res.Connect, e)
 		res.Errors = e.errorCounts()
@@ -141,17 +149,26 @@ func runBroadcast(cfg *Config, res *Result) error {
 		return err
 	}
 	self0 := SelfCPUSeconds()
+	// What arrived before the first publish (a GRIP backend's hello) is not
+	// a delivery: the HTTP mode's drain counts from here.
+	var recv0 int64
+	pubDone := make(chan struct{})
 	h.start.Store(nanotime())
+	if hp != nil {
+		recv0 = e.received()
+		go hp.run(h, pubDone)
+	}
 
 	// Publishing, then the drain: both bounded.
 	sendEnd := time.Now().Add(cfg.Duration + 5*time.Second)
-	for h.sent.Load() < h.total && time.Now().Before(sendEnd) && h.pubLoop.Stats.Lost.Load() == 0 {
+	for h.sent.Load() < h.total && time.Now().Before(sendEnd) && (hp != nil || h.pubLoop.Stats.Lost.Load() == 0) {
 		time.Sleep(20 * time.Millisecond)
 	}
+	close(pubDone)
 	drainEnd := time.Now().Add(cfg.Drain)
 	drained := false
 	for time.Now().Before(drainEnd) {
-		if e.received() >= h.sent.Load()*(e.opened()-e.lost()) {
+		if e.received()-recv0 >= h.sent.Load()*(e.opened()-e.lost()) {
 			drained = true
 			break
 		}
@@ -206,6 +223,13 @@ func runBroadcast(cfg *Config, res *Result) error {
 		b.Latency.CDF = CDFPoints(e.hist())
 	}
 	res.Broadcast = b
+	if hp != nil {
+		b.PublishURL, b.PublishErrors = cfg.PublishURL, hp.errors.Load()
+		if msg, _ := hp.lastErr.Load().(string); msg != "" {
+			b.PublishLastError = msg
+		}
+		return stopErr
+	}
 	if h.pubLoop.Stats.Lost.Load() != 0 {
 		return fmt.Errorf("broadcast: the publisher connection was lost after %d messages", sent)
 	}

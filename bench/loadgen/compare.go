@@ -19,6 +19,7 @@ import (
 //	wsgate-topic  wsgate terminating WebSocket itself (topic routes)
 //	node          the Node `ws` broadcast server (the seeds' pattern)
 //	centrifugo    Centrifugo v6 (JSON protocol, -proto centrifugo)
+//	wsgate-grip, pushpin  the GRIP part (compare_grip.go)
 //
 // and its run IDs: echo-1k, echo-5k, tunnels-9k, churn, broadcast, idle-18k.
 
@@ -148,6 +149,7 @@ func compareFigures() []cmpFig {
 	for _, peer := range []struct{ label, name string }{{"node", "Node ws"}, {"centrifugo", "Centrifugo v6"}} {
 		fs = append(fs, topicFigures(peer.label, peer.name)...)
 	}
+	fs = append(fs, gripFigures()...)
 	return append(fs, tlsFigures()...)
 }
 
@@ -270,10 +272,8 @@ func compareCharts(group map[[2]string][]Result, dir, prefix string) ([]string, 
 			rss.Series = append(rss.Series, Series{Name: c.name, Points: pts, Dash: c.per == 1})
 		}
 	}
-	for _, ch := range []struct {
-		name string
-		c    *Chart
-	}{{"echo-rtt-cdf.svg", cdf}, {"broadcast-cdf.svg", bc}, {"rss-vs-conns.svg", rss}, {"tls-rss-vs-conns.svg", tlsRSSChart(group)}} {
+	charts := []namedChart{{"echo-rtt-cdf.svg", cdf}, {"broadcast-cdf.svg", bc}, {"rss-vs-conns.svg", rss}, {"tls-rss-vs-conns.svg", tlsRSSChart(group)}}
+	for _, ch := range append(charts, gripCharts(group)...) {
 		if len(ch.c.Series) == 0 {
 			continue
 		}

@@ -69,6 +69,10 @@ type Config struct {
 	// SettleGet: idle: after the hold, GET this URL (a forced GC on the
 	// server) and sample once more (IdleResult.Settled).
 	SettleGet string
+	// PublishURL: broadcast: POST the messages here (PublishFormat, to
+	// PublishChannel) instead of sending them on connection 0; every
+	// connection is then a subscriber (httppub.go).
+	PublishURL, PublishFormat, PublishChannel string
 	// TLS: speak TLS to the server (-tls, or a wss:// URL; tlsclient.go).
 	TLS TLSOptions
 	// engineOut, when set, receives the scenario's engine (Run reads its
@@ -128,6 +132,9 @@ func (c *Config) Validate() error {
 		if c.Size < payloadHeader {
 			return fmt.Errorf("size must be ≥ %d (sequence number and timestamp)", payloadHeader)
 		}
+	}
+	if c.PublishURL != "" && (c.Scenario != "broadcast" || c.Proto != "") {
+		return errors.New("-publish-url: broadcast scenario only, without -proto")
 	}
 	if c.Scenario == "broadcast" && c.Conns < 1 {
 		return errors.New("broadcast needs at least the publisher connection")

@@ -158,6 +158,10 @@ type BroadcastResult struct {
 	GatewayCPUSec      float64 `json:"gateway_cpu_sec"`
 	CPUUsPerDelivery   float64 `json:"gateway_cpu_us_per_delivery"`
 	GeneratorCPUSec    float64 `json:"generator_cpu_sec"` // over the same window
+	// The HTTP publisher (-publish-url): where it posted, failed posts.
+	PublishURL       string `json:"publish_url,omitempty"`
+	PublishErrors    int64  `json:"publish_errors,omitempty"`
+	PublishLastError string `json:"publish_last_error,omitempty"`
 }
 
 // EchoResult is the echo scenario's outcome.
