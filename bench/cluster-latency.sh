@@ -20,7 +20,7 @@
 # answer beats the produce ack), handoff (→ the last event loop took it
 # from its inbox), write (→ the last loop wrote it to its last subscriber).
 # Every process is started here and stopped by its PID (trap included); every
-# wait is bounded. Run it under the CPU lock: flock -x /work/wt/cpu.lock ...
+# wait is bounded. Run it on an otherwise idle host: other work on the same cores moves the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,7 +13,7 @@
 # half a core of gateway CPU). Then the bare write(2) floor at each
 # scenario's socket count (300, 1,000, 3,000), in the same run.
 # Every process is started here and stopped by its PID; every wait is bounded.
-# Run it under the CPU lock: flock -x /work/wt/cpu.lock bash bench/kernel.sh
+# Run it on an otherwise idle host: other work on the same cores moves the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -163,7 +163,12 @@ func splitErrors(err error) []string {
 // as Ps, an idle gateway has no P for the Kafka bus readers, the admin API or
 // the timers until sysmon retakes one, up to 10 ms later. That was the
 // cross-node publish→deliver tail (issue 16 item 4, bench/README.md: p99
-// 5–8 ms → ≈ 1.3 ms). GOMAXPROCS set in the environment is left alone.
+// 5–8 ms → ≈ 1.3 ms) and sysmon's 20 µs polling (broadcast at 100k
+// deliveries/s: 5.56 → 4.56 µs each). It costs a tunnel-only node a futex
+// wake-up per loop turn (gnet yields after an empty poll and the yield wakes
+// a thread for the idle P): 10–15 % fewer tunnelled messages per CPU-second,
+// so such a node may set GOMAXPROCS to its event loops (bench/README.md,
+// issue 16 item 2). GOMAXPROCS set in the environment is left alone.
 func spareP(eventLoops int, log *slog.Logger) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
