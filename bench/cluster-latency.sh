@@ -41,15 +41,7 @@ cleanup() {
 	PIDS=()
 }
 trap cleanup EXIT
-listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12000))
-		listening "$p" || { echo "$p"; return 0; }
-	done
-	return 1
-}
+. bench/lib.sh # listening, free_port
 wait_listen() {
 	for _ in $(seq 100); do listening "$1" && return 0; sleep 0.1; done
 	echo "nothing listens on $1" >&2

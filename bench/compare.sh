@@ -81,17 +81,7 @@ BACKEND_PIDS=()
 
 log() { printf '\n### %s (load %s)\n' "$*" "$(cut -d' ' -f1 /proc/loadavg)" >&2; }
 
-kill_pid() { # kill_pid PID: TERM, wait ≤ 5 s, KILL
-	local p=$1
-	[ -n "$p" ] || return 0
-	kill "$p" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-}
+. bench/lib.sh # listening, free_port, kill_pid
 stop_server() {
 	kill_pid "$SERVER_PID"
 	SERVER_PID=""
@@ -105,19 +95,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! listening "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
 wait_listen() { # wait_listen PORT PID NAME
 	for _ in $(seq 100); do
 		listening "$1" && return 0

@@ -25,27 +25,12 @@ WORK=$(mktemp -d /tmp/wsgate-kernel.XXXXXX)
 LINES=$WORK/results.jsonl
 SERVER_PID=""
 
+. bench/lib.sh # listening, free_port, kill_pid
 stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	kill "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
+	kill_pid "$SERVER_PID"
 	SERVER_PID=""
 }
 trap stop_server EXIT
-listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12000))
-		listening "$p" || { echo "$p"; return 0; }
-	done
-	return 1
-}
 
 go build -o bin/wsgate-bench ./bench/cmd/wsgate-bench
 # Binaries alternate within each scenario: a host that gets busier during the

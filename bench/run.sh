@@ -25,35 +25,12 @@ ADMIN=""
 
 log() { printf '\n### %s\n' "$*" >&2; }
 
+. bench/lib.sh # listening, free_port, kill_pid
 stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	kill "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
+	kill_pid "$SERVER_PID"
 	SERVER_PID=""
 }
 trap stop_server EXIT
-
-listening() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-
-# A free port below the ephemeral range (32768+), where the generator's
-# outgoing connections take their ports.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12000))
-		if ! listening "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
-}
 
 # start_server wsgate|node: sets SERVER_PID, PORT and ADMIN (wsgate's /metrics).
 start_server() {
