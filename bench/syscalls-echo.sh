@@ -12,6 +12,9 @@
 # Needs perf with tracepoint access (root or perf_event_paranoid ≤ -1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v perf >/dev/null; then # Debian: linux-perf
+	apt-get install -y -qq linux-perf >&2 || { echo "perf is not installed and apt-get failed" >&2; exit 1; }
+fi
 SPECS=${SPECS:-"1000:20 2000:5"}
 ECHO_D=${ECHO_D:-20s}
 PERF_S=${PERF_S:-6}
