@@ -61,12 +61,7 @@ func gripFigures() []cmpFig {
 			}
 			return float64(b.Published-b.PublishErrors) / float64(b.Published)
 		}))
-		add("received / expected", "%.4f", "higher", first(bcastOf, func(b *BroadcastResult) float64 {
-			if b.Expected == 0 {
-				return 0
-			}
-			return float64(b.Received) / float64(b.Expected)
-		}))
+		add("received / expected", "%.4f", "higher", first(bcastOf, (*BroadcastResult).DeliveredRatio))
 		add("missing (gaps) + duplicates", "%.0f", "lower", first(bcastOf, func(b *BroadcastResult) float64 { return float64(b.Missing + b.Duplicates) }))
 		add("p50 publish→deliver µs", "%.0f", "lower", first(bcastOf, func(b *BroadcastResult) float64 { return b.Latency.P50Us }))
 		add("p99 publish→deliver µs", "%.0f", "lower", first(bcastOf, func(b *BroadcastResult) float64 { return b.Latency.P99Us }))

@@ -253,3 +253,11 @@ func (r *Result) Summary() string {
 	}
 	return b.String()
 }
+
+// DeliveredRatio is received ÷ expected (0 when nothing was expected).
+func (b *BroadcastResult) DeliveredRatio() float64 {
+	if b.Expected == 0 {
+		return 0
+	}
+	return float64(b.Received) / float64(b.Expected)
+}
