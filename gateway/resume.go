@@ -31,7 +31,7 @@ func newResume(cfg *Config, up codec.UpgradeOptions, reg prometheus.Registerer) 
 	}
 	return resume.New(resume.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL, HistoryMaxBytes: cfg.HistoryMaxBytes,
 		MaxTopics: maxTopics, MaxMessages: cfg.ResumeMaxMessages, MaxOutbound: cfg.MaxOutbound,
-		Fetches: cfg.ResumeFetches, FetchTimeout: cfg.ResumeFetchTime, Upgrade: up}, reg)
+		Fetches: cfg.ResumeFetches, FetchTimeout: cfg.ResumeFetchTime, Rate: cfg.ResumeRate, Upgrade: up}, reg)
 }
 
 // v1Pass delivers a drained batch to the loop's wsgate.v1 subscribers and

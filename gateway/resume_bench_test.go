@@ -70,34 +70,28 @@ func probeLatencyToken(t *testing.T, g *testGateway, token string, d time.Durati
 }
 
 // The resume storm figures (WSGATE_RESUME_BENCH=1): 1,000 Node ws clients, each 1,000 messages
-// behind, resume at once — from the memory history, and (history off) from Kafka. The Node
-// process parsing 1M JSON envelopes is part of what is timed.
+// behind, resume at once on a wsgate process (the real binary, its own GOMAXPROCS) — from the
+// memory history, and (history off) from Kafka. The Node process parsing 1M JSON envelopes is part
+// of what is timed. The live probe (a plain subscriber of another topic, fed every 10 ms through the
+// publish API, in this process) is measured for 3 s once the clients are away and the gap is
+// published (alone), then from the reconnect until every client has caught up (storm): same node,
+// same run. The clients run at nice 0 and at nice 19 (standing for clients on other hosts: every
+// process here shares the same 2 cores).
 func TestResumeBenchStorm(t *testing.T) {
 	if os.Getenv("WSGATE_RESUME_BENCH") != "1" {
 		t.Skip("WSGATE_RESUME_BENCH=1 runs the resume storm")
 	}
 	requireE2E(t, true, false)
-	storm := func(name string, g *testGateway, token string) {
-		var r resumeResult
-		args := []string{"--url", g.wsURL("/ws"), "--admin", "http://" + g.Admin, "--topic", "chat",
-			"--n", "1000", "--clients", "1000", "--timeout", "280000"}
-		if token != "" {
-			args = append(args, "--token", token)
-		}
-		runNodeJSON(t, 300*time.Second, &r, "resume-client.js", args...)
-		if r.Error != "" || !r.AllRecovered || r.Bad != 0 || r.Clients != 1000 {
-			t.Fatalf("%s: %+v", name, r)
-		}
-		t.Logf("%s: 1000 clients x 1000 messages: all recovered, whole and in order, caught up in %d ms; history %v messages, %v bytes",
-			name, r.CaughtUpMs, v1Metric(t, g, "wsgate_history_messages"), v1Metric(t, g, "wsgate_history_bytes"))
+	for _, nice := range []int{0, 19} {
+		mem := startGatewayProcess(t, append([]string{"-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "2000"},
+			strings.Fields(os.Getenv("WSGATE_STORM_FLAGS"))...)...)
+		stormWindows(t, fmt.Sprintf("memory, clients at nice %d", nice), mem, "", nice)
 	}
-	mem := startGateway(t, "-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "2000")
-	// Live delivery to a plain subscriber of another topic, without and during the storm.
-	base := probeLatency(t, mem, 3*time.Second, nil)
-	during := probeLatency(t, mem, 0, func() { storm("memory", mem, "") })
-	t.Logf("live delivery (publish API -> plain subscriber, 100/s) p50/p99/max: alone %v, during the memory storm %v", base, during)
 	broker := startKafkadev(t, "127.0.0.1:0", "")
-	storm("kafka only (history off)", startCluster(t, broker.Addr, 1, "-history-size", "0", "-resume-kafka-timeout", "60s")[0], clusterToken)
+	kafka := startGatewayProcess(t, "-kafka-brokers", broker.Addr, "-node-id", "k0", "-publish-token", clusterToken,
+		"-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "0", "-resume-kafka-timeout", "60s")
+	waitBusHealthy(t, []*testGateway{kafka}, 15*time.Second, "")
+	stormWindows(t, "kafka only (history off), clients at nice 19", kafka, clusterToken, 19)
 	// The clients move to a node started after the gap: the first fetch keeps what it read
 	// (-history-size 2000), the rest are served from memory.
 	r, node1 := resumeOnNewNode(t, broker.Addr, startCluster(t, broker.Addr, 1)[0], 1000, 1000, "-history-size", "2000")
@@ -106,6 +100,53 @@ func TestResumeBenchStorm(t *testing.T) {
 	}
 	t.Logf("new node (Kafka, then its backfill): 1000 clients x 1000 messages: all recovered, caught up in %d ms; %v from Kafka, %v from memory",
 		r.CaughtUpMs, v1Metric(t, node1, `wsgate_resume_total{result="recovered_kafka"}`), v1Metric(t, node1, `wsgate_resume_total{result="recovered"}`))
+}
+
+// stormWindows runs resume-client.js (1,000 clients x 1,000 messages) against g at the given
+// nice value, holding the reconnect until the probe has measured 3 s alone, then measures the
+// probe until the clients report, and logs both.
+func stormWindows(t *testing.T, name string, g *testGateway, token string, nice int) {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "go")
+	args := []string{"-n", strconv.Itoa(nice), "node", "resume-client.js", "--url", g.wsURL("/ws"), "--url2", "@" + ready,
+		"--admin", "http://" + g.Admin, "--topic", "chat", "--n", "1000", "--clients", "1000", "--timeout", "280000"}
+	if token != "" {
+		args = append(args, "--token", token)
+	}
+	type nodeRun struct {
+		out []byte
+		err error
+	}
+	res := make(chan nodeRun, 1)
+	go func() { // no t.Fatal off the test goroutine: the result comes back on res
+		cmd := exec.Command("nice", args...)
+		cmd.Dir = "testdata"
+		out, err := cmd.Output()
+		res <- nodeRun{out, err}
+	}()
+	deadline := time.Now().Add(240 * time.Second)
+	for !fileExists(ready + ".gap") {
+		if time.Now().After(deadline) {
+			t.Fatal("resume-client.js did not reach the gap")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	alone := probeLatencyToken(t, g, token, 3*time.Second, nil)
+	var run nodeRun
+	storm := probeLatencyToken(t, g, token, 0, func() {
+		writeFile(t, ready, g.wsURL("/ws"))
+		run = <-res
+	})
+	var r resumeResult
+	if err := json.Unmarshal(bytes.TrimSpace(run.out), &r); run.err != nil || err != nil {
+		t.Fatalf("%s: resume-client.js: %v %v: %s", name, run.err, err, run.out)
+	}
+	if r.Error != "" || !r.AllRecovered || r.Bad != 0 || r.Clients != 1000 {
+		t.Fatalf("%s: %+v", name, r)
+	}
+	t.Logf("%s: 1000 clients x 1000 messages: all recovered, whole and in order, caught up in %d ms; history %v messages, %v bytes",
+		name, r.CaughtUpMs, v1Metric(t, g, "wsgate_history_messages"), v1Metric(t, g, "wsgate_history_bytes"))
+	t.Logf("%s: live delivery (publish API -> plain subscriber, 100/s) p50/p99/max: alone %s, during the storm %s", name, alone, storm)
 }
 
 // The drain storm's figures (WSGATE_RESUME_BENCH=1; WSGATE_STORM_CLIENTS, WSGATE_STORM_MISSED to

@@ -74,6 +74,7 @@ type Config struct {
 	ResumeMaxMessages int           // a resume missing more messages than this is recovered:false; 0: no limit
 	ResumeFetches     int           // Kafka catch-ups running at once per node (more wait in a queue); 0: memory only
 	ResumeFetchTime   time.Duration // a Kafka catch-up taking longer answers recovered:false
+	ResumeRate        int64         // recovered bytes per second a node writes at most; 0: no bound
 
 	TLS tlscert.Options // -tls-listen, -tls-cert, -tls-min-version: TLS termination (package tlscert)
 
@@ -147,8 +148,8 @@ func (c *Config) Validate() error {
 	if c.MaxInflateRatio < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflate-ratio: %d must be >= 0", c.MaxInflateRatio))
 	}
-	if c.HistorySize < 0 || c.HistoryTTL < 0 || c.HistoryMaxBytes < 0 || c.ResumeMaxMessages < 0 || c.MaxTopicsPerConn < 0 || c.ResumeFetches < 0 || c.ResumeFetchTime < 0 {
-		errs = append(errs, errors.New("-history-size, -history-ttl, -history-max-bytes, -resume-max-messages, -resume-kafka-fetches, -resume-kafka-timeout, -max-topics-per-conn: must be >= 0"))
+	if c.HistorySize < 0 || c.HistoryTTL < 0 || c.HistoryMaxBytes < 0 || c.ResumeMaxMessages < 0 || c.MaxTopicsPerConn < 0 || c.ResumeFetches < 0 || c.ResumeFetchTime < 0 || c.ResumeRate < 0 {
+		errs = append(errs, errors.New("-history-size, -history-ttl, -history-max-bytes, -resume-max-messages, -resume-kafka-fetches, -resume-kafka-timeout, -resume-rate, -max-topics-per-conn: must be >= 0"))
 	}
 	if c.ClientTimeout < Tick {
 		errs = append(errs, fmt.Errorf("-client-timeout: %v is below the timer granularity %v", c.ClientTimeout, Tick))

@@ -167,7 +167,10 @@ func (l *Loop) recover(c Client, s *Sub, id int64, since int64, sinceEpoch strin
 	}
 	switch {
 	case why == history.OK:
-		l.sendRecovered(c, s, id, since, cur, curEpoch, entries, nil, "recovered")
+		// Over -resume-rate it waits on this loop and is read again from the history then (pace.go).
+		if !l.paced(&catchup{l: l, s: s, id: id, since: since, target: cur, epoch: curEpoch, memory: true}) {
+			l.sendRecovered(c, s, id, since, cur, curEpoch, entries, nil, "recovered")
+		}
 	case why == history.TooOld && n.fetch != nil && sinceEpoch == curEpoch && since < cur:
 		l.startCatchup(c, s, id, since, cur, curEpoch)
 	default:
@@ -241,6 +244,9 @@ func (l *Loop) sendRecovered(c Client, s *Sub, id, since, cur int64, curEpoch st
 	s.from = min(s.from, since)
 	s.last = max(s.last, cur)
 	l.recovered += len(l.out) // slice.go
+	if p := l.node.pace; p != nil {
+		p.spend(len(l.out))
+	}
 	l.write(c, l.out)
 	l.shrinkScratch()
 	l.env.Delivered(count, 0, 0)

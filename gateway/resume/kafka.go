@@ -38,7 +38,8 @@ type fetchQueue struct {
 	workers  int
 	timeout  time.Duration
 	maxBytes int64
-	maxMsgs  int // -resume-max-messages (0: no limit)
+	maxMsgs  int    // -resume-max-messages (0: no limit)
+	pacer    *pacer // -resume-rate (pace.go); nil: none
 	running  atomic.Int64
 	queued   atomic.Int64
 }
@@ -95,13 +96,34 @@ func (q *fetchQueue) work(ctx context.Context) {
 		// fetch keeps what it read in the history (Backfill), the rest
 		// find it there.
 		if c.memory = q.hist.Covers(c.s.topic, c.epoch, c.since); !c.memory {
+			// Reading and decoding a fetch costs CPU as writing it does: with
+			// -resume-rate, a worker starts one only while the node's budget
+			// has room (pace.go).
+			q.pace(ctx)
 			q.running.Add(1)
 			if c.err = q.fetch(ctx, c); c.err == nil {
 				q.hist.Backfill(c.s.topic, c.epoch, c.since, c.target, c.got)
 			}
 			q.running.Add(-1)
 		}
-		c.l.env.Post(func() { c.l.catchupDone(c) })
+		c.l.env.Post(func() { c.l.fetched(c) })
+	}
+}
+
+// pace waits, if the node paces resumes, until its budget has room.
+func (q *fetchQueue) pace(ctx context.Context) {
+	for q.pacer != nil {
+		d := q.pacer.wait()
+		if d == 0 {
+			return
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -162,6 +184,14 @@ func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
 		return
 	}
 	c.live = append(c.live, history.Entry{Offset: offset, Op: byte(m.Op()), Payload: append([]byte(nil), p...)})
+}
+
+// fetched runs on the loop when the fetch has ended: the catch-up is
+// written now, or when -resume-rate allows (pace.go).
+func (l *Loop) fetched(c *catchup) {
+	if !l.paced(c) {
+		l.catchupDone(c)
+	}
 }
 
 // catchupDone runs on the loop when the fetch has ended: the reply, the

@@ -66,6 +66,9 @@ type Loop struct {
 	out, js []byte
 	// recovered: bytes of recovered frames written since liveFirst last looked (slice.go)
 	recovered int
+	// waiting: recoveries held back by -resume-rate, oldest first (pace.go)
+	waiting   []*catchup
+	paceArmed bool
 }
 
 // NewLoop is the state of one event loop, acting through env.
@@ -94,7 +97,8 @@ type Sub struct {
 	epoch string
 	from  int64
 	last  int64
-	// catching: a Kafka catch-up is out for this topic (kafka.go)
+	// catching: a Kafka catch-up is out for this topic (kafka.go), or a
+	// recovery waits for -resume-rate (pace.go)
 	catching *catchup
 }
 

@@ -63,6 +63,9 @@ type Config struct {
 	// (0: memory only); FetchTimeout bounds each (0: 5s).
 	Fetches      int
 	FetchTimeout time.Duration
+	// Rate is -resume-rate: recovered bytes per second the node writes at
+	// most, on average (0: as fast as the loops can; pace.go).
+	Rate int64
 	// Upgrade is the gateway's handshake options; wsgate.v1 replaces their
 	// subprotocols.
 	Upgrade codec.UpgradeOptions
@@ -74,12 +77,14 @@ type Node struct {
 	hist    *history.History
 	pos     atomic.Pointer[positioner] // the bus, once built
 	fetch   *fetchQueue                // Kafka catch-ups (kafka.go); nil: memory only
+	pace    *pacer                     // -resume-rate (pace.go); nil: no pacing
 	upgrade codec.UpgradeOptions
 	script  []byte // GET /wsgate.js answer (keep-alive)
 
 	results  *prometheus.CounterVec // wsgate_resume_total{result}
 	errors   *prometheus.CounterVec // wsgate_v1_errors_total{code}
 	commands prometheus.Counter
+	paced    prometheus.Counter // wsgate_resume_paced_total
 }
 
 type positioner struct{ p router.BusPositioner }
@@ -96,7 +101,12 @@ func New(cfg Config, reg prometheus.Registerer) *Node {
 	n.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_v1_errors_total",
 		Help: "wsgate.v1 command error replies, by code"}, []string{"code"})
 	n.commands = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_v1_commands_total", Help: "wsgate.v1 commands received"})
-	reg.MustRegister(n.results, n.errors, n.commands,
+	n.paced = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_resume_paced_total",
+		Help: "resumes that waited for -resume-rate before they were written"})
+	if cfg.Rate > 0 {
+		n.pace = newPacer(cfg.Rate, time.Now)
+	}
+	reg.MustRegister(n.results, n.errors, n.commands, n.paced,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_history_messages",
 			Help: "messages held in the in-memory history (-history-size per topic)"}, func() float64 { return float64(n.hist.Messages()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_history_bytes",
@@ -115,6 +125,7 @@ func (n *Node) SetBus(b router.Bus, reg prometheus.Registerer) {
 	}
 	if f, ok := b.(router.BusFetcher); ok && n.cfg.Fetches > 0 {
 		n.fetch = newFetchQueue(f, n.cfg, n.hist, reg)
+		n.fetch.pacer = n.pace
 	}
 }
 

@@ -1,0 +1,106 @@
+package resume
+
+import (
+	"sync"
+	"time"
+)
+
+// Pacing a resume storm (-resume-rate). When a drained node's clients come
+// back at once, every recovery is a burst of writes (1,000 missed messages
+// are ~80 KB each); served as fast as the loops can write, a storm of them
+// keeps every core busy for as long as it lasts, and whatever else the host
+// runs (the publish API, the bus, live delivery on other sockets, the
+// clients themselves when they share it) waits for a CPU. With a rate, a
+// node writes recovered frames at most that fast on average: a recovery
+// that finds the node's budget spent waits on its loop, in arrival order,
+// as a catch-up does for Kafka (its subscription buffers the live messages
+// that come meanwhile, kafka.go), and is served from the history when the
+// budget allows — whole, or recovered:false if the history has moved past
+// it meanwhile (never partial).
+
+// pacer is a node's token bucket of recovered bytes, shared by its loops.
+type pacer struct {
+	rate  float64 // bytes per second; > 0
+	burst float64
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+	now    func() time.Time // time.Now; a test's clock
+}
+
+func newPacer(rate int64, now func() time.Time) *pacer {
+	// The bucket holds 20 ms of the rate, at least one recovery of 1,000
+	// short messages: a quiet node serves a few resumes at once, a storm
+	// is spread over many short bursts, not a few long ones.
+	burst := max(float64(rate)/50, 128<<10)
+	return &pacer{rate: float64(rate), burst: burst, tokens: burst, last: now(), now: now}
+}
+
+// wait is how long until the budget has room (0: now).
+func (p *pacer) wait() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refill()
+	if p.tokens > 0 {
+		return 0
+	}
+	return max(time.Duration(-p.tokens/p.rate*float64(time.Second)), time.Millisecond)
+}
+
+// spend takes n bytes written from the budget (it may go below zero: a
+// recovery is written whole).
+func (p *pacer) spend(n int) {
+	p.mu.Lock()
+	p.refill()
+	p.tokens -= float64(n)
+	p.mu.Unlock()
+}
+
+func (p *pacer) refill() {
+	now := p.now()
+	p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+	p.last = now
+}
+
+// paced queues a recovery that cannot be written yet: c (its subscription
+// marked catching) runs when the budget allows. It reports false when the
+// recovery may go now. Once recoveries wait, every later one waits behind
+// them.
+func (l *Loop) paced(c *catchup) bool {
+	p := l.node.pace
+	if p == nil || (len(l.waiting) == 0 && p.wait() == 0) {
+		return false
+	}
+	c.s.catching = c
+	l.waiting = append(l.waiting, c)
+	l.node.paced.Inc()
+	l.armPace()
+	return true
+}
+
+// armPace asks for runWaiting once the budget has room.
+func (l *Loop) armPace() {
+	if l.paceArmed {
+		return
+	}
+	l.paceArmed = true
+	time.AfterFunc(l.node.pace.wait(), func() { l.env.Post(l.runWaiting) })
+}
+
+// runWaiting serves the waiting recoveries, oldest first, while the budget
+// has room.
+func (l *Loop) runWaiting() {
+	l.paceArmed = false
+	for len(l.waiting) > 0 && l.node.pace.wait() == 0 {
+		c := l.waiting[0]
+		l.waiting[0] = nil
+		l.waiting = l.waiting[1:]
+		l.catchupDone(c)
+	}
+	if len(l.waiting) > 0 {
+		l.armPace()
+	} else {
+		l.waiting = nil
+	}
+}

@@ -1,0 +1,95 @@
+package resume
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// -resume-rate (pace.go): recoveries go out while the node's budget has
+// room; once it is spent the next ones wait on the loop, in order, their
+// live messages buffered, and each is then sent whole from the history —
+// reply, the gap, the live ones after it, each once. A socket that leaves
+// while waiting is skipped; a gap the history lost meanwhile is
+// recovered:false, never partial.
+func TestPacedRecoveries(t *testing.T) {
+	h := newHarness(t, Config{HistorySize: 2100, MaxOutbound: 16 << 20, Rate: 1 << 20}, "/rooms/=topic:*")
+	clock := time.Unix(1000, 0)
+	p := h.l.node.pace
+	p.now = func() time.Time { return clock }
+	p.last = clock
+	h.publish("t", 2000)
+	// The bucket holds 128 KiB: two recoveries of ~110 KB each go out at once (the first leaves room).
+	a, b := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
+	c, d, e := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
+	h.command(a, `{"id":1,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`)
+	h.command(b, `{"id":2,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`)
+	for _, x := range []*fakeClient{a, b} {
+		r, got := read(t, x)
+		checkRecovered(t, r, 2000, 2000)
+		if fmt.Sprint(got) != fmt.Sprint(seq(1, 2000)) {
+			t.Fatalf("got %d messages, want 1..2000", len(got))
+		}
+	}
+	// The budget is spent: c, d and e wait. d leaves; a live message comes meanwhile.
+	h.command(c, `{"id":3,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`)
+	h.command(d, `{"id":4,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`)
+	h.command(e, `{"id":5,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`)
+	if len(c.buf)+len(d.buf)+len(e.buf) != 0 || len(h.l.waiting) != 3 {
+		t.Fatalf("over the budget: %d/%d/%d bytes written, %d waiting; want nothing written, 3 waiting",
+			len(c.buf), len(d.buf), len(e.buf), len(h.l.waiting))
+	}
+	var m dto.Metric
+	if err := h.l.node.paced.Write(&m); err != nil || m.GetCounter().GetValue() != 3 {
+		n := m.GetCounter().GetValue()
+		t.Fatalf("wsgate_resume_paced_total %v, want 3", n)
+	}
+	h.command(e, `{"id":6,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`) // while it waits: 409
+	if f := e.frames(t); len(f) != 1 || !strings.Contains(f[0], `"code":409`) {
+		t.Fatalf("a second resume while one waits: %q, want a 409 error", f)
+	}
+	d.open = false
+	h.l.Close(d)
+	h.deliver(h.publish("t", 1)...) // 2001: buffered for c and e, not written yet
+	if len(c.buf)+len(e.buf) != 0 {
+		t.Fatal("a live message went out before the waiting recovery")
+	}
+	// The timer comes back to the loop; a second later the budget has room again.
+	clock = clock.Add(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.runPosted(ctx)
+	for _, x := range []*fakeClient{c, e} {
+		r, got := read(t, x)
+		// Read from the history when its turn came, the gap reaches the live one (the reply says 501).
+		checkRecovered(t, r, 2001, 501)
+		if fmt.Sprint(got) != fmt.Sprint(seq(1501, 2001)) {
+			t.Fatalf("got %d messages (%v…), want 1501..2001: the gap with the live one, once", len(got), got[:min(3, len(got))])
+		}
+	}
+	if len(d.buf) != 0 || len(h.l.waiting) != 0 {
+		t.Fatalf("the socket that left got %d bytes; %d still waiting", len(d.buf), len(h.l.waiting))
+	}
+	// A gap the history no longer holds when its turn comes: recovered:false.
+	g, f := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
+	h.command(g, `{"id":8,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`) // spends the budget again
+	if len(g.buf) == 0 {
+		t.Fatal("with room in the budget, a recovery waited")
+	}
+	h.command(f, `{"id":7,"subscribe":{"topic":"t","since":{"offset":100,"epoch":"E"}}}`)
+	if len(h.l.waiting) != 1 {
+		t.Fatalf("%d waiting, want the new resume waiting (budget spent)", len(h.l.waiting))
+	}
+	h.deliver(h.publish("t", 200)...) // the history (2,100) drops 1..201
+	clock = clock.Add(time.Second)
+	h.runPosted(ctx)
+	r, got := read(t, f)
+	checkNotRecovered(t, r, 2201, "since is older than the history this node holds")
+	if len(got) != 0 {
+		t.Fatalf("recovered:false came with %d messages", len(got))
+	}
+}
