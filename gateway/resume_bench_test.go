@@ -82,16 +82,28 @@ func TestResumeBenchStorm(t *testing.T) {
 		t.Skip("WSGATE_RESUME_BENCH=1 runs the resume storm")
 	}
 	requireE2E(t, true, false)
-	for _, nice := range []int{0, 19} {
-		mem := startGatewayProcess(t, append([]string{"-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "2000"},
-			strings.Fields(os.Getenv("WSGATE_STORM_FLAGS"))...)...)
-		stormWindows(t, fmt.Sprintf("memory, clients at nice %d", nice), mem, "", nice)
+	// -resume-rate for the paced cases (WSGATE_STORM_RATE, bytes per second; default 16 MiB/s).
+	rate := "16777216"
+	if v := os.Getenv("WSGATE_STORM_RATE"); v != "" {
+		rate = v
+	}
+	extra := strings.Fields(os.Getenv("WSGATE_STORM_FLAGS"))
+	cases := []struct {
+		nice int
+		rate string
+	}{{0, "0"}, {19, "0"}, {19, rate}}
+	for _, c := range cases {
+		mem := startGatewayProcess(t, append([]string{"-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "2000",
+			"-resume-rate", c.rate}, extra...)...)
+		stormWindows(t, fmt.Sprintf("memory, -resume-rate %s, clients at nice %d", c.rate, c.nice), mem, "", c.nice)
 	}
 	broker := startKafkadev(t, "127.0.0.1:0", "")
-	kafka := startGatewayProcess(t, "-kafka-brokers", broker.Addr, "-node-id", "k0", "-publish-token", clusterToken,
-		"-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "0", "-resume-kafka-timeout", "60s")
-	waitBusHealthy(t, []*testGateway{kafka}, 15*time.Second, "")
-	stormWindows(t, "kafka only (history off), clients at nice 19", kafka, clusterToken, 19)
+	for i, r := range []string{"0", rate} {
+		kafka := startGatewayProcess(t, append([]string{"-kafka-brokers", broker.Addr, "-node-id", fmt.Sprintf("k%d", i), "-publish-token", clusterToken,
+			"-route", "/ws=topic:chat", "-route", "/probe=topic:probe", "-history-size", "0", "-resume-kafka-timeout", "60s", "-resume-rate", r}, extra...)...)
+		waitBusHealthy(t, []*testGateway{kafka}, 15*time.Second, "")
+		stormWindows(t, fmt.Sprintf("kafka only (history off), -resume-rate %s, clients at nice 19", r), kafka, clusterToken, 19)
+	}
 	// The clients move to a node started after the gap: the first fetch keeps what it read
 	// (-history-size 2000), the rest are served from memory.
 	r, node1 := resumeOnNewNode(t, broker.Addr, startCluster(t, broker.Addr, 1)[0], 1000, 1000, "-history-size", "2000")
@@ -216,6 +228,11 @@ func TestResumeBenchDrainStorm(t *testing.T) {
 	kafka := []string{"-history-size", "0", "-resume-kafka-timeout", "120s"}
 	run("memory", 0, "-history-size", hist)
 	run("memory", 19, "-history-size", hist)
+	rate := "33554432" // 32 MiB/s per node: B and C together serve the 5,000 at 64 MiB/s
+	if v := os.Getenv("WSGATE_STORM_RATE"); v != "" {
+		rate = v
+	}
+	run("memory, -resume-rate "+rate, 19, "-history-size", hist, "-resume-rate", rate)
 	run("kafka only (history off), 4 fetches", 19, kafka...)
 	run("kafka only (history off), 1 fetch", 19, append(kafka, "-resume-kafka-fetches", "1")...)
 }
