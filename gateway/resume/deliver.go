@@ -104,9 +104,12 @@ func (l *Loop) deliver(msgs []Message) {
 			c.Lagging()
 			continue
 		}
-		if s.catching != nil { // a Kafka catch-up runs: these follow it
+		if s.catching != nil { // a Kafka catch-up runs or a recovery waits: these follow it
+			// -max-outbound bounds what the socket's catch-ups buffer together, not
+			// each: a socket holds up to -max-topics-per-conn of them.
+			room := maxOut - l.buffered(s)
 			for _, m := range l.run {
-				s.catching.buffer(m, maxOut, maxMsgs)
+				s.catching.buffer(m, room, maxMsgs)
 			}
 			continue
 		}

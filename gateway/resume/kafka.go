@@ -194,6 +194,19 @@ func (l *Loop) fetched(c *catchup) {
 	}
 }
 
+// buffered is the live bytes buffered by the other catch-ups of s's socket.
+func (l *Loop) buffered(s *Sub) int {
+	n := 0
+	if vc := l.conns[s.c]; vc != nil {
+		for _, o := range vc.subs {
+			if o != s && o.catching != nil {
+				n += int(o.catching.liveBytes)
+			}
+		}
+	}
+	return n
+}
+
 // catchupDone runs on the loop when the fetch has ended: the reply, the
 // recovered messages, then the live ones buffered after them.
 func (l *Loop) catchupDone(c *catchup) {

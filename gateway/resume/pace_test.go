@@ -1,12 +1,14 @@
 package resume
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -91,5 +93,49 @@ func TestPacedRecoveries(t *testing.T) {
 	checkNotRecovered(t, r, 2201, "since is older than the history this node holds")
 	if len(got) != 0 {
 		t.Fatalf("recovered:false came with %d messages", len(got))
+	}
+}
+
+// -max-outbound bounds the live messages one socket's waiting recoveries
+// buffer together: a socket holding many topics (up to
+// -max-topics-per-conn) cannot make the loop keep that many times the bound
+// while it waits for its turn. Over it, the recovery that overflowed
+// answers recovered:false; the others are served whole.
+func TestWaitingRecoveriesShareTheOutboundBound(t *testing.T) {
+	h := newHarness(t, Config{HistorySize: 3000, MaxOutbound: 150 << 10, Rate: 1 << 20}, "/rooms/=topic:*")
+	clock := time.Unix(1000, 0)
+	p := h.l.node.pace
+	p.now = func() time.Time { return clock }
+	p.last = clock
+	h.publish("t", 2000)
+	h.publish("u", 5)
+	h.publish("v", 5)
+	a, b := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
+	h.command(a, `{"id":1,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`)
+	h.command(b, `{"id":2,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`) // the budget is spent
+	x := h.open("/rooms/t", true, "", "")
+	h.command(x, `{"id":3,"subscribe":{"topic":"u","since":{"offset":0,"epoch":"E"}}}`)
+	h.command(x, `{"id":4,"subscribe":{"topic":"v","since":{"offset":0,"epoch":"E"}}}`)
+	if len(h.l.waiting) != 2 {
+		t.Fatalf("%d waiting, want u and v", len(h.l.waiting))
+	}
+	big := func(topic string, o int64) *fakeMsg {
+		return &fakeMsg{topic: topic, offset: o, epoch: "E", op: ws.OpText, payload: bytes.Repeat([]byte("a"), 60<<10)}
+	}
+	// 120 KiB for u (under the bound alone), then 120 KiB for v: together over 150 KiB.
+	h.deliver(big("u", 6), big("u", 7), big("v", 6), big("v", 7))
+	clock = clock.Add(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.runPosted(ctx)
+	var replies []string
+	for _, f := range x.frames(t) {
+		if strings.Contains(f, `"subscribe"`) {
+			replies = append(replies, f)
+		}
+	}
+	if len(replies) != 2 || !strings.Contains(replies[0], `"id":3,"subscribe":{"recovered":true,"offset":7`) ||
+		!strings.Contains(replies[1], `"id":4,"subscribe":{"recovered":false`) {
+		t.Fatalf("replies %q: want u recovered (through its 2 live ones), v recovered:false (over -max-outbound together)", replies)
 	}
 }
