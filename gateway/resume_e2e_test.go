@@ -193,3 +193,26 @@ func TestWsgateJSBrowserResume(t *testing.T) {
 	}
 	t.Logf("browser resumes: %+v; console errors: %v", out.Recovers, out.ConsoleErrors)
 }
+
+// -resume-rate: 200 Node ws clients, each 200 messages behind (~12 KB of recovered frames each,
+// ~2.4 MB together), resume at once against a node that writes recovered frames at 1 MB/s. Every
+// one is recovered whole, in order, then live; the node counts the resumes that waited; and the
+// storm takes at least what the rate allows for the bytes beyond the bucket (128 KiB).
+func TestResumePaced(t *testing.T) {
+	g := startGateway(t, "-route", "/ws=topic:chat", "-history-size", "1000", "-resume-rate", "1000000")
+	r := runResumeClient(t, g, "/ws", 200, 200)
+	if !r.AllRecovered || r.Bad != 0 || r.Clients != 200 {
+		t.Fatalf("paced resume: %+v", r)
+	}
+	if v := v1Metric(t, g, `wsgate_resume_total{result="recovered"}`); v != 200 {
+		t.Errorf("wsgate_resume_total recovered = %v, want 200", v)
+	}
+	paced := v1Metric(t, g, "wsgate_resume_paced_total")
+	if paced < 100 {
+		t.Errorf("wsgate_resume_paced_total = %v, want most of the 200 to have waited", paced)
+	}
+	if r.CaughtUpMs < 1500 {
+		t.Errorf("all caught up in %d ms: faster than 1 MB/s allows for ~2.4 MB", r.CaughtUpMs)
+	}
+	t.Logf("200 clients x 200 messages at 1 MB/s: caught up in %d ms, %v waited", r.CaughtUpMs, paced)
+}
