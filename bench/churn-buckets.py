@@ -28,10 +28,11 @@ RULES = [
     ("loop: tick / timers", ["(*eventloop).ticker", "OnTick", "(*wheel)"]),
     ("loop: Gosched after an empty poll", ["runtime.Gosched"]),
     ("loop: epoll_wait", ["netpoll.EpollWait", "unix.EpollWait", "netpoll.(*Poller).Polling"]),
+    ("sysmon (Go's monitor thread)", ["runtime.sysmon"]),
+    ("GC (background)", ["runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcDrain"]),
+    ("stack growth (morestack; perf cannot unwind past it)", ["runtime.newstack", "runtime.morestack"]),
     ("Go scheduler: park/wake, netpoll, futex", ["runtime.schedule", "runtime.findRunnable", "runtime.park_m", "runtime.mcall",
                                                  "runtime.goexit0", "runtime.mstart", "runtime.newproc", "runtime.wakep", "runtime.notesleep"]),
-    ("GC (background)", ["runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcDrain"]),
-    ("sysmon", ["runtime.sysmon"]),
 ]
 
 

@@ -9,8 +9,8 @@
 #   1. churn for CHURN_D, nothing attached: upgrades/s and proxy CPU µs per
 #      upgrade (utime+stime of the proxy PID, from the generator's JSON);
 #   2. churn again with `perf stat -e syscalls:sys_enter_…` on the proxy's
-#      threads for PERF_S seconds in the middle: calls per accepted client
-#      connection (accept4; one per upgrade);
+#      threads for PERF_S seconds in the middle: calls per upgrade (per
+#      connect(2) to a backend, one each);
 #   3. (PERF_RECORD=1, wsgate targets) churn with `perf record -g` on-CPU
 #      samples for PERF_S seconds, bucketed by the call stack (accept, request
 #      parsing, dial goroutine, gnet Enroll, scheduler, ...).
@@ -157,11 +157,13 @@ for r in $(seq "$ROUNDS"); do
 			    if len(f) > 2 and f[2].startswith(("syscalls:sys_enter_", "raw_syscalls")):
 			        try: counts[f[2].replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "ALL")] = int(f[0])
 			        except ValueError: pass
-			acc = counts.get("accept4", 0) + counts.get("accept", 0)
+			# Per upgrade = per connect(2) to a backend: one each. (Not per accept4:
+			# gnet's accept loop ends on an EAGAIN call, HAProxy's does not.)
+			acc = counts.get("connect", 0)
 			per = {k: v / acc for k, v in counts.items() if v} if acc else {}
 			print(f"{t} round {r}: upgrades/s {c['upgrades_per_sec']:.0f}, failed {c['failed']}, CPU µs/upgrade {c['gateway_cpu_us_per_upgrade']:.1f} (backends {backend:.0f}), "
-			      f"dial→101 p50/p99 µs {c['latency']['p50_us']:.0f}/{c['latency']['p99_us']:.0f}; perf window: {acc} accepts ({acc / secs:.0f}/s), "
-			      f"syscalls per accept: ALL {per.get('ALL', 0):.2f}, " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if k != "ALL" and v >= 0.005))
+			      f"dial→101 p50/p99 µs {c['latency']['p50_us']:.0f}/{c['latency']['p99_us']:.0f}; perf window: {acc} upgrades ({acc / secs:.0f}/s), "
+			      f"syscalls per upgrade: ALL {per.get('ALL', 0):.2f}, " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if k != "ALL" and v >= 0.005))
 		PY
 		if [ -n "${PERF_RECORD:-}" ]; then
 			start "$t"
