@@ -51,7 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	level, _ := o.Level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	procs := procs{def: runtime.GOMAXPROCS(0), clustered: o.Clustered(), log: log}
+	procs := procs{loops: cfg.EventLoops, def: runtime.GOMAXPROCS(0), clustered: o.Clustered(), tls: cfg.TLS.Enabled(), log: log}
+	if procs.loops <= 0 {
+		procs.loops = runtime.NumCPU() // gnet's default with multicore
+	}
 	procs.set(cfg)
 
 	reg := prometheus.NewRegistry()
@@ -171,18 +174,20 @@ func splitErrors(err error) []string {
 // one, up to 10 ms later. That was the cross-node publish→deliver tail (issue
 // 16 item 4, bench/README.md: p99 5–8 ms → ≈ 1.3 ms), and sysmon's 20 µs
 // polling costs a single node's broadcasts too (100k deliveries/s: 4.3–5.4
-// vs 5.5–5.8 µs each without the spare P, issue 16 item 2).
+// vs 5.5–5.8 µs each without the spare P; bench/README.md, issue 16 item 2).
 //
 // A node that only proxies (no Kafka bus, no TLS listener, no topic route,
 // no GRIP pool) gets as many Ps as loops: everything it does runs on them,
 // and the spare P only cost it a futex wake-up per loop turn (gnet yields
-// after an empty poll, and the yield wakes a thread for the idle P): 10–15 %
+// after an empty poll, and the yield wakes a thread for the idle P): 9–23 %
 // more tunnelled messages per CPU-second without it (issue 16 item 2).
-// Routes change on reload, so set runs again then; the bus and the TLS
-// listener need a restart.
+// Routes change on reload, so set runs again then; the bus, the TLS
+// listener and the event loops need a restart.
 type procs struct {
+	loops     int  // gnet's event loops (-event-loops, restart-only)
 	def       int  // the runtime's GOMAXPROCS at start (CPUs or the cgroup limit)
 	clustered bool // -kafka-brokers set
+	tls       bool // -tls-listen set (restart-only, like the bus)
 	log       *slog.Logger
 }
 
@@ -190,11 +195,8 @@ func (p procs) set(cfg gateway.Config) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	loops := cfg.EventLoops
-	if loops <= 0 {
-		loops = runtime.NumCPU() // gnet's default with multicore
-	}
-	spare := p.clustered || cfg.TLS.Enabled() || cfg.Routing.Broadcasts()
+	loops := p.loops
+	spare := p.clustered || p.tls || cfg.Routing.Broadcasts()
 	from := runtime.GOMAXPROCS(0)
 	switch {
 	case spare && p.def > loops: // the runtime's own value leaves a P beyond the loops
@@ -207,5 +209,5 @@ func (p procs) set(cfg gateway.Config) {
 		runtime.GOMAXPROCS(loops)
 	}
 	p.log.Debug("GOMAXPROCS", "from", from, "to", runtime.GOMAXPROCS(0), "event_loops", loops, "spare_p", spare,
-		"kafka", p.clustered, "tls", cfg.TLS.Enabled(), "broadcast_routes", cfg.Routing.Broadcasts())
+		"kafka", p.clustered, "tls", p.tls, "broadcast_routes", cfg.Routing.Broadcasts())
 }
