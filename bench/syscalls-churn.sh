@@ -11,9 +11,10 @@
 #   2. churn again with `perf stat -e syscalls:sys_enter_…` on the proxy's
 #      threads for PERF_S seconds in the middle: calls per upgrade (per
 #      connect(2) to a backend, one each);
-#   3. (PERF_RECORD=1, wsgate targets) churn with `perf record -g` on-CPU
-#      samples for PERF_S seconds, bucketed by the call stack (accept, request
-#      parsing, dial goroutine, gnet Enroll, scheduler, ...).
+#   3. (PERF_RECORD=1) churn with `perf record -g` on-CPU samples for PERF_S
+#      seconds, bucketed by bench/churn-buckets.py by system call and, for
+#      wsgate, by call stack (accept, request parsing, dial goroutine, gnet
+#      Enroll, scheduler, ...); PERF_KEEP=PREFIX keeps the `perf script` text.
 #
 #   bash bench/syscalls-churn.sh   # TARGETS="wsgate haproxy" ROUNDS=2 PERF_ROUNDS=1 CHURN_D=8s PERF_S=3 BACKEND=node RATE=0
 #   RATE: dials per second offered (0: as fast as 200 in flight allow, as compare.sh)
@@ -21,8 +22,8 @@
 #     another wsgate binary), any other NAME (BIN_NAME=path of a wsgate binary),
 #     each with -gmpN appended for GOMAXPROCS=N.
 #   BACKEND=node: 2 × bench/node/echo-server.js (compare.sh's); BACKEND=wsgate:
-#     2 × wsgate terminating the upgrade itself (a Go backend, ≈ 60 µs an
-#     upgrade instead of Node's ≈ 350: the proxy, not the backend, bounds the rate).
+#     2 × wsgate terminating the upgrade itself on its default topic route (a
+#     Go backend; on a small host it still shares the cores with the proxy).
 # Needs perf with tracepoint access (root or perf_event_paranoid ≤ -1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
