@@ -173,8 +173,8 @@ func splitErrors(err error) []string {
 // readers, TLS handshakes, the admin API or the timers until sysmon retakes
 // one, up to 10 ms later. That was the cross-node publish→deliver tail (issue
 // 16 item 4, bench/README.md: p99 5–8 ms → ≈ 1.3 ms), and sysmon's 20 µs
-// polling costs a single node's broadcasts too (100k deliveries/s: 4.3–5.4
-// vs 5.5–5.8 µs each without the spare P; bench/README.md, issue 16 item 2).
+// polling costs a single node's broadcasts too (100k deliveries/s: 5.56 →
+// 4.56 µs each with the spare P; bench/README.md, issue 16 items 2 and 3).
 //
 // A node that only proxies (no Kafka bus, no TLS listener, no topic route,
 // no GRIP pool) gets as many Ps as loops: everything it does runs on them,
