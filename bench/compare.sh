@@ -43,7 +43,9 @@
 # tls-* part, ≈ 5 min), SKIP_TLS=1 (no tls-* part), COMPARE_GRIP_ONLY=1 (only the
 # grip-* part, ≈ 3 min: bench/compare-grip.sh), SKIP_GRIP=1, GRIP_N=9000
 # (detached sessions held), GRIP_BC=3000 / GRIP_BC_D=20s (fan-out receivers,
-# duration), COMPARE_GRIP_PEERS="wsgate-grip pushpin".
+# duration), COMPARE_GRIP_PEERS="wsgate-grip pushpin", COMPARE_CHURN_ONLY=1 (only
+# the proxy side's churn, ≈ 1 min; bench/syscalls-churn.sh adds system calls
+# and a CPU breakdown per upgrade).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +60,7 @@ fi
 TARGETS=${COMPARE_TARGETS:-"wsgate haproxy"}
 TLS_ONLY=${COMPARE_TLS_ONLY:-0}
 GRIP_ONLY=${COMPARE_GRIP_ONLY:-0}
+CHURN_ONLY=${COMPARE_CHURN_ONLY:-0}
 if [ "$QUICK" = 1 ]; then
 	GRIP_N=1000 GRIP_CP="250,500,750" GRIP_BC=500 GRIP_BC_D=5s
 else
@@ -66,6 +69,7 @@ fi
 RUN_GRIP=1
 [ "${SKIP_GRIP:-0}" != 1 ] && [ "$TLS_ONLY" != 1 ] || RUN_GRIP=0
 if [ "$GRIP_ONLY" = 1 ]; then TLS_ONLY=1 SKIP_TLS=1 RUN_GRIP=1; fi # GRIP only: none of the rest
+if [ "$CHURN_ONLY" = 1 ]; then SKIP_TOPIC=1 SKIP_TLS=1 RUN_GRIP=0; fi  # the proxy churn only (below)
 if [ "$QUICK" = 1 ]; then
 	TLS_IDLE=1000 TLS_IDLE_CP="250,500,750,1000" TLS_TUN_CP="500,1000,1500,2000" TLS_BC=500 TLS_BC_D=5s
 else
@@ -245,6 +249,7 @@ go build -o bin/wsgate-bench ./bench/cmd/wsgate-bench
 CENTRIFUGO=${CENTRIFUGO_BIN:-}
 TOPIC_PEERS=${TOPIC_PEERS:-"node centrifugo"}
 [ "$TLS_ONLY" != 1 ] || TOPIC_PEERS=
+[ "$CHURN_ONLY" != 1 ] || TOPIC_PEERS=
 if [[ " $TOPIC_PEERS " == *" centrifugo "* ]] && [ -z "$CENTRIFUGO" ]; then
 	if [ -x bin/centrifugo ]; then
 		CENTRIFUGO=bin/centrifugo
@@ -277,6 +282,7 @@ wait_listen "$B2" "${BACKEND_PIDS[1]}" "echo backend 2"
 [ "$TLS_ONLY" != 1 ] || TARGETS=""
 for t in $TARGETS; do
 	for spec in "echo-1k $ECHO_A" "echo-5k $ECHO_B"; do
+		[ "$CHURN_ONLY" != 1 ] || continue
 		set -- $spec
 		log "$t: $1, $2 connections × 20 msg/s for $ECHO_D"
 		start_server "$t"
@@ -284,18 +290,20 @@ for t in $TARGETS; do
 			-duration "$ECHO_D" -drain 10s -dial-rate 2000 -cdf
 		stop_server
 	done
-	log "$t: tunnels-9k, $TUN idle tunnels"
-	start_server "$t"
-	gen "$t" tunnels-9k 0 -scenario idle -url "ws://127.0.0.1:$PORT/echo" -conns "$TUN" -dial-rate 2000 \
-		-hold 5s -checkpoints "$TUN_CP"
-	stop_server
+	if [ "$CHURN_ONLY" != 1 ]; then
+		log "$t: tunnels-9k, $TUN idle tunnels"
+		start_server "$t"
+		gen "$t" tunnels-9k 0 -scenario idle -url "ws://127.0.0.1:$PORT/echo" -conns "$TUN" -dial-rate 2000 \
+			-hold 5s -checkpoints "$TUN_CP"
+		stop_server
+	fi
 	log "$t: churn for $CHURN_D"
 	start_server "$t"
 	gen "$t" churn 0 -scenario churn -url "ws://127.0.0.1:$PORT/echo" -dial-rate 0 -max-inflight 200 -duration "$CHURN_D"
 	stop_server
 done
 
-if [ "$TLS_ONLY" != 1 ]; then
+if [ "$TLS_ONLY" != 1 ] && [ "$CHURN_ONLY" != 1 ]; then
 	log "node-direct: echo-1k straight to one backend"
 	SERVER_PID=${BACKEND_PIDS[0]} PORT=$B1 ADMIN=""
 	gen node-direct echo-1k 0 -scenario echo -url "ws://127.0.0.1:$B1/echo" -conns "$ECHO_A" -rate 20 -size 64 \
@@ -338,7 +346,7 @@ if [ "$RUN_GRIP" = 1 ]; then
 	source bench/compare-grip.sh
 fi
 
-if [ "$TLS_ONLY" != 1 ]; then
+if [ "$TLS_ONLY" != 1 ] && [ "$CHURN_ONLY" != 1 ]; then
 	log "write floor: $FLOOR loopback sockets"
 	timeout 120 bin/wsgate-bench -scenario writefloor -conns "$FLOOR" -label floor -run-id "writefloor-$FLOOR" -deadline 100s \
 		>"$WORK/floor.json" || echo "writefloor failed" >&2
@@ -346,7 +354,7 @@ if [ "$TLS_ONLY" != 1 ]; then
 fi
 
 OUT=bench/results/$DATE-compare
-note="make bench-compare (BENCH_QUICK=$QUICK COMPARE_TLS_ONLY=${COMPARE_TLS_ONLY:-0} COMPARE_GRIP_ONLY=$GRIP_ONLY) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
+note="make bench-compare (BENCH_QUICK=$QUICK COMPARE_TLS_ONLY=${COMPARE_TLS_ONLY:-0} COMPARE_GRIP_ONLY=$GRIP_ONLY COMPARE_CHURN_ONLY=$CHURN_ONLY) on $(nproc) cores, one host; $(haproxy -v | head -1 | cut -d' ' -f1-3); node $(node -v); ${CENTRIFUGO:+centrifugo $("$CENTRIFUGO" version 2>&1 | head -1);} backends: 2 × bench/node/echo-server.js; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results: $OUT.json"
 bin/wsgate-bench compare-report -in "$LINES" -out "$OUT.json" -note "$note" -charts bench/results -chart-prefix "$DATE-" | tee "$OUT.md"
 for f in bench/results/"$DATE"-*.svg; do

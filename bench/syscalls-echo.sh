@@ -8,7 +8,8 @@
 # way) and messages per proxy CPU-second (from the generator's JSON).
 #   bash bench/syscalls-echo.sh     # SPECS="1000:20 2000:5" ECHO_D=20s CPU_S=5 PERF_S=6
 #   PERF_RECORD=1: also the futex callers and an on-CPU profile of each proxy
-#   TARGETS="wsgate wsgate-gmp2 haproxy": wsgate-gmpN is wsgate with GOMAXPROCS=N
+#   TARGETS="wsgate wsgate-gmp2 haproxy": wsgate-gmpN is wsgate with GOMAXPROCS=N;
+#   "before" (or before-gmpN) is the binary WSGATE_BEFORE, for before/after in one run
 # Needs perf with tracepoint access (root or perf_event_paranoid ≤ -1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,11 +56,13 @@ for spec in $SPECS; do
 	conns=${spec%:*} rate=${spec#*:}
 	for t in $TARGETS; do
 		port=$(free_port)
-		if [[ $t == wsgate* ]]; then
-			# wsgate-gmpN: the same with GOMAXPROCS=N in its environment.
-			gmp=()
-			[[ $t != wsgate-gmp* ]] || gmp=(env "GOMAXPROCS=${t#wsgate-gmp}")
-			"${gmp[@]}" "$WSGATE" -listen "127.0.0.1:$port" -admin-listen "127.0.0.1:$(free_port)" -log-level warn -demo-path '' \
+		if [[ $t == wsgate* || $t == before* ]]; then
+			# wsgate-gmpN: the same with GOMAXPROCS=N in its environment;
+			# before[-gmpN]: the binary WSGATE_BEFORE (same run, before/after).
+			gmp=() bin=$WSGATE
+			[[ $t != *-gmp* ]] || gmp=(env "GOMAXPROCS=${t##*-gmp}")
+			[[ $t != before* ]] || bin=${WSGATE_BEFORE:?WSGATE_BEFORE=path of the before binary}
+			"${gmp[@]}" "$bin" -listen "127.0.0.1:$port" -admin-listen "127.0.0.1:$(free_port)" -log-level warn -demo-path '' \
 				-backend "echo=127.0.0.1:$B1,127.0.0.1:$B2;balance=leastconn" -route '/=backend:echo' -tunnel-timeout 1h \
 				>"$WORK/wsgate.log" 2>&1 &
 		else

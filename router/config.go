@@ -59,6 +59,24 @@ type compiled struct {
 	reg    *backend.Registry
 }
 
+// Broadcasts reports whether c can deliver broadcasts on a loop: a topic
+// route, or a route to a GRIP pool (its held sessions take publishes).
+// cmd/wsgate keeps a spare scheduler P for such a node (spareP there).
+func (c *Config) Broadcasts() bool {
+	cc, _ := c.compile()
+	for _, r := range cc.routes {
+		switch {
+		case r.Kind == TargetTopic:
+			return true
+		case r.Kind == TargetBackend && cc.reg != nil:
+			if p := cc.reg.Pool(r.Name); p != nil && p.Opts.Grip {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // compile parses every spec and cross-checks them (routes to pools, -drain
 // to servers). It reports every problem it finds; on error the result holds
 // what did parse.

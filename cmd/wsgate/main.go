@@ -51,7 +51,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	level, _ := o.Level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	spareP(cfg.EventLoops, log)
+	procs := procs{loops: cfg.EventLoops, def: runtime.GOMAXPROCS(0), clustered: o.Clustered(), tls: cfg.TLS.Enabled(), log: log}
+	if procs.loops <= 0 {
+		procs.loops = runtime.NumCPU() // gnet's default with multicore
+	}
+	procs.set(cfg)
 
 	reg := prometheus.NewRegistry()
 	gw, err := gateway.New(cfg, o.NewBus(log, reg), log, reg)
@@ -65,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // a second signal gets Go's default: exit at once
 	}()
-	go reloadOnHUP(ctx, args, gw, log)
+	go reloadOnHUP(ctx, args, gw, procs, log)
 	go reopenOnUSR1(ctx, gw, log)
 	if err := gw.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
@@ -99,7 +103,7 @@ func reopenOnUSR1(ctx context.Context, gw *gateway.Gateway, log *slog.Logger) {
 // reloadOnHUP re-reads the flags, the environment and -config on SIGHUP and
 // hands routes and pools to the gateway; a bad configuration is refused and
 // logged, and the running one stays.
-func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, log *slog.Logger) {
+func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, procs procs, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -113,7 +117,9 @@ func reloadOnHUP(ctx context.Context, args []string, gw *gateway.Gateway, log *s
 		if err == nil {
 			var cfg gateway.Config
 			if cfg, err = o.Config(); err == nil {
-				err = gw.Reload(cfg)
+				if err = gw.Reload(cfg); err == nil {
+					procs.set(cfg) // the routes may now broadcast, or no longer
+				}
 			}
 		}
 		if err != nil {
@@ -158,27 +164,50 @@ func splitErrors(err error) []string {
 	return []string{err.Error()}
 }
 
-// spareP gives the Go scheduler one P more than gnet has event loops. A
-// loop waits in epoll_wait holding its P (a system call); with as many loops
-// as Ps, an idle gateway has no P for the Kafka bus readers, the admin API or
-// the timers until sysmon retakes one, up to 10 ms later. That was the
-// cross-node publish→deliver tail (issue 16 item 4, bench/README.md: p99
-// 5–8 ms → ≈ 1.3 ms) and sysmon's 20 µs polling (broadcast at 100k
-// deliveries/s: 5.56 → 4.56 µs each). It costs a tunnel-only node a futex
-// wake-up per loop turn (gnet yields after an empty poll and the yield wakes
-// a thread for the idle P): 10–15 % fewer tunnelled messages per CPU-second,
-// so such a node may set GOMAXPROCS to its event loops (bench/README.md,
-// issue 16 item 2). GOMAXPROCS set in the environment is left alone.
-func spareP(eventLoops int, log *slog.Logger) {
+// procs sets GOMAXPROCS for the configuration, at start and after each
+// reload, unless GOMAXPROCS is set in the environment.
+//
+// A node that can broadcast or has other goroutine work gets one P more than
+// gnet has event loops. A loop waits in epoll_wait holding its P (a system
+// call); with as many loops as Ps, an idle gateway has no P for the Kafka bus
+// readers, TLS handshakes, the admin API or the timers until sysmon retakes
+// one, up to 10 ms later. That was the cross-node publish→deliver tail (issue
+// 16 item 4, bench/README.md: p99 5–8 ms → ≈ 1.3 ms), and sysmon's 20 µs
+// polling costs a single node's broadcasts too (100k deliveries/s: 5.56 →
+// 4.56 µs each with the spare P; bench/README.md, issue 16 items 2 and 3).
+//
+// A node that only proxies (no Kafka bus, no TLS listener, no topic route,
+// no GRIP pool) gets as many Ps as loops: everything it does runs on them,
+// and the spare P only cost it a futex wake-up per loop turn (gnet yields
+// after an empty poll, and the yield wakes a thread for the idle P): 9–23 %
+// more tunnelled messages per CPU-second without it (issue 16 item 2).
+// Routes change on reload, so set runs again then; the bus, the TLS
+// listener and the event loops need a restart.
+type procs struct {
+	loops     int  // gnet's event loops (-event-loops, restart-only)
+	def       int  // the runtime's GOMAXPROCS at start (CPUs or the cgroup limit)
+	clustered bool // -kafka-brokers set
+	tls       bool // -tls-listen set (restart-only, like the bus)
+	log       *slog.Logger
+}
+
+func (p procs) set(cfg gateway.Config) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	loops := eventLoops
-	if loops <= 0 {
-		loops = runtime.NumCPU() // gnet's default with multicore
-	}
-	if p := runtime.GOMAXPROCS(0); p <= loops {
+	loops := p.loops
+	spare := p.clustered || p.tls || cfg.Routing.Broadcasts()
+	from := runtime.GOMAXPROCS(0)
+	switch {
+	case spare && p.def > loops: // the runtime's own value leaves a P beyond the loops
+		if from != p.def {
+			runtime.SetDefaultGOMAXPROCS()
+		}
+	case spare:
 		runtime.GOMAXPROCS(loops + 1)
-		log.Debug("GOMAXPROCS raised above the event loops", "from", p, "to", loops+1)
+	default:
+		runtime.GOMAXPROCS(loops)
 	}
+	p.log.Debug("GOMAXPROCS", "from", from, "to", runtime.GOMAXPROCS(0), "event_loops", loops, "spare_p", spare,
+		"kafka", p.clustered, "tls", p.tls, "broadcast_routes", cfg.Routing.Broadcasts())
 }

@@ -77,6 +77,10 @@ func (k *kafkaOptions) requiredAcks() (kafka.RequiredAcks, error) {
 	return 0, fmt.Errorf("-kafka-acks: %q: want one or all", k.acks)
 }
 
+// Clustered reports whether the Kafka bus is configured (-kafka-brokers).
+// It is read once at start: a reload does not change the bus.
+func (o *Options) Clustered() bool { return len(o.kafka.brokerList()) > 0 }
+
 // BusPlan is the bus line of -check's plan.
 func (o *Options) BusPlan() string { return o.kafka.describe() }
 
