@@ -21,13 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probeLatency publishes timestamped messages to topic probe every 10 ms (for d, or while run
-// runs) and returns the p50/p99/max of publish→receive at a plain subscriber.
-func probeLatency(t *testing.T, g *testGateway, d time.Duration, run func()) string {
-	return probeLatencyToken(t, g, "", d, run)
-}
-
-// probeLatencyToken is probeLatency with the publish API's bearer token.
+// probeLatencyToken publishes timestamped messages to topic probe every 10 ms (for d, or while run
+// runs; with the publish API's bearer token, if any) and returns the p50/p99/max of
+// publish→receive at a plain subscriber.
 func probeLatencyToken(t *testing.T, g *testGateway, token string, d time.Duration, run func()) string {
 	t.Helper()
 	c := dialCluster(t, g, 0, "/probe")
