@@ -115,41 +115,16 @@ func TestResumeBenchStorm(t *testing.T) {
 // probe until the clients report, and logs both.
 func stormWindows(t *testing.T, name string, g *testGateway, token string, nice int) {
 	t.Helper()
-	ready := filepath.Join(t.TempDir(), "go")
-	args := []string{"-n", strconv.Itoa(nice), "node", "resume-client.js", "--url", g.wsURL("/ws"), "--url2", "@" + ready,
+	args := []string{"-n", strconv.Itoa(nice), "node", "resume-client.js", "--url", g.wsURL("/ws"),
 		"--admin", "http://" + g.Admin, "--topic", "chat", "--n", "1000", "--clients", "1000", "--timeout", "280000"}
 	if token != "" {
 		args = append(args, "--token", token)
 	}
-	type nodeRun struct {
-		out []byte
-		err error
-	}
-	res := make(chan nodeRun, 1)
-	go func() { // no t.Fatal off the test goroutine: the result comes back on res
-		cmd := exec.Command("nice", args...)
-		cmd.Dir = "testdata"
-		out, err := cmd.Output()
-		res <- nodeRun{out, err}
-	}()
-	deadline := time.Now().Add(240 * time.Second)
-	for !fileExists(ready + ".gap") {
-		if time.Now().After(deadline) {
-			t.Fatal("resume-client.js did not reach the gap")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	gc := startGapClients(t, "nice", args...)
 	alone := probeLatencyToken(t, g, token, 3*time.Second, nil)
-	var run nodeRun
-	storm := probeLatencyToken(t, g, token, 0, func() {
-		writeFile(t, ready, g.wsURL("/ws"))
-		run = <-res
-	})
 	var r resumeResult
-	if err := json.Unmarshal(bytes.TrimSpace(run.out), &r); run.err != nil || err != nil {
-		t.Fatalf("%s: resume-client.js: %v %v: %s", name, run.err, err, run.out)
-	}
-	if r.Error != "" || !r.AllRecovered || r.Bad != 0 || r.Clients != 1000 {
+	storm := probeLatencyToken(t, g, token, 0, func() { r = gc.resume(t, g.wsURL("/ws")) })
+	if !r.AllRecovered || r.Bad != 0 || r.Clients != 1000 {
 		t.Fatalf("%s: %+v", name, r)
 	}
 	t.Logf("%s: 1000 clients x 1000 messages: all recovered, whole and in order, caught up in %d ms; history %v messages, %v bytes",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -104,31 +105,53 @@ func TestResumeKafkaWhileLive(t *testing.T) {
 // a new node starts (flags) and they resume there.
 func resumeOnNewNode(t *testing.T, broker string, node0 *testGateway, n, clients int, flags ...string) (resumeResult, *testGateway) {
 	t.Helper()
-	ready := t.TempDir() + "/node1"
-	type nodeRun struct {
-		out []byte
-		err error
-	}
-	res := make(chan nodeRun, 1)
+	gc := startGapClients(t, "node", "resume-client.js", "--url", node0.wsURL("/ws"),
+		"--admin", "http://"+node0.Admin, "--token", clusterToken, "--topic", "chat", "--n", strconv.Itoa(n),
+		"--clients", strconv.Itoa(clients), "--timeout", "280000")
+	node1 := startGateway(t, append([]string{"-kafka-brokers", broker, "-node-id", "n1", "-publish-token", clusterToken}, flags...)...)
+	waitBusHealthy(t, []*testGateway{node1}, 15*time.Second, "")
+	return gc.resume(t, node1.wsURL("/ws")), node1
+}
+
+// gapClients is resume-client.js run with --url2 @FILE: its clients learn their positions, lose
+// their connections and the gap is published (FILE.gap appears); they come back when resume names
+// the URL to come back to.
+type gapClients struct {
+	ready string
+	res   chan gapRun
+}
+
+type gapRun struct {
+	out []byte
+	err error
+}
+
+// startGapClients starts the command (name args..., in testdata) and waits until the gap is
+// published.
+func startGapClients(t *testing.T, name string, args ...string) *gapClients {
+	t.Helper()
+	gc := &gapClients{ready: filepath.Join(t.TempDir(), "ready"), res: make(chan gapRun, 1)}
+	cmd := exec.Command(name, append(args, "--url2", "@"+gc.ready)...)
+	cmd.Dir = "testdata"
 	go func() { // no t.Fatal off the test goroutine: the result comes back on res
-		cmd := exec.Command("node", "resume-client.js", "--url", node0.wsURL("/ws"), "--url2", "@"+ready,
-			"--admin", "http://"+node0.Admin, "--token", clusterToken, "--topic", "chat", "--n", strconv.Itoa(n),
-			"--clients", strconv.Itoa(clients), "--timeout", "280000")
-		cmd.Dir = "testdata"
 		out, err := cmd.Output()
-		res <- nodeRun{out, err}
+		gc.res <- gapRun{out, err}
 	}()
 	deadline := time.Now().Add(240 * time.Second)
-	for !fileExists(ready + ".gap") {
+	for !fileExists(gc.ready + ".gap") {
 		if time.Now().After(deadline) {
 			t.Fatal("resume-client.js did not reach the gap")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	node1 := startGateway(t, append([]string{"-kafka-brokers", broker, "-node-id", "n1", "-publish-token", clusterToken}, flags...)...)
-	waitBusHealthy(t, []*testGateway{node1}, 15*time.Second, "")
-	writeFile(t, ready, node1.wsURL("/ws"))
-	run := <-res
+	return gc
+}
+
+// resume sends the clients to url and returns their summary.
+func (gc *gapClients) resume(t *testing.T, url string) resumeResult {
+	t.Helper()
+	writeFile(t, gc.ready, url)
+	run := <-gc.res
 	var r resumeResult
 	if err := json.Unmarshal(bytes.TrimSpace(run.out), &r); run.err != nil || err != nil {
 		t.Fatalf("resume-client.js: %v %v: %s", run.err, err, run.out)
@@ -136,7 +159,7 @@ func resumeOnNewNode(t *testing.T, broker string, node0 *testGateway, n, clients
 	if r.Error != "" {
 		t.Fatalf("resume-client.js: %s", r.Error)
 	}
-	return r, node1
+	return r
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -12,6 +12,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
+// pacedHarness is a loop of a node paced at 1 MiB/s (a 128 KiB bucket) on a
+// clock the test moves.
+func pacedHarness(t *testing.T, history, maxOut int) (*harness, *time.Time) {
+	h := newHarness(t, Config{HistorySize: history, MaxOutbound: maxOut, Rate: 1 << 20}, "/rooms/=topic:*")
+	clock := time.Unix(1000, 0)
+	p := h.l.node.pace
+	p.now = func() time.Time { return clock }
+	p.last = clock
+	return h, &clock
+}
+
 // -resume-rate (pace.go): recoveries go out while the node's budget has
 // room; once it is spent the next ones wait on the loop, in order, their
 // live messages buffered, and each is then sent whole from the history —
@@ -19,11 +30,7 @@ import (
 // while waiting is skipped; a gap the history lost meanwhile is
 // recovered:false, never partial.
 func TestPacedRecoveries(t *testing.T) {
-	h := newHarness(t, Config{HistorySize: 2100, MaxOutbound: 16 << 20, Rate: 1 << 20}, "/rooms/=topic:*")
-	clock := time.Unix(1000, 0)
-	p := h.l.node.pace
-	p.now = func() time.Time { return clock }
-	p.last = clock
+	h, clock := pacedHarness(t, 2100, 16<<20)
 	h.publish("t", 2000)
 	// The bucket holds 128 KiB: two recoveries of ~110 KB each go out at once (the first leaves room).
 	a, b := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
@@ -61,7 +68,7 @@ func TestPacedRecoveries(t *testing.T) {
 		t.Fatal("a live message went out before the waiting recovery")
 	}
 	// The timer comes back to the loop; a second later the budget has room again.
-	clock = clock.Add(time.Second)
+	*clock = clock.Add(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	h.runPosted(ctx)
@@ -87,7 +94,7 @@ func TestPacedRecoveries(t *testing.T) {
 		t.Fatalf("%d waiting, want the new resume waiting (budget spent)", len(h.l.waiting))
 	}
 	h.deliver(h.publish("t", 200)...) // the history (2,100) drops 1..201
-	clock = clock.Add(time.Second)
+	*clock = clock.Add(time.Second)
 	h.runPosted(ctx)
 	r, got := read(t, f)
 	checkNotRecovered(t, r, 2201, "since is older than the history this node holds")
@@ -102,11 +109,7 @@ func TestPacedRecoveries(t *testing.T) {
 // while it waits for its turn. Over it, the recovery that overflowed
 // answers recovered:false; the others are served whole.
 func TestWaitingRecoveriesShareTheOutboundBound(t *testing.T) {
-	h := newHarness(t, Config{HistorySize: 3000, MaxOutbound: 150 << 10, Rate: 1 << 20}, "/rooms/=topic:*")
-	clock := time.Unix(1000, 0)
-	p := h.l.node.pace
-	p.now = func() time.Time { return clock }
-	p.last = clock
+	h, clock := pacedHarness(t, 3000, 150<<10)
 	h.publish("t", 2000)
 	h.publish("u", 5)
 	h.publish("v", 5)
@@ -124,7 +127,7 @@ func TestWaitingRecoveriesShareTheOutboundBound(t *testing.T) {
 	}
 	// 120 KiB for u (under the bound alone), then 120 KiB for v: together over 150 KiB.
 	h.deliver(big("u", 6), big("u", 7), big("v", 6), big("v", 7))
-	clock = clock.Add(time.Second)
+	*clock = clock.Add(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	h.runPosted(ctx)
