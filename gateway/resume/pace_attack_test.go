@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +16,11 @@ import (
 )
 
 // Review of -resume-rate (pace.go) read as an attacker. Each test here
-// FAILS on the code it was written against (h-review15 at 64d5673) and
-// names the defect it proves; see the review report for the fixes.
+// FAILED on the code it was written against (main at 64d5673) and names the
+// defect it proves. The first four pass since the small fixes that follow
+// them on branch h-review15 (kafka.go fetched/buffer, loop.go unsubscribe,
+// pace.go paced); TestAttackOneSocketStarvesOthers (fairness, a design
+// change) still fails and is skipped unless WSGATE_REVIEW_ATTACK=1.
 
 // pacedHarness is a node paced at 1 MiB/s whose clock the test moves.
 func pacedHarness(t *testing.T, cfg Config) (*harness, *time.Time) {
@@ -176,4 +181,79 @@ func TestAttackOverflowedSiblingPoisonsOthers(t *testing.T) {
 // routerMsg is m as the bus handler records it in the history.
 func routerMsg(m *fakeMsg) router.BusMessage {
 	return router.BusMessage{Topic: m.topic, OpCode: router.OpCode(m.op), Payload: m.payload, Offset: m.offset, Epoch: m.epoch}
+}
+
+// FAILS. Stale entries are never taken out of l.waiting before their turn:
+// a socket looping subscribe-with-since / unsubscribe while the budget is
+// spent adds one entry (a catchup and its dead Sub) per two commands, with
+// no bound, for as long as the budget stays spent. The queue should not
+// hold many more entries than recoveries still waiting.
+func TestAttackWaitingChurnGrowsQueue(t *testing.T) {
+	h, _ := pacedHarness(t, Config{HistorySize: 3000})
+	h.publish("u", 5)
+	h.l.node.pace.spend(4 << 20)
+	x := h.open("/rooms/u", true, "", "")
+	const cycles = 10000
+	for range cycles {
+		h.command(x, `{"id":1,"subscribe":{"topic":"u","since":{"offset":0,"epoch":"E"}}}`)
+		h.command(x, `{"id":2,"unsubscribe":{"topic":"u"}}`)
+	}
+	x.buf = nil
+	live := 0
+	for _, c := range h.l.waiting {
+		if c.s.catching == c {
+			live++
+		}
+	}
+	if len(h.l.waiting) > 2*live+16 {
+		t.Fatalf("one socket, %d subscribe/unsubscribe cycles: %d entries in l.waiting, %d of them still waiting for something",
+			cycles, len(h.l.waiting), live)
+	}
+}
+
+// FAILS (fairness). The budget is the node's and the queue is FIFO by
+// recovery, not by socket: one socket holding 64 topics (the default
+// -max-topics-per-conn), each resumed from a gap near 1 MiB, puts 64 MiB
+// ahead of every later recovery on its loop. At -resume-rate 1 MiB/s a
+// victim resuming 5 short messages answers after ~a minute (its live
+// messages buffered meanwhile, a busy topic's overflowing into
+// recovered:false). The attacker only has to read what it asked for.
+//
+// Not fixed (a design change: see the review report), so it is skipped
+// unless WSGATE_REVIEW_ATTACK=1.
+func TestAttackOneSocketStarvesOthers(t *testing.T) {
+	if os.Getenv("WSGATE_REVIEW_ATTACK") == "" {
+		t.Skip("review15 fairness finding, not fixed: WSGATE_REVIEW_ATTACK=1 runs it (it fails)")
+	}
+	h, clock := pacedHarness(t, Config{HistorySize: 20000, MaxOutbound: 16 << 20})
+	h.env.posted = make(chan func(), 4096) // the timers' posts land here; the test runs runWaiting itself
+	p := h.l.node.pace
+	for i := range 64 {
+		topic := "a" + strconv.Itoa(i)
+		for o := int64(1); o <= 16; o++ {
+			h.n.Append(router.BusMessage{Topic: topic, OpCode: router.OpText, Payload: bytes.Repeat([]byte("x"), 64<<10), Offset: o, Epoch: "E"})
+		}
+	}
+	h.publish("v", 5)
+	p.spend(1 << 20) // a storm is on: the budget is spent
+	attacker := h.open("/rooms/a0", true, "", "")
+	for i := range 64 {
+		h.command(attacker, `{"id":1,"subscribe":{"topic":"a`+strconv.Itoa(i)+`","since":{"offset":0,"epoch":"E"}}}`)
+	}
+	victim := h.open("/rooms/v", true, "", "")
+	h.command(victim, `{"id":1,"subscribe":{"topic":"v","since":{"offset":0,"epoch":"E"}}}`)
+	start := *clock
+	for rounds := 0; len(victim.buf) == 0; rounds++ {
+		if rounds > 1000 {
+			t.Fatal("the victim was never answered")
+		}
+		*clock = clock.Add(p.wait())
+		h.l.runWaiting()
+		attacker.buf = attacker.buf[:0] // it reads everything it asked for
+	}
+	waited := clock.Sub(start)
+	t.Logf("victim (5 short messages) answered after %v of budget, behind one socket's 64 recoveries", waited)
+	if waited > 10*time.Second {
+		t.Fatalf("one socket delayed another's 5-message resume by %v at -resume-rate 1 MiB/s", waited)
+	}
 }
