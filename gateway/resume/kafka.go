@@ -180,7 +180,8 @@ func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
 	p := m.Payload()
 	c.liveBytes += int64(len(p))
 	if c.liveBytes > int64(maxOut) || (maxMsgs > 0 && len(c.live) >= maxMsgs) {
-		c.overflow, c.live = true, nil
+		// Nothing is held any more: the socket's other catch-ups must not count it (buffered).
+		c.overflow, c.live, c.liveBytes = true, nil, 0
 		return
 	}
 	c.live = append(c.live, history.Entry{Offset: offset, Op: byte(m.Op()), Payload: append([]byte(nil), p...)})
@@ -189,6 +190,9 @@ func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
 // fetched runs on the loop when the fetch has ended: the catch-up is
 // written now, or when -resume-rate allows (pace.go).
 func (l *Loop) fetched(c *catchup) {
+	if c.s.catching != c {
+		return // unsubscribed or closed meanwhile: paced must not mark the dead Sub catching again
+	}
 	if !l.paced(c) {
 		l.catchupDone(c)
 	}

@@ -145,6 +145,11 @@ func (l *Loop) join(c Client, vc *Conn, topic string) *Sub {
 
 func (l *Loop) unsubscribe(vc *Conn, i int) {
 	s := vc.subs[i]
+	if cu := s.catching; cu != nil {
+		// A recovery waiting for -resume-rate stays in l.waiting until its turn:
+		// it must not keep its buffered live messages (no longer counted by buffered).
+		cu.live, cu.liveBytes = nil, 0
+	}
 	s.catching = nil // its answer, when it comes, finds nobody
 	if g := l.subs.Lookup(s.topic); g != nil {
 		l.subs.Leave(g, s)

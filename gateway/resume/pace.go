@@ -73,6 +73,23 @@ func (l *Loop) paced(c *catchup) bool {
 		return false
 	}
 	c.s.catching = c
+	if len(l.waiting) == cap(l.waiting) {
+		// Before the queue grows, drop the entries of sockets that unsubscribed
+		// or closed meanwhile (amortized O(1)): subscribe/unsubscribe churn
+		// must not grow it while the budget stays spent.
+		k := 0
+		for _, w := range l.waiting {
+			if w.s.catching == w {
+				l.waiting[k] = w
+				k++
+			}
+		}
+		clear(l.waiting[k:])
+		l.waiting = l.waiting[:k]
+		if k > cap(l.waiting)/2 { // few were: grow now, so the next pass is as many appends away
+			l.waiting = append(make([]*catchup, 0, 2*cap(l.waiting)), l.waiting...)
+		}
+	}
 	l.waiting = append(l.waiting, c)
 	l.node.paced.Inc()
 	l.armPace()
