@@ -12,17 +12,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// pacedHarness is a loop of a node paced at 1 MiB/s (a 128 KiB bucket) on a
-// clock the test moves.
-func pacedHarness(t *testing.T, history, maxOut int) (*harness, *time.Time) {
-	h := newHarness(t, Config{HistorySize: history, MaxOutbound: maxOut, Rate: 1 << 20}, "/rooms/=topic:*")
-	clock := time.Unix(1000, 0)
-	p := h.l.node.pace
-	p.now = func() time.Time { return clock }
-	p.last = clock
-	return h, &clock
-}
-
 // -resume-rate (pace.go): recoveries go out while the node's budget has
 // room; once it is spent the next ones wait on the loop, in order, their
 // live messages buffered, and each is then sent whole from the history —
@@ -30,7 +19,7 @@ func pacedHarness(t *testing.T, history, maxOut int) (*harness, *time.Time) {
 // while waiting is skipped; a gap the history lost meanwhile is
 // recovered:false, never partial.
 func TestPacedRecoveries(t *testing.T) {
-	h, clock := pacedHarness(t, 2100, 16<<20)
+	h, clock := pacedHarness(t, Config{HistorySize: 2100, MaxOutbound: 16 << 20})
 	h.publish("t", 2000)
 	// The bucket holds 128 KiB: two recoveries of ~110 KB each go out at once (the first leaves room).
 	a, b := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
@@ -109,7 +98,7 @@ func TestPacedRecoveries(t *testing.T) {
 // while it waits for its turn. Over it, the recovery that overflowed
 // answers recovered:false; the others are served whole.
 func TestWaitingRecoveriesShareTheOutboundBound(t *testing.T) {
-	h, clock := pacedHarness(t, 3000, 150<<10)
+	h, clock := pacedHarness(t, Config{HistorySize: 3000, MaxOutbound: 150 << 10})
 	h.publish("t", 2000)
 	h.publish("u", 5)
 	h.publish("v", 5)
