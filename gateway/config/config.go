@@ -181,6 +181,9 @@ func RestartOnly(a, b *Config) []string {
 	check("-tls-listen", a.TLS.Listen != b.TLS.Listen)
 	check("-tls-min-version", a.TLS.MinVersion != b.TLS.MinVersion)
 	check("-auth-timeout", a.AuthTimeout != b.AuthTimeout)
+	check("-history-size / -history-ttl / -history-max-bytes", a.HistorySize != b.HistorySize || a.HistoryTTL != b.HistoryTTL || a.HistoryMaxBytes != b.HistoryMaxBytes)
+	check("-resume-max-messages / -resume-kafka-fetches / -resume-kafka-timeout / -resume-rate",
+		a.ResumeMaxMessages != b.ResumeMaxMessages || a.ResumeFetches != b.ResumeFetches || a.ResumeFetchTime != b.ResumeFetchTime || a.ResumeRate != b.ResumeRate)
 	return out
 }
 

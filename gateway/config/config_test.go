@@ -17,4 +17,9 @@ func TestRestartOnly(t *testing.T) {
 	if got, want := RestartOnly(&a, &b), []string{"-listen", "-compression"}; !slices.Equal(got, want) {
 		t.Fatalf("RestartOnly = %q, want %q", got, want)
 	}
+	b = a
+	b.ResumeRate = 1 << 20 // read once, when the resume state is built
+	if got := RestartOnly(&a, &b); len(got) != 1 || got[0] != "-resume-max-messages / -resume-kafka-fetches / -resume-kafka-timeout / -resume-rate" {
+		t.Fatalf("RestartOnly after -resume-rate changed = %q", got)
+	}
 }

@@ -170,8 +170,9 @@ func (l *Loop) recover(c Client, s *Sub, id int64, since int64, sinceEpoch strin
 	}
 	switch {
 	case why == history.OK:
-		// Over -resume-rate it waits on this loop and is read again from the history then (pace.go).
-		if !l.paced(&catchup{l: l, s: s, id: id, since: since, target: cur, epoch: curEpoch, memory: true}) {
+		// Over -resume-rate it waits on this loop and is read again from the history then
+		// (pace.go); a recovery with nothing to write (since is the newest) never waits.
+		if len(entries) == 0 || !l.paced(&catchup{l: l, s: s, id: id, since: since, target: cur, epoch: curEpoch, memory: true, reread: true}) {
 			l.sendRecovered(c, s, id, since, cur, curEpoch, entries, nil, "recovered")
 		}
 	case why == history.TooOld && n.fetch != nil && sinceEpoch == curEpoch && since < cur:

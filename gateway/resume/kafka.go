@@ -57,6 +57,11 @@ type catchup struct {
 	bytes  int64
 	err    error
 	memory bool // an earlier catch-up's backfill holds the range now: no fetch
+	// reread: a memory recovery waiting for -resume-rate (pace.go), set by
+	// the loop: the history will hold every live message that comes
+	// meanwhile (the bus handler appends before any loop delivers), so
+	// nothing is buffered for it.
+	reread bool
 	// The loop's: live messages after target, buffered meanwhile.
 	live      []history.Entry
 	liveBytes int64
@@ -171,7 +176,7 @@ func (l *Loop) startCatchup(c Client, s *Sub, id, since, target int64, epoch str
 // message's buffers go back to the pool after delivery).
 func (c *catchup) buffer(m Message, maxOut int, maxMsgs int) {
 	offset, epoch := m.Position()
-	if c.overflow || epoch != c.epoch || offset <= c.target {
+	if c.reread || c.overflow || epoch != c.epoch || offset <= c.target {
 		return
 	}
 	if n := len(c.live); n > 0 && offset <= c.live[n-1].Offset {
@@ -193,7 +198,7 @@ func (l *Loop) fetched(c *catchup) {
 	if c.s.catching != c {
 		return // unsubscribed or closed meanwhile: paced must not mark the dead Sub catching again
 	}
-	if !l.paced(c) {
+	if c.err != nil || !l.paced(c) { // a failed fetch answers recovered:false at once
 		l.catchupDone(c)
 	}
 }

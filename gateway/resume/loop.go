@@ -66,8 +66,8 @@ type Loop struct {
 	out, js []byte
 	// recovered: bytes of recovered frames written since liveFirst last looked (slice.go)
 	recovered int
-	// waiting: recoveries held back by -resume-rate, oldest first (pace.go)
-	waiting   []*catchup
+	// turns: the sockets whose recoveries wait for -resume-rate, in turn (pace.go)
+	turns     []*Conn
 	paceArmed bool
 }
 
@@ -85,6 +85,8 @@ type Conn struct {
 	authMode   router.AuthMode
 	claims     Grants
 	subs       []*Sub
+	waiting    []*catchup // recoveries held back by -resume-rate, oldest first (pace.go)
+	queued     bool       // in the loop's turns
 }
 
 // Sub is one topic of a wsgate.v1 socket: a member of the loop's topic
@@ -146,8 +148,9 @@ func (l *Loop) join(c Client, vc *Conn, topic string) *Sub {
 func (l *Loop) unsubscribe(vc *Conn, i int) {
 	s := vc.subs[i]
 	if cu := s.catching; cu != nil {
-		// A recovery waiting for -resume-rate stays in l.waiting until its turn:
-		// it must not keep its buffered live messages (no longer counted by buffered).
+		// A recovery waiting for -resume-rate stays in its socket's queue until
+		// its turn (or the socket's next paced recovery): it must not keep its
+		// buffered live messages (no longer counted by buffered).
 		cu.live, cu.liveBytes = nil, 0
 	}
 	s.catching = nil // its answer, when it comes, finds nobody
@@ -167,6 +170,8 @@ func (l *Loop) Close(c Client) {
 	for len(vc.subs) > 0 {
 		l.unsubscribe(vc, len(vc.subs)-1)
 	}
+	clear(vc.waiting)
+	vc.waiting = nil // its turn, if it has one, finds nothing (pace.go)
 	delete(l.conns, c)
 }
 

@@ -45,7 +45,10 @@ func (p *pacer) wait() time.Duration {
 	if p.tokens > 0 {
 		return 0
 	}
-	return max(time.Duration(-p.tokens/p.rate*float64(time.Second)), time.Millisecond)
+	// At most a second: runWaiting looks again then (a tiny rate's deficit
+	// must not make a timer of hours, or overflow a Duration).
+	secs := min(-p.tokens/p.rate, 1)
+	return max(time.Duration(secs*float64(time.Second)), time.Millisecond)
 }
 
 // spend takes n bytes written from the budget (it may go below zero: a
@@ -65,35 +68,59 @@ func (p *pacer) refill() {
 
 // paced queues a recovery that cannot be written yet: c (its subscription
 // marked catching) runs when the budget allows. It reports false when the
-// recovery may go now. Once recoveries wait, every later one waits behind
-// them.
+// recovery may go now. Once recoveries wait, every later one waits too.
+// Sockets take turns, one recovery each (round robin), so one socket
+// resuming many topics cannot hold back another's single resume for long.
 func (l *Loop) paced(c *catchup) bool {
 	p := l.node.pace
-	if p == nil || (len(l.waiting) == 0 && p.wait() == 0) {
+	if p == nil || (len(l.turns) == 0 && p.wait() == 0) {
 		return false
 	}
+	vc := l.conns[c.s.c]
+	if vc == nil {
+		return false // not a socket of this loop any more: catchupDone finds it closed
+	}
 	c.s.catching = c
-	if len(l.waiting) == cap(l.waiting) {
-		// Before the queue grows, drop the entries of sockets that unsubscribed
-		// or closed meanwhile (amortized O(1)): subscribe/unsubscribe churn
-		// must not grow it while the budget stays spent.
-		k := 0
-		for _, w := range l.waiting {
-			if w.s.catching == w {
-				l.waiting[k] = w
-				k++
-			}
-		}
-		clear(l.waiting[k:])
-		l.waiting = l.waiting[:k]
-		if k > cap(l.waiting)/2 { // few were: grow now, so the next pass is as many appends away
-			l.waiting = append(make([]*catchup, 0, 2*cap(l.waiting)), l.waiting...)
+	// This socket's entries that no longer wait (unsubscribed meanwhile) go:
+	// subscribe/unsubscribe churn cannot grow its queue past its topics.
+	k := 0
+	for _, w := range vc.waiting {
+		if w.s.catching == w {
+			vc.waiting[k] = w
+			k++
 		}
 	}
-	l.waiting = append(l.waiting, c)
+	clear(vc.waiting[k:])
+	vc.waiting = append(vc.waiting[:k], c)
+	if !vc.queued {
+		if len(l.turns) == cap(l.turns) {
+			l.compactTurns()
+		}
+		vc.queued = true
+		l.turns = append(l.turns, vc)
+	}
 	l.node.paced.Inc()
 	l.armPace()
 	return true
+}
+
+// compactTurns drops the sockets that closed while waiting (amortized O(1):
+// called when the queue would grow), so connection churn cannot grow it.
+func (l *Loop) compactTurns() {
+	k := 0
+	for _, vc := range l.turns {
+		if len(vc.waiting) > 0 {
+			l.turns[k] = vc
+			k++
+		} else {
+			vc.queued = false
+		}
+	}
+	clear(l.turns[k:])
+	l.turns = l.turns[:k]
+	if k > cap(l.turns)/2 { // few went: grow now, so the next pass is as many appends away
+		l.turns = append(make([]*Conn, 0, 2*cap(l.turns)), l.turns...)
+	}
 }
 
 // armPace asks for runWaiting once the budget has room.
@@ -105,19 +132,31 @@ func (l *Loop) armPace() {
 	time.AfterFunc(l.node.pace.wait(), func() { l.env.Post(l.runWaiting) })
 }
 
-// runWaiting serves the waiting recoveries, oldest first, while the budget
-// has room.
+// runWaiting serves the waiting recoveries while the budget has room: the
+// socket first in line gets its oldest one and goes to the back of the line
+// if it has more.
 func (l *Loop) runWaiting() {
 	l.paceArmed = false
-	for len(l.waiting) > 0 && l.node.pace.wait() == 0 {
-		c := l.waiting[0]
-		l.waiting[0] = nil
-		l.waiting = l.waiting[1:]
-		l.catchupDone(c)
+	for len(l.turns) > 0 && l.node.pace.wait() == 0 {
+		vc := l.turns[0]
+		l.turns[0] = nil
+		l.turns = l.turns[1:]
+		if len(vc.waiting) == 0 { // closed meanwhile
+			vc.queued = false
+			continue
+		}
+		c := vc.waiting[0]
+		vc.waiting[0] = nil
+		if vc.waiting = vc.waiting[1:]; len(vc.waiting) > 0 {
+			l.turns = append(l.turns, vc)
+		} else {
+			vc.waiting, vc.queued = nil, false
+		}
+		l.catchupDone(c) // a stale entry (unsubscribed) writes nothing
 	}
-	if len(l.waiting) > 0 {
+	if len(l.turns) > 0 {
 		l.armPace()
 	} else {
-		l.waiting = nil
+		l.turns = nil
 	}
 }

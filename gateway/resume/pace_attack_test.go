@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +15,10 @@ import (
 )
 
 // Review of -resume-rate (pace.go) read as an attacker. Each test here
-// FAILED on the code it was written against (main at 64d5673) and names the
-// defect it proves. The first four pass since the small fixes that follow
-// them on branch h-review15 (kafka.go fetched/buffer, loop.go unsubscribe,
-// pace.go paced); TestAttackOneSocketStarvesOthers (fairness, a design
-// change) still fails and is skipped unless WSGATE_REVIEW_ATTACK=1.
+// failed on the code it was written against (64d5673) and names the defect
+// it proves ("FAILS" below: failed then); all pass since the fixes
+// (kafka.go fetched/buffer, loop.go unsubscribe and Close, pace.go: sockets
+// take turns, a memory recovery that waits buffers nothing).
 
 // pacedHarness is a node paced at 1 MiB/s whose clock the test moves.
 func pacedHarness(t *testing.T, cfg Config) (*harness, *time.Time) {
@@ -85,7 +83,7 @@ func TestAttackPacedKafkaCatchupAfterUnsubscribe(t *testing.T) {
 		t.Fatal("the fetch never came back")
 	}
 	*clock = clock.Add(2 * time.Second)
-	if len(h.l.waiting) > 0 {
+	if len(h.l.waitingEntries()) > 0 {
 		h.runPosted(ctx) // runWaiting
 	}
 	after := parseFrames(t, c)
@@ -128,16 +126,16 @@ func TestAttackWaitingChurnHoldsUnboundedLiveBytes(t *testing.T) {
 		h.command(x, `{"id":2,"unsubscribe":{"topic":"u"}}`)
 	}
 	held := 0
-	for _, c := range h.l.waiting {
+	for _, c := range h.l.waitingEntries() {
 		for _, e := range c.live {
 			held += len(e.Payload)
 		}
 	}
 	t.Logf("one socket, %d cycles: %d entries in l.waiting, %d KiB of live messages held (-max-outbound %d KiB)",
-		cycles, len(h.l.waiting), held>>10, maxOut>>10)
+		cycles, len(h.l.waitingEntries()), held>>10, maxOut>>10)
 	if held > maxOut {
 		t.Fatalf("one socket made the loop hold %d KiB of buffered live messages in %d waiting entries, over -max-outbound (%d KiB)",
-			held>>10, len(h.l.waiting), maxOut>>10)
+			held>>10, len(h.l.waitingEntries()), maxOut>>10)
 	}
 }
 
@@ -155,8 +153,8 @@ func TestAttackOverflowedSiblingPoisonsOthers(t *testing.T) {
 	x := h.open("/rooms/u", true, "", "")
 	h.command(x, `{"id":3,"subscribe":{"topic":"u","since":{"offset":0,"epoch":"E"}}}`)
 	h.command(x, `{"id":4,"subscribe":{"topic":"v","since":{"offset":0,"epoch":"E"}}}`)
-	if len(h.l.waiting) != 2 {
-		t.Fatalf("%d waiting, want u and v", len(h.l.waiting))
+	if len(h.l.waitingEntries()) != 2 {
+		t.Fatalf("%d waiting, want u and v", len(h.l.waitingEntries()))
 	}
 	huge := &fakeMsg{topic: "u", offset: 6, epoch: "E", op: ws.OpText, payload: bytes.Repeat([]byte("a"), 200<<10)}
 	h.n.Append(routerMsg(huge))
@@ -200,18 +198,18 @@ func TestAttackWaitingChurnGrowsQueue(t *testing.T) {
 	}
 	x.buf = nil
 	live := 0
-	for _, c := range h.l.waiting {
+	for _, c := range h.l.waitingEntries() {
 		if c.s.catching == c {
 			live++
 		}
 	}
-	if len(h.l.waiting) > 2*live+16 {
+	if len(h.l.waitingEntries()) > 2*live+16 {
 		t.Fatalf("one socket, %d subscribe/unsubscribe cycles: %d entries in l.waiting, %d of them still waiting for something",
-			cycles, len(h.l.waiting), live)
+			cycles, len(h.l.waitingEntries()), live)
 	}
 }
 
-// FAILS (fairness). The budget is the node's and the queue is FIFO by
+// FAILS (fairness; fixed). The budget is the node's and the queue is FIFO by
 // recovery, not by socket: one socket holding 64 topics (the default
 // -max-topics-per-conn), each resumed from a gap near 1 MiB, puts 64 MiB
 // ahead of every later recovery on its loop. At -resume-rate 1 MiB/s a
@@ -219,12 +217,8 @@ func TestAttackWaitingChurnGrowsQueue(t *testing.T) {
 // messages buffered meanwhile, a busy topic's overflowing into
 // recovered:false). The attacker only has to read what it asked for.
 //
-// Not fixed (a design change: see the review report), so it is skipped
-// unless WSGATE_REVIEW_ATTACK=1.
+// Fixed: sockets take turns, one recovery each (pace.go): 1.9 s.
 func TestAttackOneSocketStarvesOthers(t *testing.T) {
-	if os.Getenv("WSGATE_REVIEW_ATTACK") == "" {
-		t.Skip("review15 fairness finding, not fixed: WSGATE_REVIEW_ATTACK=1 runs it (it fails)")
-	}
 	h, clock := pacedHarness(t, Config{HistorySize: 20000, MaxOutbound: 16 << 20})
 	h.env.posted = make(chan func(), 4096) // the timers' posts land here; the test runs runWaiting itself
 	p := h.l.node.pace

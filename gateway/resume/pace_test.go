@@ -37,9 +37,9 @@ func TestPacedRecoveries(t *testing.T) {
 	h.command(c, `{"id":3,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`)
 	h.command(d, `{"id":4,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`)
 	h.command(e, `{"id":5,"subscribe":{"topic":"t","since":{"offset":1500,"epoch":"E"}}}`)
-	if len(c.buf)+len(d.buf)+len(e.buf) != 0 || len(h.l.waiting) != 3 {
+	if len(c.buf)+len(d.buf)+len(e.buf) != 0 || len(h.l.waitingEntries()) != 3 {
 		t.Fatalf("over the budget: %d/%d/%d bytes written, %d waiting; want nothing written, 3 waiting",
-			len(c.buf), len(d.buf), len(e.buf), len(h.l.waiting))
+			len(c.buf), len(d.buf), len(e.buf), len(h.l.waitingEntries()))
 	}
 	var m dto.Metric
 	if err := h.l.node.paced.Write(&m); err != nil || m.GetCounter().GetValue() != 3 {
@@ -69,8 +69,8 @@ func TestPacedRecoveries(t *testing.T) {
 			t.Fatalf("got %d messages (%v…), want 1501..2001: the gap with the live one, once", len(got), got[:min(3, len(got))])
 		}
 	}
-	if len(d.buf) != 0 || len(h.l.waiting) != 0 {
-		t.Fatalf("the socket that left got %d bytes; %d still waiting", len(d.buf), len(h.l.waiting))
+	if len(d.buf) != 0 || len(h.l.waitingEntries()) != 0 {
+		t.Fatalf("the socket that left got %d bytes; %d still waiting", len(d.buf), len(h.l.waitingEntries()))
 	}
 	// A gap the history no longer holds when its turn comes: recovered:false.
 	g, f := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
@@ -79,8 +79,8 @@ func TestPacedRecoveries(t *testing.T) {
 		t.Fatal("with room in the budget, a recovery waited")
 	}
 	h.command(f, `{"id":7,"subscribe":{"topic":"t","since":{"offset":100,"epoch":"E"}}}`)
-	if len(h.l.waiting) != 1 {
-		t.Fatalf("%d waiting, want the new resume waiting (budget spent)", len(h.l.waiting))
+	if len(h.l.waitingEntries()) != 1 {
+		t.Fatalf("%d waiting, want the new resume waiting (budget spent)", len(h.l.waitingEntries()))
 	}
 	h.deliver(h.publish("t", 200)...) // the history (2,100) drops 1..201
 	*clock = clock.Add(time.Second)
@@ -92,33 +92,28 @@ func TestPacedRecoveries(t *testing.T) {
 	}
 }
 
-// -max-outbound bounds the live messages one socket's waiting recoveries
-// buffer together: a socket holding many topics (up to
-// -max-topics-per-conn) cannot make the loop keep that many times the bound
-// while it waits for its turn. Over it, the recovery that overflowed
-// answers recovered:false; the others are served whole.
-func TestWaitingRecoveriesShareTheOutboundBound(t *testing.T) {
-	h, clock := pacedHarness(t, Config{HistorySize: 3000, MaxOutbound: 150 << 10})
-	h.publish("t", 2000)
+// -max-outbound bounds the live messages one socket's Kafka catch-ups
+// buffer together while their fetches run: a socket holding many topics (up
+// to -max-topics-per-conn) cannot make the loop keep that many times the
+// bound. Over it, the catch-up that overflowed answers recovered:false; the
+// others are served whole. (A memory recovery waiting for -resume-rate
+// buffers nothing: the history holds what comes meanwhile.)
+func TestCatchupsShareTheOutboundBound(t *testing.T) {
+	h := newHarness(t, Config{HistorySize: 4, Fetches: 1, FetchTimeout: 10 * time.Second, MaxOutbound: 150 << 10}, "/rooms/=topic:*")
 	h.publish("u", 5)
-	h.publish("v", 5)
-	a, b := h.open("/rooms/t", true, "", ""), h.open("/rooms/t", true, "", "")
-	h.command(a, `{"id":1,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`)
-	h.command(b, `{"id":2,"subscribe":{"topic":"t","since":{"offset":0,"epoch":"E"}}}`) // the budget is spent
-	x := h.open("/rooms/t", true, "", "")
+	h.publish("v", 5) // the history holds 2..5 of each; Kafka all
+	x := h.open("/rooms/u", true, "", "")
 	h.command(x, `{"id":3,"subscribe":{"topic":"u","since":{"offset":0,"epoch":"E"}}}`)
 	h.command(x, `{"id":4,"subscribe":{"topic":"v","since":{"offset":0,"epoch":"E"}}}`)
-	if len(h.l.waiting) != 2 {
-		t.Fatalf("%d waiting, want u and v", len(h.l.waiting))
-	}
 	big := func(topic string, o int64) *fakeMsg {
 		return &fakeMsg{topic: topic, offset: o, epoch: "E", op: ws.OpText, payload: bytes.Repeat([]byte("a"), 60<<10)}
 	}
 	// 120 KiB for u (under the bound alone), then 120 KiB for v: together over 150 KiB.
 	h.deliver(big("u", 6), big("u", 7), big("v", 6), big("v", 7))
-	*clock = clock.Add(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	h.n.fetch.start(ctx)
+	h.runPosted(ctx)
 	h.runPosted(ctx)
 	var replies []string
 	for _, f := range x.frames(t) {
@@ -130,4 +125,14 @@ func TestWaitingRecoveriesShareTheOutboundBound(t *testing.T) {
 		!strings.Contains(replies[1], `"id":4,"subscribe":{"recovered":false`) {
 		t.Fatalf("replies %q: want u recovered (through its 2 live ones), v recovered:false (over -max-outbound together)", replies)
 	}
+}
+
+// waitingEntries is every recovery waiting for -resume-rate on l, socket by
+// socket in turn order.
+func (l *Loop) waitingEntries() []*catchup {
+	var out []*catchup
+	for _, vc := range l.turns {
+		out = append(out, vc.waiting...)
+	}
+	return out
 }
