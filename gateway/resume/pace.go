@@ -12,10 +12,11 @@ import (
 // runs (the publish API, the bus, live delivery on other sockets, the
 // clients themselves when they share it) waits for a CPU. With a rate, a
 // node writes recovered frames at most that fast on average: a recovery
-// that finds the node's budget spent waits on its loop, in arrival order,
-// as a catch-up does for Kafka (its subscription buffers the live messages
-// that come meanwhile, kafka.go), and is served from the history when the
-// budget allows — whole, or recovered:false if the history has moved past
+// that finds the node's budget spent waits on its loop, sockets taking
+// turns, its subscription marked catching as for a Kafka catch-up (kafka.go)
+// but buffering nothing — the bus handler appends every message to the
+// history before any loop delivers it — and is read from the history when
+// its turn comes: whole, or recovered:false if the history has moved past
 // it meanwhile (never partial).
 
 // pacer is a node's token bucket of recovered bytes, shared by its loops.
