@@ -61,7 +61,7 @@ type compiled struct {
 
 // Broadcasts reports whether c can deliver broadcasts on a loop: a topic
 // route, or a route to a GRIP pool (its held sessions take publishes).
-// cmd/wsgate keeps a spare scheduler P for such a node (spareP there).
+// cmd/wsgate keeps a spare scheduler P for such a node (procs there).
 func (c *Config) Broadcasts() bool {
 	cc, _ := c.compile()
 	for _, r := range cc.routes {
