@@ -1,0 +1,104 @@
+package resume
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/router"
+)
+
+// Second review of -resume-rate (pace.go after "paced recoveries take turns
+// by socket"), read as an attacker. "FAILS" marks a test that fails on
+// 7bf1990 and names the defect it proves; the others pin behaviour found
+// sound.
+
+// fetchOne is one fetch worker's pass over the next queued catch-up (the
+// body of fetchQueue.work), run by the test so it decides when the budget
+// is looked at: a worker starts its fetch while the budget has room, and
+// the catch-up then goes back to its loop.
+func fetchOne(t *testing.T, ctx context.Context, q *fetchQueue) *catchup {
+	t.Helper()
+	var c *catchup
+	select {
+	case c = <-q.jobs:
+	default:
+		return nil
+	}
+	q.queued.Add(-1)
+	if c.memory = q.hist.Covers(c.s.topic, c.epoch, c.since); !c.memory {
+		if q.pacer.wait() != 0 {
+			t.Fatal("fetchOne called while the budget is spent")
+		}
+		if c.err = q.fetch(ctx, c); c.err == nil {
+			q.hist.Backfill(c.s.topic, c.epoch, c.since, c.target, c.got)
+		}
+	}
+	return c
+}
+
+// FAILS. -max-outbound bounds what one socket's catch-ups hold together
+// (Loop.buffered), but only their buffered LIVE bytes: a Kafka catch-up
+// that comes back while recoveries wait (fetched → paced) keeps its
+// fetched messages (c.got, up to -max-outbound each) in its socket's queue
+// until its turn, and nothing counts them. The fetch workers are not
+// charged either: each starts a fetch whenever the budget has room, so with
+// -resume-kafka-fetches 4 four catch-ups come back per refill while the
+// loop writes one. One socket resuming 64 topics from Kafka (the default
+// -max-topics-per-conn), reading everything it is sent, makes the node
+// hold ~48 times -max-outbound of fetched messages after 16 refills; at
+// the defaults (16 MiB) that is ~1 GiB per socket, held for as long as the
+// rate takes to write it, and more sockets add up.
+func TestAttackPacedFetchedCatchupsHoldUnboundedBytes(t *testing.T) {
+	const maxOut = 1 << 20
+	h, clock := pacedHarness(t, Config{HistorySize: 4, Fetches: 4, FetchTimeout: time.Hour, MaxOutbound: maxOut})
+	h.env.posted = make(chan func(), 4096) // the pacing timers' posts; the test runs runWaiting itself
+	for i := range 64 {
+		topic := "k" + strconv.Itoa(i)
+		for range 15 { // 15 × 64 KiB: each gap just under -max-outbound, in Kafka (the history keeps 4)
+			h.off[topic]++
+			bm := router.BusMessage{Topic: topic, OpCode: router.OpText, Payload: bytes.Repeat([]byte("x"), 64<<10), Offset: h.off[topic], Epoch: "E"}
+			h.bus.kafka[topic] = append(h.bus.kafka[topic], bm)
+			h.n.Append(bm)
+		}
+	}
+	attacker := h.open("/rooms/k0", true, "", "")
+	for i := range 64 {
+		h.command(attacker, `{"id":`+strconv.Itoa(i+1)+`,"subscribe":{"topic":"k`+strconv.Itoa(i)+`","since":{"offset":0,"epoch":"E"}}}`)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, p := h.n.fetch, h.l.node.pace
+	held, most := 0, 0
+	for refill := 0; refill < 16; refill++ {
+		for p.wait() != 0 {
+			*clock = clock.Add(p.wait())
+		}
+		// The budget has room: the workers' timers and the loop's fire together;
+		// each worker starts a fetch before the loop has written anything.
+		var back []*catchup
+		for range q.workers {
+			if c := fetchOne(t, ctx, q); c != nil {
+				back = append(back, c)
+			}
+		}
+		for _, c := range back {
+			h.l.fetched(c)
+		}
+		h.l.runWaiting()
+		attacker.buf = attacker.buf[:0] // it reads everything
+		held = 0
+		for _, c := range h.l.waitingEntries() {
+			held += int(c.bytes)
+		}
+		most = max(most, held)
+	}
+	t.Logf("one socket, 16 refills: %d catch-ups waiting, %d KiB of fetched messages held (-max-outbound %d KiB)",
+		len(h.l.waitingEntries()), most>>10, maxOut>>10)
+	if most > 2*maxOut {
+		t.Fatalf("one socket made the loop hold %d KiB of fetched messages in %d waiting catch-ups, %dx -max-outbound (%d KiB)",
+			most>>10, len(h.l.waitingEntries()), most/maxOut, maxOut>>10)
+	}
+}
