@@ -3,6 +3,7 @@ package resume
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -100,5 +101,67 @@ func TestAttackPacedFetchedCatchupsHoldUnboundedBytes(t *testing.T) {
 	if most > 2*maxOut {
 		t.Fatalf("one socket made the loop hold %d KiB of fetched messages in %d waiting catch-ups, %dx -max-outbound (%d KiB)",
 			most>>10, len(h.l.waitingEntries()), most/maxOut, maxOut>>10)
+	}
+}
+
+// Sound (passes on 7bf1990): a memory recovery that waits (reread) gives
+// the gap once, in order, with what came meanwhile — live messages
+// delivered while it waited (not written: its Sub is catching), ones still
+// in the loop's inbox when its turn comes (drained by liveFirst inside
+// catchupDone), an echo (a client's own publish after a degraded period) —
+// and live delivery afterwards skips all of it. Covers the URL's topic
+// resumed at the upgrade (Loop.Open, a second subscribe of it answered 409
+// while it waits) and a socket that already held the topic live and
+// resumes it again (s.from/s.last: it is not sent again what it had).
+func TestPacedRereadGivesGapOnceWithEverythingMeanwhile(t *testing.T) {
+	h, clock := pacedHarness(t, Config{HistorySize: 3000, MaxOutbound: 16 << 20})
+	h.env.posted = make(chan func(), 64)
+	h.deliver(h.publish("t", 10)...)
+	y := h.open("/rooms/t", true, "", "") // live on t from 10
+	h.deliver(h.publish("t", 3)...)       // 11..13 to y
+	if _, got := read(t, y); len(got) != 3 {
+		t.Fatalf("y got %v live, want 11..13", got)
+	}
+	h.l.node.pace.spend(2 << 20) // a storm spent the budget
+	x := h.open("/rooms/t", true, "3", "E")
+	h.command(y, `{"id":5,"subscribe":{"topic":"t","since":{"offset":5,"epoch":"E"}}}`)
+	if len(x.buf)+len(y.buf) != 0 || len(h.l.waitingEntries()) != 2 {
+		t.Fatalf("over the budget: %d/%d bytes written, %d waiting; want 0/0, 2", len(x.buf), len(y.buf), len(h.l.waitingEntries()))
+	}
+	h.command(x, `{"id":2,"subscribe":{"topic":"t"}}`) // the URL's topic, resuming: 409
+	if f := x.frames(t); len(f) != 1 || !bytes.Contains([]byte(f[0]), []byte(`"code":409`)) {
+		t.Fatalf("a subscribe of the topic whose resume waits: %q, want 409", f)
+	}
+	h.deliver(h.publish("t", 2)...) // 14, 15: not written (catching), nothing buffered
+	inbox := h.publish("t", 2)      // 16, 17: in the history, still in the inbox at the turn
+	echo := h.publish("t", 1)[0]    // 18: an echo, in the history too
+	echo.echo = true
+	h.env.inbox = append(inbox, echo)
+	h.l.recovered = recoverySlice // the turn's liveFirst drains the inbox first
+	if len(x.buf)+len(y.buf) != 0 {
+		t.Fatal("a live message went out before the waiting recovery")
+	}
+	*clock = clock.Add(3 * time.Second)
+	h.l.runWaiting()
+	r, got := read(t, x)
+	checkRecovered(t, r, 18, 15)
+	if want := seq(4, 18); !slices.Equal(got, want) {
+		t.Fatalf("x (resumed at the upgrade) got %v, want %v", got, want)
+	}
+	r, got = read(t, y)
+	checkRecovered(t, r, 18, 10) // 6..10 and 14..18: not 11..13, which it had live
+	if want := append(seq(6, 10), seq(14, 18)...); !slices.Equal(got, want) {
+		t.Fatalf("y (held t live, resumed it) got %v, want %v", got, want)
+	}
+	// A late copy of what was recovered is skipped; the next one goes out once.
+	h.deliver(inbox...)
+	h.deliver(h.publish("t", 1)...)
+	for _, c := range []*fakeClient{x, y} {
+		if _, got := read(t, c); !slices.Equal(got, []int64{19}) {
+			t.Fatalf("after the recovery, live gave %v, want [19]", got)
+		}
+	}
+	if len(h.l.turns) != 0 || len(h.l.waitingEntries()) != 0 {
+		t.Fatalf("%d sockets still in turn, %d entries", len(h.l.turns), len(h.l.waitingEntries()))
 	}
 }
