@@ -165,3 +165,75 @@ func TestPacedRereadGivesGapOnceWithEverythingMeanwhile(t *testing.T) {
 		t.Fatalf("%d sockets still in turn, %d entries", len(h.l.turns), len(h.l.waitingEntries()))
 	}
 }
+
+// checkTurns is pace.go's bookkeeping: a socket is in the loop's turns at
+// most once, exactly when queued, and every open socket with a recovery
+// waiting has a turn.
+func checkTurns(t *testing.T, l *Loop) {
+	t.Helper()
+	in := map[*Conn]int{}
+	for _, vc := range l.turns {
+		if in[vc]++; !vc.queued {
+			t.Fatal("a socket in turns is not marked queued")
+		}
+	}
+	for _, n := range in {
+		if n > 1 {
+			t.Fatalf("a socket holds %d turns", n)
+		}
+	}
+	for _, vc := range l.conns {
+		if vc.queued != (in[vc] > 0) {
+			t.Fatalf("queued %v, in turns %v", vc.queued, in[vc] > 0)
+		}
+		if len(vc.waiting) > 0 && !vc.queued {
+			t.Fatal("an open socket with a recovery waiting has no turn: it is never served")
+		}
+	}
+}
+
+// Sound (passes on 7bf1990): sockets that open, resume while the budget is
+// spent and close, over and over, cannot grow the loop's turns (closed
+// ones are compacted away), and the turns stay consistent with queued; the
+// ones still open are all served once the budget allows.
+func TestPacedSocketChurnKeepsTurnsBounded(t *testing.T) {
+	h, clock := pacedHarness(t, Config{HistorySize: 3000})
+	h.env.posted = make(chan func(), 64)
+	h.deliver(h.publish("u", 5)...)
+	h.l.node.pace.spend(4 << 20)
+	var keep []*fakeClient
+	for i := range 20000 {
+		x := h.open("/rooms/u", true, "0", "E")
+		h.command(x, `{"id":1,"subscribe":{"topic":"v","since":{"offset":0,"epoch":"E"}}}`) // nothing known of v: answered now
+		x.buf = x.buf[:0]
+		if i%1000 == 0 {
+			keep = append(keep, x)
+			continue
+		}
+		if i%3 == 0 {
+			h.command(x, `{"id":2,"unsubscribe":{"topic":"u"}}`)
+		}
+		x.open = false
+		h.l.Close(x)
+		if i%997 == 0 {
+			checkTurns(t, h.l)
+		}
+	}
+	checkTurns(t, h.l)
+	if n := cap(h.l.turns); n > 8*len(keep)+64 {
+		t.Fatalf("20,000 sockets came and went, %d still wait: turns holds %d (cap %d)", len(keep), len(h.l.turns), n)
+	}
+	*clock = clock.Add(10 * time.Second)
+	h.l.runWaiting()
+	for _, x := range keep {
+		r, got := read(t, x)
+		checkRecovered(t, r, 5, 5)
+		if !slices.Equal(got, seq(1, 5)) {
+			t.Fatalf("got %v, want 1..5", got)
+		}
+	}
+	checkTurns(t, h.l)
+	if len(h.l.turns) != 0 {
+		t.Fatalf("%d turns left after every recovery was served", len(h.l.turns))
+	}
+}
