@@ -198,6 +198,11 @@ func (l *Loop) fetched(c *catchup) {
 	if c.s.catching != c {
 		return // unsubscribed or closed meanwhile: paced must not mark the dead Sub catching again
 	}
+	if c.memory {
+		// An earlier backfill holds the range: read from the history at its
+		// turn, which holds the live messages too; nothing stays buffered.
+		c.reread, c.live, c.liveBytes, c.overflow = true, nil, 0, false
+	}
 	if c.err != nil || !l.paced(c) { // a failed fetch answers recovered:false at once
 		l.catchupDone(c)
 	}

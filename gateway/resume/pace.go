@@ -92,7 +92,23 @@ func (l *Loop) paced(c *catchup) bool {
 		}
 	}
 	clear(vc.waiting[k:])
-	vc.waiting = append(vc.waiting[:k], c)
+	vc.waiting = vc.waiting[:k]
+	// A Kafka catch-up waits with what it fetched: -max-outbound bounds what
+	// one socket's waiting catch-ups hold together, as it bounds their
+	// buffered live messages (buffered) and as the socket's outbound buffer
+	// would have bounded them unpaced. Over it: recovered:false now.
+	held := c.bytes
+	for _, w := range vc.waiting {
+		held += w.bytes
+	}
+	if c.bytes > 0 && held > int64(l.node.cfg.MaxOutbound) {
+		c.overflow = true
+		if len(vc.waiting) == 0 {
+			vc.waiting = nil
+		}
+		return false
+	}
+	vc.waiting = append(vc.waiting, c)
 	if !vc.queued {
 		if len(l.turns) == cap(l.turns) {
 			l.compactTurns()
