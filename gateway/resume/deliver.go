@@ -171,8 +171,8 @@ func (l *Loop) recover(c Client, s *Sub, id int64, since int64, sinceEpoch strin
 	switch {
 	case why == history.OK:
 		// Over -resume-rate it waits on this loop and is read again from the history then
-		// (pace.go); a recovery with nothing to write (since is the newest) never waits.
-		if len(entries) == 0 || !l.paced(&catchup{l: l, s: s, id: id, since: since, target: cur, epoch: curEpoch, memory: true, reread: true}) {
+		// (pace.go); a recovery with nothing new to write never waits.
+		if !s.lacks(entries, curEpoch) || !l.paced(&catchup{l: l, s: s, id: id, since: since, target: cur, epoch: curEpoch, memory: true, reread: true}) {
 			l.sendRecovered(c, s, id, since, cur, curEpoch, entries, nil, "recovered")
 		}
 	case why == history.TooOld && n.fetch != nil && sinceEpoch == curEpoch && since < cur:
@@ -182,6 +182,24 @@ func (l *Loop) recover(c Client, s *Sub, id int64, since int64, sinceEpoch strin
 	}
 	clear(entries)
 	l.entries = entries[:0]
+}
+
+// had reports whether s has had the message at offset o of epoch's stream:
+// (from, last], live before a subscribe; nothing if its stream was unknown
+// or replaced.
+func (s *Sub) had(o int64, epoch string) bool {
+	return s.epoch == epoch && o > s.from && o <= s.last
+}
+
+// lacks reports whether any of entries (of epoch's stream) is one s has not
+// had.
+func (s *Sub) lacks(entries []history.Entry, epoch string) bool {
+	for _, e := range entries {
+		if !s.had(e.Offset, epoch) {
+			return true
+		}
+	}
+	return false
 }
 
 // notRecovered answers recovered:false; s goes on live from the position
@@ -204,11 +222,7 @@ func (l *Loop) notRecovered(c Client, s *Sub, id int64, cur int64, curEpoch, why
 // the gap): one write of a whole history must not bypass that bound.
 // result labels wsgate_resume_total when the recovery is sent.
 func (l *Loop) sendRecovered(c Client, s *Sub, id, since, cur int64, curEpoch string, a, b []history.Entry, result string) {
-	from, last := s.from, s.last
-	if s.epoch != curEpoch { // the sub's stream was unknown or replaced
-		from, last = since, since
-	}
-	had := func(o int64) bool { return o > from && o <= last }
+	had := func(o int64) bool { return s.had(o, curEpoch) }
 	room := l.node.cfg.MaxOutbound - c.Outbound()
 	count, raw := 0, 0
 	for _, part := range [][]history.Entry{a, b} {

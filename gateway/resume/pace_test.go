@@ -136,3 +136,30 @@ func (l *Loop) waitingEntries() []*catchup {
 	}
 	return out
 }
+
+// A resume whose gap the socket already had live (it holds the topic) has
+// nothing new to write: it is answered at once, even with the budget spent,
+// so its live delivery does not pause for a turn.
+func TestPacedResumeOfWhatItHadDoesNotWait(t *testing.T) {
+	h, _ := pacedHarness(t, Config{HistorySize: 100, MaxOutbound: 16 << 20})
+	h.publish("t", 10)
+	c := h.open("/rooms/t", true, "", "") // holds t live from 10
+	h.deliver(h.publish("t", 5)...)       // 11..15, live
+	c.frames(t)
+	h.l.node.pace.spend(1 << 20)
+	h.command(c, `{"id":1,"subscribe":{"topic":"t","since":{"offset":10,"epoch":"E"}}}`)
+	if n := len(h.l.waitingEntries()); n != 0 {
+		t.Fatalf("%d waiting: a resume of what the socket had waited for the budget", n)
+	}
+	r, got := read(t, c)
+	checkRecovered(t, r, 15, 0)
+	if len(got) != 0 {
+		t.Fatalf("resent %v", got)
+	}
+	// A gap it had not had still waits.
+	d := h.open("/rooms/t", true, "", "")
+	h.command(d, `{"id":2,"subscribe":{"topic":"t","since":{"offset":10,"epoch":"E"}}}`)
+	if n := len(h.l.waitingEntries()); n != 1 {
+		t.Fatalf("%d waiting, want the new socket's resume waiting", n)
+	}
+}
