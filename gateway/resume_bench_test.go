@@ -347,16 +347,8 @@ func TestStormProbeChild(t *testing.T) {
 // resumeCount is wsgate_resume_total{result}, 0 when the series has not appeared yet.
 func resumeCount(t *testing.T, g *testGateway, result string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + g.Admin + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `wsgate_resume_total{result="`+result+`"} `) {
-		return 0
-	}
-	return v1Metric(t, g, `wsgate_resume_total{result="`+result+`"}`)
+	v, _ := metricSample(t, g, `wsgate_resume_total{result="`+result+`"}`)
+	return v
 }
 
 // saveURL writes the answer of a GET to file (a failure is logged, not fatal: it runs off the test

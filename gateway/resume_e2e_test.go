@@ -98,8 +98,18 @@ func TestResumeManyClients(t *testing.T) {
 	t.Logf("50 clients each 200 messages behind: all caught up in %d ms", r.CaughtUpMs)
 }
 
-// metricValue reads one sample of the admin /metrics page (exact series text).
+// v1Metric reads one sample of the admin /metrics page (exact series text); a missing one fails.
 func v1Metric(t *testing.T, g *testGateway, series string) float64 {
+	t.Helper()
+	v, ok := metricSample(t, g, series)
+	if !ok {
+		t.Fatalf("metric %s not found", series)
+	}
+	return v
+}
+
+// metricSample reads one sample of the admin /metrics page (exact series text), and whether it is there.
+func metricSample(t *testing.T, g *testGateway, series string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get("http://" + g.Admin + "/metrics")
 	if err != nil {
@@ -113,11 +123,10 @@ func v1Metric(t *testing.T, g *testGateway, series string) float64 {
 			if err != nil {
 				t.Fatalf("metric %s: %q", series, v)
 			}
-			return f
+			return f, true
 		}
 	}
-	t.Fatalf("metric %s not found", series)
-	return 0
+	return 0, false
 }
 
 // The browser client the gateway serves (GET /wsgate.js), run in Node with ws: messages keep
