@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,21 @@ func startPushpin(t *testing.T, backend string) *pushpinProc {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	// Listening is not ready: condure accepts before the proxy and handler behind it are
+	// connected, and a WebSocket then gets "socket hang up" (seen under CI load). Ready is the
+	// backend's own answer through Pushpin.
+	for {
+		if resp, err := http.Get("http://" + pp.HTTP + "/sockets"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if p.exited() || time.Now().After(deadline.Add(10*time.Second)) {
+			t.Fatalf("pushpin did not proxy GET /sockets to the backend (log: %s)", p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	return pp
 }
